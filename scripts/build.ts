@@ -43,6 +43,8 @@ await build({
   minifySyntax: true,
   legalComments: "none",
   logLevel: "warning",
+  // native.ts reads import.meta only when running unbundled; the bundle takes the __dirname branch.
+  logOverride: { "empty-import-meta": "silent" },
   define: {
     CMK_BUNDLED: "true",
     CMK_BUILD_INFO: JSON.stringify(buildInfo),

@@ -1,0 +1,128 @@
+// The node state in a host directory (--conf-dir): one file, state.yaml, replaced atomically and
+// durably under flock(<conf-dir>/lock). Reads a CMK 1.4 directory tree and migrates it on first write.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { CmkError, describeCause } from "../core/errors.ts";
+import { readPoolDocument, type NodeState } from "../core/node-state.ts";
+import { decodeStateFile, encodeStateFile } from "../core/state-codec.ts";
+import type { StateStore, Transition } from "../core/state-store.ts";
+import type { YamlKey, YamlValue } from "../core/yaml.ts";
+import { acquireLock } from "./flock.ts";
+
+export const stateFileName = "state.yaml";
+const legacyTree = "pools";
+
+export class FileStateStore implements StateStore {
+  readonly location: string;
+  private readonly lockTimeoutSeconds: number;
+
+  constructor(confDir: string, lockTimeoutSeconds: number) {
+    this.location = resolve(confDir);
+    this.lockTimeoutSeconds = lockTimeoutSeconds;
+  }
+
+  get stateFile(): string {
+    return join(this.location, stateFileName);
+  }
+
+  async read(): Promise<NodeState | null> {
+    return this.readNow();
+  }
+
+  async update<T>(change: (current: NodeState | null) => Transition<T>): Promise<T> {
+    try {
+      mkdirSync(this.location, { recursive: true, mode: 0o755 });
+    } catch (error) {
+      throw new CmkError("failure", `cannot create the state directory ${this.location}: ${describeCause(error)}; choose another --conf-dir or fix its permissions`, { cause: error });
+    }
+    const lock = acquireLock(join(this.location, "lock"), this.lockTimeoutSeconds);
+    try {
+      const transition = change(this.readNow());
+      if (transition.state !== undefined) this.write(transition.state);
+      return transition.result;
+    } finally {
+      lock.release();
+    }
+  }
+
+  private readNow(): NodeState | null {
+    let text: string;
+    try {
+      text = readFileSync(this.stateFile, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+        throw new CmkError("failure", `cannot read ${this.stateFile}: ${describeCause(error)}`, { cause: error });
+      }
+      return existsSync(join(this.location, legacyTree)) ? this.readLegacyTree() : null;
+    }
+    return decodeStateFile(text, this.stateFile);
+  }
+
+  private write(state: NodeState): void {
+    const temporary = `${this.stateFile}.tmp-${process.pid}`;
+    this.removeLeftovers();
+    try {
+      const fd = openSync(temporary, "w", 0o644);
+      try {
+        writeSync(fd, encodeStateFile(state));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(temporary, this.stateFile);
+      const directory = openSync(this.location, "r");
+      try {
+        fsyncSync(directory);
+      } finally {
+        closeSync(directory);
+      }
+    } catch (error) {
+      rmSync(temporary, { force: true });
+      throw new CmkError("failure", `cannot write ${this.stateFile}: ${describeCause(error)}; the previous state is unchanged`, { cause: error });
+    }
+    this.retireLegacyTree();
+  }
+
+  /** Temporary files of writers that died mid-write; safe to remove while we hold the lock. */
+  private removeLeftovers(): void {
+    for (const name of readdirSync(this.location)) {
+      if (name.startsWith(`${stateFileName}.tmp-`)) rmSync(join(this.location, name), { force: true });
+    }
+  }
+
+  /** CMK 1.4 layout: pools/<pool>/<socket>/<cpu-list>/tasks holding comma-separated PIDs. */
+  private readLegacyTree(): NodeState {
+    const root = join(this.location, legacyTree);
+    const document = new Map<YamlKey, YamlValue>();
+    try {
+      for (const pool of readdirSync(root).sort()) {
+        if (!statSync(join(root, pool)).isDirectory()) continue;
+        const sockets = new Map<YamlKey, YamlValue>();
+        for (const socket of readdirSync(join(root, pool)).sort()) {
+          const socketDir = join(root, pool, socket);
+          if (socket === "exclusive" || !statSync(socketDir).isDirectory()) continue;
+          const lists = new Map<YamlKey, YamlValue>();
+          for (const list of readdirSync(socketDir).sort()) {
+            const tasksFile = join(socketDir, list, "tasks");
+            const text = existsSync(tasksFile) ? readFileSync(tasksFile, "utf8").trim() : "";
+            lists.set(list, text === "" ? [] : text.split(",").map((task) => task.trim()));
+          }
+          sockets.set(/^\d+$/.test(socket) ? Number(socket) : socket, lists);
+        }
+        document.set(pool, sockets);
+      }
+    } catch (error) {
+      throw new CmkError("invalid-state", `cannot read the CMK 1.4 configuration tree ${root}: ${describeCause(error)}`, { cause: error });
+    }
+    return { pools: readPoolDocument(document, root), tasks: new Map() };
+  }
+
+  /** After the first write in the new format, the 1.4 tree is kept as a backup, out of the way. */
+  private retireLegacyTree(): void {
+    const tree = join(this.location, legacyTree);
+    if (!existsSync(tree)) return;
+    let backup = `${tree}.cmk-1.4-backup`;
+    for (let attempt = 1; existsSync(backup); attempt++) backup = `${tree}.cmk-1.4-backup.${attempt}`;
+    renameSync(tree, backup);
+  }
+}

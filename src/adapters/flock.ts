@@ -1,0 +1,78 @@
+// An exclusive flock on a lock file, waited for up to a timeout. The kernel drops the lock of a
+// process that dies, so a crashed holder never wedges the node.
+import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
+import { CmkError } from "../core/errors.ts";
+import { errnoName, LOCK_EX, LOCK_NB, LOCK_UN, native } from "./native.ts";
+
+export interface HeldLock {
+  release(): void;
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+function sleepMs(milliseconds: number): void {
+  Atomics.wait(sleeper, 0, 0, milliseconds);
+}
+
+export function acquireLock(path: string, timeoutSeconds: number): HeldLock {
+  let fd: number;
+  try {
+    fd = openSync(path, "a+", 0o644);
+  } catch (error) {
+    throw new CmkError("failure", `cannot open the state lock ${path}: check that the directory exists and is writable`, { cause: error });
+  }
+  const deadline = performance.now() + timeoutSeconds * 1000;
+  let pause = 0.2;
+  for (;;) {
+    const rc = native().flock(fd, LOCK_EX | LOCK_NB);
+    if (rc === 0) break;
+    if (rc !== -11) {
+      closeSync(fd);
+      throw new CmkError("failure", `cannot lock ${path}: flock failed with ${errnoName(rc)}`);
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      const holder = lockHolder(fd);
+      closeSync(fd);
+      throw new CmkError(
+        "lock-timeout",
+        `timed out after ${timeoutSeconds} s waiting for the state lock ${path}${holder}; retry, or raise CMK_LOCK_TIMEOUT (seconds)`,
+      );
+    }
+    sleepMs(Math.min(pause, left));
+    pause = Math.min(pause * 2, 10);
+  }
+  let released = false;
+  return {
+    release(): void {
+      if (released) return;
+      released = true;
+      native().flock(fd, LOCK_UN);
+      closeSync(fd);
+    },
+  };
+}
+
+/** " held by PID n (command)" from /proc/locks, or "" when the holder cannot be seen. */
+function lockHolder(fd: number): string {
+  try {
+    const inode = fstatSync(fd).ino;
+    for (const line of readFileSync("/proc/locks", "utf8").split("\n")) {
+      const fields = line.trim().split(/\s+/);
+      // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; blocked waiters carry a "->" marker.
+      if (fields[1] !== "FLOCK" || fields.includes("->")) continue;
+      const pid = fields[4];
+      if (fields[5]?.split(":")[2] !== String(inode) || pid === undefined) continue;
+      let command = "";
+      try {
+        command = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).slice(0, 4).join(" ");
+      } catch {
+        // The holder may live in another PID namespace; its PID is still worth showing.
+      }
+      return ` held by PID ${pid}${command ? ` (${command})` : ""}`;
+    }
+  } catch {
+    // /proc/locks is informative only.
+  }
+  return "";
+}

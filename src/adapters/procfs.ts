@@ -1,0 +1,75 @@
+// Reads of the host's procfs (CMK_PROC_FS): kernel command line, process start times, affinity
+// as the kernel reports it, and free hugepages.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CmkError, describeCause } from "../core/errors.ts";
+import type { TaskLiveness } from "../core/allocate.ts";
+import type { ProcessIdentity } from "../core/node-state.ts";
+
+export function readCmdline(procFs: string): string {
+  const path = join(procFs, "cmdline");
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new CmkError("failure", `cannot read the kernel command line ${path}: ${describeCause(error)}; set CMK_PROC_FS to the host's procfs mount`, { cause: error });
+  }
+}
+
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or null if the process is gone or a zombie. */
+export function readStartTime(procFs: string, pid: number): number | null {
+  let text: string;
+  try {
+    text = readFileSync(join(procFs, String(pid), "stat"), "utf8");
+  } catch {
+    return null;
+  }
+  // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const state = fields[0];
+  if (state === "Z" || state === "X" || state === "x") return null;
+  const start = Number(fields[19]);
+  return Number.isSafeInteger(start) ? start : null;
+}
+
+export function isAlive(procFs: string, process: ProcessIdentity): boolean {
+  return readStartTime(procFs, process.pid) === process.start;
+}
+
+/** The host PID of the calling process: `<procfs>/self` resolves in the procfs's own PID namespace. */
+export function ownHostPid(procFs: string): number {
+  const path = join(procFs, "self", "stat");
+  try {
+    return Number(readFileSync(path, "utf8").split(" ", 1)[0]);
+  } catch (error) {
+    throw new CmkError("failure", `cannot read ${path}: ${describeCause(error)}; set CMK_PROC_FS to the host's procfs mount`, { cause: error });
+  }
+}
+
+/** HugePages_Free from meminfo, or null when the file or line is missing. */
+export function readHugepagesFree(procFs: string): number | null {
+  try {
+    const match = /^HugePages_Free:\s+(\d+)/m.exec(readFileSync(join(procFs, "meminfo"), "utf8"));
+    return match === null ? null : Number(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** A task is alive while its isolate process or its child runs with the recorded start time. */
+export function taskLiveness(procFs: string): TaskLiveness {
+  return (taskId, record) => {
+    if (record === undefined) return existsSync(join(procFs, taskId)); // Recorded by CMK: PID only.
+    return isAlive(procFs, record.isolate) || (record.child !== undefined && isAlive(procFs, record.child));
+  };
+}
+
+/** Host PID of a child we spawned: listed in <procfs>/<our host pid>/task/<our host pid>/children. */
+export function childHostPid(procFs: string, ownPid: number, localChildPid: number): number | null {
+  if (procFs === "/proc") return localChildPid;
+  try {
+    const children = readFileSync(join(procFs, String(ownPid), "task", String(ownPid), "children"), "utf8").trim().split(/\s+/);
+    return children.length === 1 && children[0] !== "" ? Number(children[0]) : null;
+  } catch {
+    return null;
+  }
+}

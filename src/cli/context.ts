@@ -1,0 +1,32 @@
+// What every subcommand gets: environment, logger, output, and the node-local adapters' settings.
+import { FileStateStore } from "../adapters/file-store.ts";
+import type { StateStore } from "../core/state-store.ts";
+import { secondsValue, type ParsedArgs } from "./args.ts";
+import type { Logger } from "./log.ts";
+
+export interface Context {
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: Logger;
+  readonly stdout: (text: string) => void;
+}
+
+export const defaultConfDir = "/etc/cmk";
+const defaultLockTimeoutSeconds = 30;
+
+/** Host procfs as mounted in the container (CMK_PROC_FS), /proc when unset. */
+export function procFs(env: NodeJS.ProcessEnv): string {
+  const value = env["CMK_PROC_FS"];
+  return value === undefined || value === "" ? "/proc" : value;
+}
+
+export function lockTimeout(env: NodeJS.ProcessEnv): number {
+  const value = env["CMK_LOCK_TIMEOUT"];
+  return value === undefined || value === "" ? defaultLockTimeoutSeconds : secondsValue("CMK_LOCK_TIMEOUT", value);
+}
+
+export function openStore(args: ParsedArgs, context: Context): StateStore {
+  if (args.values.has("namespace")) {
+    context.log.warning("--namespace applies to state kept in a Kubernetes ConfigMap; this command keeps state in --conf-dir, so it is ignored");
+  }
+  return new FileStateStore(args.values.get("conf-dir") ?? defaultConfDir, lockTimeout(context.env));
+}

@@ -1,0 +1,21 @@
+// The one interface every command uses to read and change the node's state. Implementations:
+// a file in --conf-dir guarded by flock (adapters/file-store.ts); a ConfigMap (later).
+import type { NodeState } from "./node-state.ts";
+
+export interface Transition<T> {
+  /** The new state to persist; absent when nothing changes (nothing is written). */
+  readonly state?: NodeState;
+  readonly result: T;
+}
+
+export interface StateStore {
+  /** Where the state lives, for messages and `describe` ("/etc/cmk"). */
+  readonly location: string;
+  /** A consistent snapshot without taking the lock; null when the node has no state yet. */
+  read(): Promise<NodeState | null>;
+  /**
+   * Runs `change` on the current state under the store's lock and persists the result atomically.
+   * `change` must be free of side effects: a store may run it again after a conflict.
+   */
+  update<T>(change: (current: NodeState | null) => Transition<T>): Promise<T>;
+}

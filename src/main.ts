@@ -1,0 +1,94 @@
+// cmk's entry point: picks the subcommand, parses its flags, runs it, and turns every failure
+// into one line on stderr and a documented exit code.
+import { nearest, parseArgs } from "./cli/args.ts";
+import { commands, type CommandSpec } from "./cli/commands.ts";
+import { createLogger, levelFromEnv, type Logger } from "./cli/log.ts";
+import { CmkError, exitCodes } from "./core/errors.ts";
+
+declare const CMK_BUILD_INFO: { version: string; build: string } | undefined;
+
+function versionLine(): string {
+  const info = typeof CMK_BUILD_INFO !== "undefined" ? CMK_BUILD_INFO : { version: "source", build: "unbundled" };
+  return `cmk v${info.version} (build ${info.build})`;
+}
+
+const exitCodeHelp = Object.entries(exitCodes).map(([kind, code]) => `  ${code}  ${kind}`).join("\n");
+
+function mainHelp(): string {
+  const width = Math.max(...commands.map((command) => command.name.length));
+  return [
+    "cmk: CPU manager for Kubernetes nodes",
+    "",
+    "Usage: cmk <command> [flags]   (flags as --flag=value or --flag value)",
+    "       cmk --version | --help | <command> --help",
+    "",
+    "Commands:",
+    ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
+    "",
+    "Exit codes:",
+    "  0  success",
+    exitCodeHelp,
+    "",
+  ].join("\n");
+}
+
+function commandHelp(command: CommandSpec): string {
+  const lines = [`Usage: ${command.usage}`, "", command.summary, "", "Flags:"];
+  for (const flag of command.flags) {
+    const name = flag.kind === "switch" ? `--${flag.name}` : `--${flag.name}=<${flag.valueName ?? "value"}>`;
+    const defaultText = flag.defaultValue !== undefined ? ` (default ${flag.defaultValue})` : "";
+    lines.push(`  ${name.padEnd(32)} ${flag.help}${defaultText}`);
+  }
+  if (command.environment !== undefined) lines.push("", "Environment:", ...command.environment.map((line) => `  ${line}`));
+  lines.push("", "Exit codes:", "  0  success", exitCodeHelp, "");
+  return lines.join("\n");
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const stdout = (text: string): void => void process.stdout.write(text);
+  let log: Logger = createLogger("INFO", (line) => process.stderr.write(line));
+  try {
+    log = createLogger(levelFromEnv(process.env["CMK_LOG_LEVEL"]), (line) => process.stderr.write(line));
+    const [name, ...rest] = argv;
+    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+      stdout(mainHelp());
+      return name === undefined ? exitCodes.usage : 0;
+    }
+    if (name === "--version" || name === "version") {
+      stdout(`${versionLine()}\n`);
+      return 0;
+    }
+    const command = commands.find((candidate) => candidate.name === name);
+    if (command === undefined) {
+      const suggestion = nearest(name, commands.map((candidate) => candidate.name));
+      throw new CmkError("usage", `unknown command "${name}"${suggestion ? `; did you mean ${suggestion}?` : ""}; see cmk --help`);
+    }
+    // Help is only asked for before the program of `isolate`: its own --help belongs to it.
+    const beforeProgram = command.takesCommand ? rest.slice(0, Math.max(0, rest.findIndex((token) => token === "--" || !token.startsWith("-")))) : rest;
+    if (beforeProgram.includes("--help") || beforeProgram.includes("-h") || (!command.takesCommand && (rest.includes("--help") || rest.includes("-h")))) {
+      stdout(commandHelp(command));
+      return 0;
+    }
+    const args = parseArgs(command.name, rest, command.flags, command.takesCommand ?? false);
+    const module = await command.load();
+    return await module.run(args, { env: process.env, log, stdout });
+  } catch (error) {
+    if (error instanceof CmkError) {
+      log.error(error.message);
+      if (error.cause !== undefined) log.debug(`cause: ${String(error.cause instanceof Error ? error.cause.stack : error.cause)}`);
+      return error.exitCode;
+    }
+    log.error(`unexpected failure: ${error instanceof Error ? error.message : String(error)}; please report this with CMK_LOG_LEVEL=DEBUG output`);
+    log.debug(error instanceof Error ? (error.stack ?? "") : "");
+    return exitCodes.failure;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  () => {
+    process.exitCode = exitCodes.failure;
+  },
+);
