@@ -75,4 +75,17 @@ export const commands: readonly CommandSpec[] = [
     environment: commonEnvironment,
     load: () => import("../commands/reconcile.ts"),
   },
+  {
+    name: "node-report",
+    summary: "report topology, pools and consistency checks (JSON, or a terminal map)",
+    usage: "cmk node-report [--format=json|text] [--interval=<seconds>] [--conf-dir=<dir>]",
+    flags: [
+      { name: "format", kind: "value", valueName: "format", defaultValue: "json", help: "json (CMK's report) or text (a map of the node; colour on a terminal unless NO_COLOR is set)" },
+      interval,
+      confDir,
+      namespace,
+    ],
+    environment: [...commonEnvironment, "NO_COLOR          any value turns colour off in --format=text"],
+    load: () => import("../commands/node-report.ts"),
+  },
 ];

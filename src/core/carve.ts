@@ -37,6 +37,11 @@ function coreName(core: Core): string {
   return `${core.id} (socket ${core.socket}, CPUs ${core.cpus})`;
 }
 
+/** Core ids repeat across sockets on many servers, so lists name cores as socket:core. */
+function coreIds(cores: readonly Core[]): string {
+  return cores.map((core) => `${core.socket}:${core.id}`).join(", ");
+}
+
 /** Cores in the order a mode visits them: packed = socket by socket; spread = round robin over sockets. */
 export function orderCores(topology: Topology, cores: readonly Core[], mode: Mode): Core[] {
   const wanted = new Set(cores);
@@ -102,7 +107,7 @@ export function carvePools(topology: Topology, request: CarveRequest): Carving {
   } else if (request.sstBf && isolated.some(isSstBf)) {
     strategy = "sst-bf";
     const sstBfIsolated = isolated.filter(isSstBf);
-    notices.push({ level: "info", message: `isolated SST-BF cores: ${sstBfIsolated.map((core) => core.id).join(", ")}` });
+    notices.push({ level: "info", message: `isolated SST-BF cores (socket:core): ${coreIds(sstBfIsolated)}` });
     if (sstBfIsolated.length < request.numExclusiveCores) {
       throw new CmkError("failure", `${request.numExclusiveCores} exclusive cores requested but only ${sstBfIsolated.length} isolated SST-BF (high-priority) cores exist; request fewer or isolate more high-priority cores`);
     }
@@ -112,7 +117,7 @@ export function carvePools(topology: Topology, request: CarveRequest): Carving {
     assign(notIsolated, "infra");
   } else if (isolated.length > 0) {
     strategy = "isolcpus";
-    notices.push({ level: "info", message: `isolated physical cores: ${isolated.map((core) => core.id).join(", ")}` });
+    notices.push({ level: "info", message: `isolated physical cores (socket:core): ${coreIds(isolated)}` });
     assign(orderCores(topology, isolated, request.exclusiveMode), "exclusive", request.numExclusiveCores);
     assign(orderCores(topology, isolated, request.sharedMode), "shared", request.numSharedCores);
     assignExclNonIsolcpus(topology, request, assigned, assign);
@@ -160,7 +165,7 @@ function carveSstCp(topology: Topology, request: CarveRequest, assign: Assign, n
   assign(low !== undefined ? coresWith(middle) : coresWith(high), "shared", s);
   const unknown = topology.cores.filter((core) => !present.includes(eppOf(core) ?? ""));
   if (unknown.length > 0) {
-    notices.push({ level: "warning", message: `cores ${unknown.map((core) => core.id).join(", ")} have no known EPP value and join no pool` });
+    notices.push({ level: "warning", message: `cores (socket:core) ${coreIds(unknown)} have no known EPP value and join no pool` });
   }
   return coresWith(low ?? middle);
 }

@@ -1,0 +1,175 @@
+// The file store with real processes, real files and real flock.
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { FileStateStore } from "../../src/adapters/file-store.ts";
+import { CpuSet } from "../../src/core/cpuset.ts";
+import { CmkError } from "../../src/core/errors.ts";
+import { cpuListsOf, stateFromLayout, type NodeState } from "../../src/core/node-state.ts";
+import type { CpuList, PoolName } from "../../src/core/pools.ts";
+
+const worker = join(import.meta.dirname, "..", "helpers", "store-worker.ts");
+const scratch = mkdtempSync(join(tmpdir(), "cmk-store-"));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+let counter = 0;
+function freshDir(): string {
+  const dir = join(scratch, String(counter++));
+  mkdirSync(dir);
+  return dir;
+}
+
+function list(text: string): CpuList {
+  return { key: text, cpus: CpuSet.parse(text) };
+}
+
+function initialState(): NodeState {
+  const layout = new Map<PoolName, Map<number, CpuList[]>>([
+    ["exclusive", new Map([[0, [list("2,10"), list("3,11")]]])],
+    ["shared", new Map([[0, [list("4,12")]]])],
+    ["infra", new Map([[0, [list("0,8,1,9")]]])],
+  ]);
+  return stateFromLayout(layout);
+}
+
+async function seeded(): Promise<{ dir: string; store: FileStateStore }> {
+  const dir = freshDir();
+  const store = new FileStateStore(dir, 30);
+  await store.update(() => ({ state: initialState(), result: undefined }));
+  return { dir, store };
+}
+
+function runWorker(args: string[]): ChildProcess {
+  return spawn(process.execPath, [worker, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+}
+
+function lineFrom(child: ChildProcess): Promise<string> {
+  return new Promise((resolve) => child.stdout?.once("data", (data: Buffer) => resolve(data.toString().trim())));
+}
+
+function infraTasks(state: NodeState | null): string[] {
+  const infra = state?.pools.get("infra");
+  return infra === undefined ? [] : [...cpuListsOf(infra)].flatMap((entry) => [...entry.tasks]);
+}
+
+describe("file store", () => {
+  it("round-trips the state and keeps the pool document in CMK's shape", async () => {
+    const { dir, store } = await seeded();
+    const text = readFileSync(join(dir, "state.yaml"), "utf8");
+    assert.match(text, /^config:\n  exclusive:\n    0:\n      2,10: \[\]\n      3,11: \[\]\n  infra:\n    0:\n      0,8,1,9: \[\]\n  shared:\n    0:\n      4,12: \[\]\n/m);
+    const read = await store.read();
+    assert.equal([...cpuListsOf(read?.pools.get("exclusive") ?? { name: "exclusive", sockets: new Map() })].length, 2);
+  });
+
+  it("never loses an update when several processes write at once", async () => {
+    const { store, dir } = await seeded();
+    const writers = [0, 1, 2, 3].map((index) => runWorker([dir, "append", String(1000 + index * 100), "25"]));
+    const codes = await Promise.all(writers.map(exited));
+    assert.deepEqual(codes, [0, 0, 0, 0]);
+    const tasks = infraTasks(await store.read());
+    assert.equal(tasks.length, 100);
+    assert.equal(new Set(tasks).size, 100);
+  });
+
+  it("gets the lock back when its holder is killed with SIGKILL", async () => {
+    const { dir } = await seeded();
+    const holder = runWorker([dir, "hold"]);
+    assert.equal(await lineFrom(holder), "locked");
+    holder.kill("SIGKILL");
+    await exited(holder);
+    const store = new FileStateStore(dir, 2);
+    const result = await store.update(() => ({ result: "ran" }));
+    assert.equal(result, "ran");
+  });
+
+  it("times out naming the holder's PID and changes nothing", async () => {
+    const { dir, store } = await seeded();
+    const before = readFileSync(join(dir, "state.yaml"), "utf8");
+    const holder = runWorker([dir, "hold"]);
+    try {
+      assert.equal(await lineFrom(holder), "locked");
+      const impatient = new FileStateStore(dir, 0.3);
+      const started = performance.now();
+      await assert.rejects(
+        impatient.update(() => ({ state: initialState(), result: undefined })),
+        (error: unknown) => error instanceof CmkError && error.kind === "lock-timeout" && error.message.includes(`PID ${holder.pid}`) && error.message.includes("CMK_LOCK_TIMEOUT"),
+      );
+      assert.ok(performance.now() - started >= 300);
+      assert.equal(readFileSync(join(dir, "state.yaml"), "utf8"), before);
+      assert.notEqual(await store.read(), null);
+    } finally {
+      holder.kill("SIGKILL");
+      await exited(holder);
+    }
+  });
+
+  it("leaves a state that parses, without losing earlier updates, when a writer is killed at any instant", async () => {
+    const { store, dir } = await seeded();
+    let previous = 0;
+    for (let round = 0; round < 12; round++) {
+      const writer = runWorker([dir, "append", String(100000 + round * 1000), "1000"]);
+      await new Promise((resolve) => setTimeout(resolve, 150 + Math.random() * 250));
+      writer.kill("SIGKILL");
+      await exited(writer);
+      const tasks = infraTasks(await store.read());
+      assert.ok(tasks.length >= previous, `round ${round}: ${tasks.length} tasks after ${previous}`);
+      assert.equal(new Set(tasks).size, tasks.length);
+      previous = tasks.length;
+    }
+    assert.ok(previous > 0, "the writers made progress before being killed");
+    await store.update((current) => ({ state: current ?? initialState(), result: undefined }));
+    assert.deepEqual(readdirSync(dir).sort(), ["lock", "state.yaml"]);
+  });
+
+  it("reports a corrupt state file with its name and never overwrites it", async () => {
+    const dir = freshDir();
+    const file = join(dir, "state.yaml");
+    writeFileSync(file, "config:\n  exclusive:\n    0:\n      2,10: [notapid]\n");
+    const store = new FileStateStore(dir, 30);
+    await assert.rejects(store.read(), (error: unknown) => error instanceof CmkError && error.kind === "invalid-state" && error.message.startsWith(file));
+    await assert.rejects(store.update(() => ({ state: initialState(), result: undefined })), CmkError);
+    assert.equal(readFileSync(file, "utf8"), "config:\n  exclusive:\n    0:\n      2,10: [notapid]\n");
+  });
+
+  it("removes temporary files left by a writer that died mid-write", async () => {
+    const { dir, store } = await seeded();
+    writeFileSync(join(dir, "state.yaml.tmp-99999"), "config:\n  half-writ");
+    await store.update((current) => ({ state: current ?? initialState(), result: undefined }));
+    assert.deepEqual(readdirSync(dir).sort(), ["lock", "state.yaml"]);
+  });
+
+  it("reads a CMK 1.4 directory tree as is and migrates it on the first write, keeping a backup", async () => {
+    const dir = freshDir();
+    const tree: Record<string, string> = {
+      "pools/exclusive/exclusive": "1",
+      "pools/exclusive/0/4,12/tasks": "2000",
+      "pools/exclusive/0/5,13/tasks": "",
+      "pools/shared/exclusive": "0",
+      "pools/shared/0/3,11/tasks": "1000,1001\n",
+      "pools/infra/exclusive": "0",
+      "pools/infra/0/0-2,8-10/tasks": "",
+    };
+    for (const [path, content] of Object.entries(tree)) {
+      mkdirSync(join(dir, path, ".."), { recursive: true });
+      writeFileSync(join(dir, path), content);
+    }
+    writeFileSync(join(dir, "lock"), "");
+    const store = new FileStateStore(dir, 30);
+    const legacy = await store.read();
+    assert.deepEqual(infraTasks(legacy), []);
+    const shared = legacy?.pools.get("shared");
+    assert.deepEqual(shared === undefined ? [] : [...cpuListsOf(shared)].map((entry) => [entry.key, entry.tasks]), [["3,11", ["1000", "1001"]]]);
+    await store.update((current) => ({ state: current ?? initialState(), result: undefined }));
+    assert.deepEqual(readdirSync(dir).sort(), ["lock", "pools.cmk-1.4-backup", "state.yaml"]);
+    const migrated = await store.read();
+    const exclusive = migrated?.pools.get("exclusive");
+    assert.deepEqual(exclusive === undefined ? [] : [...cpuListsOf(exclusive)].map((entry) => [entry.key, entry.tasks]), [["4,12", ["2000"]], ["5,13", []]]);
+  });
+});
