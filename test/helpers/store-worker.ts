@@ -1,5 +1,6 @@
 // A separate process that uses the file store, for tests of concurrency and crashes.
-// Usage: store-worker.ts <conf-dir> append <first-pid> <count>   (adds fake tasks to the infra list)
+// Usage: store-worker.ts <conf-dir> append <first-pid> <count>   (adds fake tasks to the infra list;
+//                                                               prints "writing" after the first)
 //        store-worker.ts <conf-dir> hold                         (takes the lock, prints "locked", sleeps)
 import { FileStateStore } from "../../src/adapters/file-store.ts";
 import { acquireLock } from "../../src/adapters/flock.ts";
@@ -18,5 +19,6 @@ if (action === "hold") {
       if (current === null) throw new Error("no state");
       return { state: mapTasks(current, (pool, list) => (pool === "infra" ? [...list.tasks, task] : list.tasks)), result: undefined };
     });
+    if (index === 0) process.stdout.write("writing\n");
   }
 }
