@@ -1,0 +1,290 @@
+// Generates fake system roots (sys/devices/system/{cpu,node}, proc/cmdline, proc/meminfo) laid out
+// as the kernel lays them out, for topologies this machine does not have. Point
+// CMK_DEV_LSCPU_SYSFS at the generated directory.
+//   node_modules/.bin/node scripts/gen-sysfs-fixture.ts <fixture-name> <dir>
+//   node_modules/.bin/node scripts/gen-sysfs-fixture.ts --list
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CpuSet } from "../src/core/cpuset.ts";
+
+export interface FixtureSpec {
+  sockets: number;
+  coresPerSocket: number;
+  threadsPerCore: number;
+  /** Default 1: NUMA nodes split each socket's cores evenly. */
+  numaPerSocket?: number;
+  /** Default 1: L3 groups split each socket's cores evenly. */
+  l3PerSocket?: number;
+  /** Kernel cpulist of CPUs to mark offline. */
+  offline?: string;
+  /** Default true: core_id restarts per socket, as on real Intel servers. */
+  coreIdsRepeatAcrossSockets?: boolean;
+  /** Default 1: core_id = index * stride, for non-contiguous core ids. */
+  coreIdStride?: number;
+  /** Default "thread-major": CPU = thread * totalCores + core (Linux on Intel); "core-major": siblings adjacent. */
+  cpuNumbering?: "thread-major" | "core-major";
+  /** Default "BOOT_IMAGE=/vmlinuz root=/dev/sda1". */
+  cmdline?: string;
+  baseFrequencyKHz?: (cpu: number) => number | undefined;
+  epp?: (cpu: number) => string | undefined;
+  /** Writes proc/meminfo with this HugePages_Free. */
+  hugepagesFree?: number;
+}
+
+const defaultCmdline = "BOOT_IMAGE=/vmlinuz root=/dev/sda1";
+
+interface CpuPlace {
+  readonly cpu: number;
+  readonly socket: number;
+  readonly globalCore: number;
+  readonly coreId: number;
+  readonly numaNode: number;
+  readonly l3: number;
+}
+
+export function generateSysfs(dir: string, spec: FixtureSpec): void {
+  const { sockets, coresPerSocket, threadsPerCore } = spec;
+  for (const [name, value] of Object.entries({ sockets, coresPerSocket, threadsPerCore })) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
+  }
+  const numaPerSocket = spec.numaPerSocket ?? 1;
+  const l3PerSocket = spec.l3PerSocket ?? 1;
+  if (numaPerSocket > coresPerSocket || l3PerSocket > coresPerSocket) {
+    throw new Error("numaPerSocket and l3PerSocket cannot exceed coresPerSocket");
+  }
+  // Refuse to write over an existing system root: a mistyped <dir> of "/" must do no harm.
+  for (const top of ["sys", "proc"]) {
+    if (existsSync(join(dir, top))) throw new Error(`${join(dir, top)} already exists; generate into an empty directory`);
+  }
+
+  const totalCores = sockets * coresPerSocket;
+  const total = totalCores * threadsPerCore;
+  const stride = spec.coreIdStride ?? 1;
+  const repeat = spec.coreIdsRepeatAcrossSockets ?? true;
+  const threadMajor = (spec.cpuNumbering ?? "thread-major") === "thread-major";
+  const offline = CpuSet.parse(spec.offline ?? "");
+  if (offline.has(0)) throw new Error("CPU 0 cannot be offline (the kernel does not let it go)");
+  if (!offline.isEmpty && (offline.last as number) >= total) throw new Error(`offline CPU ${offline.last} is beyond the ${total} CPUs`);
+
+  const places: CpuPlace[] = [];
+  for (let socket = 0; socket < sockets; socket++) {
+    for (let local = 0; local < coresPerSocket; local++) {
+      const globalCore = socket * coresPerSocket + local;
+      for (let thread = 0; thread < threadsPerCore; thread++) {
+        places.push({
+          cpu: threadMajor ? thread * totalCores + globalCore : globalCore * threadsPerCore + thread,
+          socket,
+          globalCore,
+          coreId: (repeat ? local : globalCore) * stride,
+          numaNode: socket * numaPerSocket + Math.floor((local * numaPerSocket) / coresPerSocket),
+          l3: socket * l3PerSocket + Math.floor((local * l3PerSocket) / coresPerSocket),
+        });
+      }
+    }
+  }
+  places.sort((a, b) => a.cpu - b.cpu);
+  const online = places.filter((place) => !offline.has(place.cpu));
+
+  // The kernel drops offline CPUs from every sibling, package, cache and node mask.
+  const groupLists = (key: (place: CpuPlace) => number): Map<number, string> => {
+    const groups = new Map<number, number[]>();
+    for (const place of online) {
+      const members = groups.get(key(place));
+      if (members === undefined) groups.set(key(place), [place.cpu]);
+      else members.push(place.cpu);
+    }
+    return new Map([...groups].map(([group, cpus]) => [group, `${CpuSet.of(cpus).toString()}\n`]));
+  };
+  const coreLists = groupLists((place) => place.globalCore);
+  const packageLists = groupLists((place) => place.socket);
+  const l3Lists = groupLists((place) => place.l3);
+  const nodeLists = groupLists((place) => place.numaNode);
+
+  const system = join(dir, "sys", "devices", "system");
+  const cpuRoot = join(system, "cpu");
+  const write = (file: string, text: string): void => writeFileSync(file, text);
+  mkdirSync(cpuRoot, { recursive: true });
+  const all = `0-${total - 1}\n`;
+  write(join(cpuRoot, "online"), `${CpuSet.of(online.map((place) => place.cpu)).toString()}\n`);
+  write(join(cpuRoot, "possible"), all);
+  write(join(cpuRoot, "present"), all);
+  write(join(cpuRoot, "offline"), `${offline.toString()}\n`);
+  write(join(cpuRoot, "kernel_max"), `${total <= 256 ? 255 : 8191}\n`);
+
+  const powered = spec.baseFrequencyKHz !== undefined || spec.epp !== undefined;
+  if (powered) mkdirSync(join(cpuRoot, "cpufreq"));
+
+  for (const place of places) {
+    const cpuDir = join(cpuRoot, `cpu${place.cpu}`);
+    mkdirSync(cpuDir);
+    const isOnline = !offline.has(place.cpu);
+    if (place.cpu !== 0) write(join(cpuDir, "online"), isOnline ? "1\n" : "0\n");
+    if (!isOnline) continue;
+
+    const topology = join(cpuDir, "topology");
+    mkdirSync(topology);
+    const siblings = coreLists.get(place.globalCore) as string;
+    const packageCpus = packageLists.get(place.socket) as string;
+    write(join(topology, "physical_package_id"), `${place.socket}\n`);
+    write(join(topology, "die_id"), "0\n");
+    write(join(topology, "core_id"), `${place.coreId}\n`);
+    write(join(topology, "thread_siblings_list"), siblings);
+    write(join(topology, "core_cpus_list"), siblings);
+    write(join(topology, "package_cpus_list"), packageCpus);
+    write(join(topology, "core_siblings_list"), packageCpus);
+    write(join(topology, "die_cpus_list"), packageCpus);
+
+    const caches = [
+      { level: 1, type: "Data", id: place.globalCore, shared: siblings },
+      { level: 1, type: "Instruction", id: place.globalCore, shared: siblings },
+      { level: 2, type: "Unified", id: place.globalCore, shared: siblings },
+      { level: 3, type: "Unified", id: place.l3, shared: l3Lists.get(place.l3) as string },
+    ];
+    caches.forEach((cache, index) => {
+      const cacheDir = join(cpuDir, "cache", `index${index}`);
+      mkdirSync(cacheDir, { recursive: true });
+      write(join(cacheDir, "level"), `${cache.level}\n`);
+      write(join(cacheDir, "type"), `${cache.type}\n`);
+      write(join(cacheDir, "id"), `${cache.id}\n`);
+      write(join(cacheDir, "shared_cpu_list"), cache.shared);
+    });
+
+    if (powered) {
+      // As with intel_pstate: one policy per CPU, cpuN/cpufreq a link to ../cpufreq/policyN.
+      const policy = join(cpuRoot, "cpufreq", `policy${place.cpu}`);
+      mkdirSync(policy);
+      symlinkSync(join("..", "cpufreq", `policy${place.cpu}`), join(cpuDir, "cpufreq"));
+      const frequency = spec.baseFrequencyKHz?.(place.cpu);
+      if (frequency !== undefined) write(join(policy, "base_frequency"), `${frequency}\n`);
+      const epp = spec.epp?.(place.cpu);
+      if (epp !== undefined) {
+        write(join(policy, "energy_performance_preference"), `${epp}\n`);
+        write(join(policy, "energy_performance_available_preferences"), "default performance balance_performance balance_power power \n");
+      }
+    }
+  }
+
+  const nodeRoot = join(system, "node");
+  mkdirSync(nodeRoot);
+  const nodes = `0-${sockets * numaPerSocket - 1}\n`;
+  write(join(nodeRoot, "online"), nodes);
+  write(join(nodeRoot, "possible"), nodes);
+  for (let node = 0; node < sockets * numaPerSocket; node++) {
+    mkdirSync(join(nodeRoot, `node${node}`));
+    write(join(nodeRoot, `node${node}`, "cpulist"), nodeLists.get(node) ?? "\n");
+  }
+
+  const proc = join(dir, "proc");
+  mkdirSync(proc);
+  write(join(proc, "cmdline"), `${spec.cmdline ?? defaultCmdline}\n`);
+  if (spec.hugepagesFree !== undefined) {
+    const total = Math.max(spec.hugepagesFree, 64);
+    write(join(proc, "meminfo"), [
+      "MemTotal:       394877152 kB",
+      "MemFree:        312456780 kB",
+      "MemAvailable:   351234560 kB",
+      `HugePages_Total:   ${total}`,
+      `HugePages_Free:    ${spec.hugepagesFree}`,
+      "HugePages_Rsvd:        0",
+      "HugePages_Surp:        0",
+      "Hugepagesize:       2048 kB",
+      `Hugetlb:        ${total * 2048} kB`,
+      "",
+    ].join("\n"));
+  }
+}
+
+/** Core index of a CPU under thread-major numbering. */
+const coreOf = (totalCores: number) => (cpu: number): number => cpu % totalCores;
+
+export const fixtures: Record<string, FixtureSpec> = {
+  "this-machine": { sockets: 1, coresPerSocket: 2, threadsPerCore: 1 },
+  // The CMK spec's example: core n = CPUs n and n+8, core ids unique across sockets.
+  "spec-2s16c": {
+    sockets: 2,
+    coresPerSocket: 4,
+    threadsPerCore: 2,
+    coreIdsRepeatAcrossSockets: false,
+    cmdline: `${defaultCmdline} isolcpus=0-2,4-6,8-10,12-14`,
+  },
+  "spec-1s8c": {
+    sockets: 1,
+    coresPerSocket: 8,
+    threadsPerCore: 2,
+    cmdline: `${defaultCmdline} isolcpus=1,2,9,10`,
+  },
+  // Socket s holds cores 32s..32s+31 = CPUs 32s.. and 128+32s..; cores 4-15 of each socket isolated.
+  "server-4s256": {
+    sockets: 4,
+    coresPerSocket: 32,
+    threadsPerCore: 2,
+    numaPerSocket: 2,
+    l3PerSocket: 4,
+    coreIdStride: 2,
+    cmdline: `${defaultCmdline} isolcpus=domain,managed_irq,4-15,36-47,68-79,100-111,132-143,164-175,196-207,228-239 nohz_full=4-15,132-143`,
+    hugepagesFree: 512,
+  },
+  // 8 sockets x 128 cores x 2 threads; cores 8-63 of sockets 0 and 1 isolated.
+  "host-2048": {
+    sockets: 8,
+    coresPerSocket: 128,
+    threadsPerCore: 2,
+    numaPerSocket: 2,
+    l3PerSocket: 2,
+    cmdline: `${defaultCmdline} isolcpus=8-63,136-191,1032-1087,1160-1215`,
+  },
+  // Core n = CPUs n and n+8. CPU 6 offline leaves core 6 with CPU 14 only; core 7 (7, 15) is gone.
+  // Core 1 (1, 9) is partially isolated, core 2 (2, 10) fully.
+  "offline-mix": {
+    sockets: 2,
+    coresPerSocket: 4,
+    threadsPerCore: 2,
+    offline: "6-7,15",
+    cmdline: `${defaultCmdline} isolcpus=1,2,10`,
+  },
+  // Cores 1, 3, 4 and 6 (CPUs n and n+8) run at the higher SST-BF base frequency; cores 1-6 isolated.
+  "sst-bf": {
+    sockets: 1,
+    coresPerSocket: 8,
+    threadsPerCore: 2,
+    cmdline: `${defaultCmdline} isolcpus=1-6,9-14`,
+    baseFrequencyKHz: (cpu) => ([1, 3, 4, 6].includes(coreOf(8)(cpu)) ? 2700000 : 2100000),
+  },
+  // Cores 0-1 performance, 2-3 balance_power, 4-7 power (CPUs n and n+8).
+  "sst-cp": {
+    sockets: 1,
+    coresPerSocket: 8,
+    threadsPerCore: 2,
+    epp: (cpu) => {
+      const core = coreOf(8)(cpu);
+      return core < 2 ? "performance" : core < 4 ? "balance_power" : "power";
+    },
+  },
+};
+
+function describe(spec: FixtureSpec): string {
+  const total = spec.sockets * spec.coresPerSocket * spec.threadsPerCore;
+  return `${spec.sockets} socket(s) x ${spec.coresPerSocket} cores x ${spec.threadsPerCore} threads = ${total} CPUs`
+    + `, ${spec.sockets * (spec.numaPerSocket ?? 1)} NUMA node(s)${spec.offline === undefined ? "" : `, offline ${spec.offline}`}`;
+}
+
+if (import.meta.main) {
+  const [first, second] = process.argv.slice(2);
+  if (first === "--list") {
+    for (const [name, spec] of Object.entries(fixtures)) console.log(`${name}\t${describe(spec)}`);
+  } else if (first === undefined || second === undefined || fixtures[first] === undefined) {
+    const known = Object.keys(fixtures).join(", ");
+    console.error(first === undefined || second === undefined
+      ? `usage: gen-sysfs-fixture.ts <fixture-name> <dir> | --list (fixtures: ${known})`
+      : `unknown fixture "${first}"; choose one of ${known}`);
+    process.exitCode = 2;
+  } else {
+    try {
+      generateSysfs(second, fixtures[first]);
+      console.log(`${second}: ${first} (${describe(fixtures[first])}); use CMK_DEV_LSCPU_SYSFS=${second}`);
+    } catch (error) {
+      console.error(`gen-sysfs-fixture: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    }
+  }
+}

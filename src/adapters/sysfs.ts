@@ -1,0 +1,233 @@
+// Reads the online CPUs' topology from sysfs. Shared files (sibling lists, package lists, cache
+// shared_cpu_list, node cpulists) are read once per group and applied to every CPU they cover,
+// so a 2048-CPU host costs a few thousand small reads rather than tens of thousands.
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { CpuSet } from "../core/cpuset.ts";
+import { CmkError, describeCause } from "../core/errors.ts";
+import type { CpuRecord } from "../core/topology.ts";
+
+export interface SysfsOptions {
+  /** System root holding sys/devices/system/...: "/" normally, a fixture tree in development. */
+  readonly root: string;
+  /** Also read the SST-BF base frequency and SST-CP energy preference of each CPU. */
+  readonly power: boolean;
+}
+
+export const sysRootEnv = "CMK_DEV_LSCPU_SYSFS";
+
+export function sysRootFromEnv(env: NodeJS.ProcessEnv): string {
+  const value = env[sysRootEnv];
+  return value === undefined || value === "" ? "/" : value;
+}
+
+export function readCpuRecords(options: SysfsOptions): CpuRecord[] {
+  const files = new SysfsFiles(options.root);
+  const cpuRoot = join(options.root, "sys", "devices", "system", "cpu");
+  const onlineFile = join(cpuRoot, "online");
+  const online = files.cpuList(onlineFile, files.mandatory(onlineFile));
+  if (online.isEmpty) throw files.malformed(onlineFile, "lists no online CPU");
+
+  const numaNodes = readNumaNodes(files, options.root);
+  const cores = new Map<number, number>();
+  const sockets = new Map<number, number>();
+  const dies = new Map<number, number>();
+  const l3s = new Map<number, number>();
+  // Whether the kernel has die_id at all is a property of the kernel, not of a CPU.
+  let hasDieId = true;
+  // Every CPU usually has its L3 at the same cache index; try that one first.
+  let l3Index: string | undefined;
+
+  const assign = (target: Map<number, number>, members: CpuSet, value: number): void => {
+    for (const member of members) if (online.has(member)) target.set(member, value);
+  };
+
+  for (const cpu of online) {
+    // Plain concatenation: path.join per file is a measurable share of a 2048-CPU read.
+    const cpuDir = `${cpuRoot}/cpu${cpu}`;
+    const topology = `${cpuDir}/topology`;
+
+    if (!cores.has(cpu)) {
+      const siblingsFile = `${topology}/thread_siblings_list`;
+      const siblings = withCpu(cpu, files.optionalCpuList(siblingsFile)
+        ?? files.cpuList(`${topology}/core_cpus_list`, files.mandatory(`${topology}/core_cpus_list`)));
+      assign(cores, siblings, files.integer(`${topology}/core_id`));
+      if (!dies.has(cpu)) {
+        const text = hasDieId ? files.optional(`${topology}/die_id`) : undefined;
+        if (text === undefined) hasDieId = false;
+        const die = text === undefined ? 0 : files.parseInteger(`${topology}/die_id`, text);
+        // die_cpus_list came with die_id (Linux 5.2); without it the core's siblings still share the die.
+        const members = text === undefined ? undefined : files.optionalCpuList(`${topology}/die_cpus_list`);
+        assign(dies, members === undefined ? siblings : members.union(siblings), die);
+      }
+    }
+
+    if (!sockets.has(cpu)) {
+      const members = files.optionalCpuList(`${topology}/package_cpus_list`)
+        ?? files.optionalCpuList(`${topology}/core_siblings_list`);
+      assign(sockets, withCpu(cpu, members ?? CpuSet.empty), files.integer(`${topology}/physical_package_id`));
+    }
+
+    if (!l3s.has(cpu)) {
+      const found = findL3(files, `${cpuDir}/cache`, l3Index);
+      if (found === undefined) {
+        l3s.set(cpu, -1);
+      } else {
+        l3Index = found.index;
+        assign(l3s, withCpu(cpu, found.members), found.id);
+      }
+    }
+  }
+
+  const power = options.power ? powerAttributes(files, cpuRoot, online.first as number) : undefined;
+  return online.ids.map((cpu): CpuRecord => {
+    const base = {
+      id: cpu,
+      socket: sockets.get(cpu) as number,
+      die: dies.get(cpu) as number,
+      core: cores.get(cpu) as number,
+      numaNode: numaNodes.get(cpu) ?? -1,
+      l3: l3s.get(cpu) as number,
+    };
+    if (power === undefined) return base;
+    const cpufreq = `${cpuRoot}/cpu${cpu}/cpufreq`;
+    const frequencyFile = `${cpufreq}/base_frequency`;
+    const frequencyText = power.baseFrequency ? files.optional(frequencyFile) : undefined;
+    const eppText = power.epp ? files.optional(`${cpufreq}/energy_performance_preference`) : undefined;
+    const epp = eppText?.split("\n")[0]?.trim();
+    return {
+      ...base,
+      ...(frequencyText === undefined ? {} : { baseFrequencyKHz: files.parseInteger(frequencyFile, frequencyText) }),
+      ...(epp === undefined || epp === "" ? {} : { epp }),
+    };
+  });
+}
+
+function withCpu(cpu: number, members: CpuSet): CpuSet {
+  return members.has(cpu) ? members : members.union(CpuSet.of([cpu]));
+}
+
+/**
+ * Which power attributes the cpufreq driver exposes, learnt from one CPU: the driver defines
+ * them for every CPU, and probing each CPU for absent files would cost thousands of failed opens.
+ */
+function powerAttributes(files: SysfsFiles, cpuRoot: string, probeCpu: number): { baseFrequency: boolean; epp: boolean } {
+  const entries = new Set(files.optionalDirectory(join(cpuRoot, `cpu${probeCpu}`, "cpufreq")) ?? []);
+  return { baseFrequency: entries.has("base_frequency"), epp: entries.has("energy_performance_preference") };
+}
+
+/** CPU → NUMA node from node/node<N>/cpulist; empty when the kernel has no NUMA directory. */
+function readNumaNodes(files: SysfsFiles, root: string): Map<number, number> {
+  const nodeRoot = join(root, "sys", "devices", "system", "node");
+  const byCpu = new Map<number, number>();
+  const entries = files.optionalDirectory(nodeRoot);
+  for (const entry of entries ?? []) {
+    const match = /^node(\d+)$/.exec(entry);
+    if (match === null) continue;
+    const cpus = files.optionalCpuList(join(nodeRoot, entry, "cpulist"));
+    for (const cpu of cpus ?? CpuSet.empty) byCpu.set(cpu, Number(match[1]));
+  }
+  return byCpu;
+}
+
+interface L3 {
+  readonly index: string;
+  readonly id: number;
+  readonly members: CpuSet;
+}
+
+function findL3(files: SysfsFiles, cacheDir: string, likelyIndex: string | undefined): L3 | undefined {
+  const atIndex = (index: string): L3 | undefined => {
+    const dir = join(cacheDir, index);
+    const levelFile = join(dir, "level");
+    const level = files.optional(levelFile);
+    if (level === undefined || files.parseInteger(levelFile, level) !== 3) return undefined;
+    const members = files.optionalCpuList(join(dir, "shared_cpu_list")) ?? CpuSet.empty;
+    const idFile = join(dir, "id");
+    const idText = files.optional(idFile);
+    // Kernels before 4.10 have no cache id; the lowest sharing CPU names the cache just as well.
+    const id = idText === undefined ? members.first : files.parseInteger(idFile, idText);
+    return id === undefined ? undefined : { index, id, members };
+  };
+  if (likelyIndex !== undefined) {
+    const found = atIndex(likelyIndex);
+    if (found !== undefined) return found;
+  }
+  const indexes = (files.optionalDirectory(cacheDir) ?? [])
+    .filter((entry) => /^index\d+$/.test(entry) && entry !== likelyIndex)
+    .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
+  for (const index of indexes) {
+    const found = atIndex(index);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** File access with errors that name the file and say how to fix it. */
+class SysfsFiles {
+  readonly hint: string;
+
+  constructor(root: string) {
+    this.hint = root === "/"
+      ? "check that sysfs is mounted at /sys"
+      : `set ${sysRootEnv} to a system root holding sys/devices/system/cpu or unset it`;
+  }
+
+  mandatory(file: string): string {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (cause) {
+      throw new CmkError("failure", `cannot read CPU topology from ${file}: ${describeCause(cause)}; ${this.hint}`, { cause });
+    }
+  }
+
+  optional(file: string): string | undefined {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (cause) {
+      if (isMissing(cause)) return undefined;
+      throw new CmkError("failure", `cannot read CPU topology from ${file}: ${describeCause(cause)}; ${this.hint}`, { cause });
+    }
+  }
+
+  optionalDirectory(dir: string): string[] | undefined {
+    try {
+      return readdirSync(dir);
+    } catch (cause) {
+      if (isMissing(cause)) return undefined;
+      throw new CmkError("failure", `cannot list ${dir}: ${describeCause(cause)}; ${this.hint}`, { cause });
+    }
+  }
+
+  integer(file: string): number {
+    return this.parseInteger(file, this.mandatory(file));
+  }
+
+  parseInteger(file: string, text: string): number {
+    const trimmed = text.trim();
+    if (!/^-?\d+$/.test(trimmed)) throw this.malformed(file, `holds "${trimmed}", not an integer`);
+    return Number(trimmed);
+  }
+
+  cpuList(file: string, text: string): CpuSet {
+    try {
+      return CpuSet.parse(text, { what: `CPU list in ${file}` });
+    } catch (cause) {
+      throw this.malformed(file, `holds "${text.trim()}", not a kernel CPU list`, cause);
+    }
+  }
+
+  optionalCpuList(file: string): CpuSet | undefined {
+    const text = this.optional(file);
+    return text === undefined ? undefined : this.cpuList(file, text);
+  }
+
+  malformed(file: string, why: string, cause?: unknown): CmkError {
+    return new CmkError("failure", `invalid CPU topology file ${file}: it ${why}; ${this.hint}`, cause === undefined ? {} : { cause });
+  }
+}
+
+function isMissing(cause: unknown): boolean {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
