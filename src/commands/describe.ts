@@ -1,14 +1,14 @@
 // cmk describe: print the node's pools and tasks as JSON (default) or YAML.
 import { choiceValue, type ParsedArgs } from "../cli/args.ts";
 import { openStore, type Context } from "../cli/context.ts";
-import { describeState, sortedJson, type Json } from "../core/describe.ts";
+import { describeState, naturalCompare, sortedJson, type Json } from "../core/describe.ts";
 import { CmkError } from "../core/errors.ts";
 import { emitYaml, type YamlValue } from "../core/yaml.ts";
 
 function toYamlValue(value: Json): YamlValue {
   if (Array.isArray(value)) return value.map(toYamlValue);
   if (value !== null && typeof value === "object") {
-    return new Map(Object.keys(value).sort().map((key) => [key, toYamlValue(value[key] as Json)]));
+    return new Map(Object.keys(value).sort(naturalCompare).map((key) => [key, toYamlValue(value[key] as Json)]));
   }
   return value;
 }

@@ -17,14 +17,32 @@ export function describeState(state: NodeState, path: string | null): Json {
   return path === null ? { pools } : { path, pools };
 }
 
-/** JSON with keys sorted at every level and 2-space indentation, as CMK prints reports. */
-export function sortedJson(value: Json): string {
-  const sort = (item: Json): Json => {
-    if (Array.isArray(item)) return item.map(sort);
-    if (item !== null && typeof item === "object") {
-      return Object.fromEntries(Object.keys(item).sort().map((key) => [key, sort(item[key] as Json)]));
-    }
-    return item;
-  };
-  return JSON.stringify(sort(value), null, 2);
+/** Orders keys with digit runs compared as numbers: `2,22` before `10,30`, `socket 2` before `socket 10`. */
+export function naturalCompare(a: string, b: string): number {
+  const pattern = /(\d+)|(\D+)/g;
+  const partsA = a.match(pattern) ?? [];
+  const partsB = b.match(pattern) ?? [];
+  for (let index = 0; index < Math.min(partsA.length, partsB.length); index++) {
+    const x = partsA[index] as string;
+    const y = partsB[index] as string;
+    const numeric = /^\d/.test(x) && /^\d/.test(y);
+    const difference = numeric ? Number(x) - Number(y) : x < y ? -1 : x > y ? 1 : 0;
+    if (difference !== 0) return difference;
+  }
+  return partsA.length - partsB.length;
+}
+
+/**
+ * JSON with 2-space indentation and keys sorted at every level, as CMK prints reports, except
+ * that keys sort naturally. Written out directly: JavaScript objects put integer-like keys first.
+ */
+export function sortedJson(value: Json, indent = ""): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) {
+    return value.length === 0 ? "[]" : `[\n${value.map((item) => inner + sortedJson(item, inner)).join(",\n")}\n${indent}]`;
+  }
+  const keys = Object.keys(value).sort(naturalCompare);
+  if (keys.length === 0) return "{}";
+  return `{\n${keys.map((key) => `${inner}${JSON.stringify(key)}: ${sortedJson(value[key] as Json, inner)}`).join(",\n")}\n${indent}}`;
 }
