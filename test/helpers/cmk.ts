@@ -1,6 +1,6 @@
 // Runs the built bin/cmk as a user would: a real process, its exit code, stdout and stderr.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
@@ -39,9 +39,10 @@ export function collect(child: ChildProcess): Promise<CmkResult> {
   return new Promise((resolve) => child.on("close", (status) => resolve({ status, stdout, stderr })));
 }
 
-/** A scratch directory removed after the test file. */
-export function scratchDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `cmk-${prefix}-`));
+/** A scratch directory removed after the test file; `memory` puts it on tmpfs (large fixture trees). */
+export function scratchDir(prefix: string, memory = false): string {
+  const base = memory && existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+  const dir = mkdtempSync(join(base, `cmk-${prefix}-`));
   after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
@@ -52,4 +53,21 @@ export function fixtureEnv(name: string, dir: string): Record<string, string> {
   if (spec === undefined) throw new Error(`no fixture ${name}`);
   generateSysfs(dir, spec);
   return { CMK_DEV_LSCPU_SYSFS: dir, CMK_PROC_FS: join(dir, "proc") };
+}
+
+/** Polls until `ready` returns a value (not undefined), or fails after `seconds`. */
+export async function waitFor<T>(what: string, ready: () => T | undefined, seconds = 20): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = ready();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The child PID recorded for a task in a state file, once isolate has recorded it. */
+export function recordedChild(stateFile: string): number | undefined {
+  const match = existsSync(stateFile) ? /child: (\d+)/.exec(readFileSync(stateFile, "utf8")) : null;
+  return match === null ? undefined : Number(match[1]);
 }

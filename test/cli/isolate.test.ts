@@ -1,0 +1,189 @@
+// `cmk isolate` and `cmk reconcile` on this machine's real CPUs, with real processes, signals
+// and sched_setaffinity.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { collect, recordedChild, runCmk, scratchDir, spawnCmk, waitFor } from "../helpers/cmk.ts";
+
+const root = scratchDir("isolate");
+let counter = 0;
+
+/** A node with exclusive list "0" and infra list "1" on this 2-CPU machine. */
+function initialisedNode(): string {
+  const dir = join(root, `node-${counter++}`);
+  const result = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
+  assert.equal(result.status, 0, result.stderr);
+  return dir;
+}
+
+function exclusiveTasks(dir: string): string {
+  const match = /exclusive:\n    0:\n      '?0'?: (.*)/.exec(readFileSync(join(dir, "state.yaml"), "utf8"));
+  return match?.[1] ?? "";
+}
+
+const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+
+describe("cmk isolate on real CPUs", () => {
+  it("starts the command pinned to its CPUs with CMK_CPUS_* set, and frees the list after", () => {
+    const dir = initialisedNode();
+    const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", "grep Cpus_allowed_list /proc/self/status; env | grep ^CMK_CPUS | sort"]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, "Cpus_allowed_list:\t0\nCMK_CPUS_ASSIGNED=0\nCMK_CPUS_ASSIGNED_MASK=1\nCMK_CPUS_INFRA=1\nCMK_CPUS_SHARED=\n");
+    assert.equal(exclusiveTasks(dir), "[]");
+    const infra = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "grep", "--", "Cpus_allowed_list", "/proc/self/status"]);
+    assert.equal(infra.stdout, "Cpus_allowed_list:\t1\n");
+  });
+
+  it("passes arguments exactly, without a shell", () => {
+    const dir = initialisedNode();
+    const args = ["a b", "", "$HOME", "--pool=x", "'quoted'", "*"];
+    const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", "printf", "[%s]\\n", ...args]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, args.map((arg) => `[${arg}]\n`).join(""));
+  });
+
+  it("exits with the command's status, 128+N for a signal, 127 when the command does not exist", () => {
+    const dir = initialisedNode();
+    assert.equal(runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", "exit 3"]).status, 3);
+    assert.equal(runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", "kill -KILL $$"]).status, 137);
+    const missing = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "no-such-command-here"]);
+    assert.equal(missing.status, 127);
+    assert.match(missing.stderr, /cannot run no-such-command-here: command not found/);
+    assert.equal(exclusiveTasks(dir), "[]", "every run released its list");
+  });
+
+  for (const signal of ["SIGTERM", "SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const) {
+    it(`forwards ${signal} to the command and cleans up`, async () => {
+      const dir = initialisedNode();
+      const name = signal.slice(3);
+      const script = `trap 'echo got ${name}; exit 42' ${name}; echo ready; while :; do sleep 0.05; done`;
+      const isolate = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", script]);
+      const output = collect(isolate);
+      await new Promise<void>((resolve) => isolate.stdout?.once("data", () => resolve()));
+      await waitFor("the child to be recorded", () => recordedChild(join(dir, "state.yaml")));
+      isolate.kill(signal);
+      const result = await output;
+      assert.equal(result.stdout, `ready\ngot ${name}\n`);
+      assert.equal(result.status, 42, result.stderr);
+      assert.equal(exclusiveTasks(dir), "[]");
+    });
+  }
+
+  it("keeps a list busy while the command of a SIGKILLed isolate runs, then reuses it without reconcile", async () => {
+    const dir = initialisedNode();
+    const flag = join(dir, "go");
+    const first = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `while [ ! -e ${flag} ]; do sleep 0.02; done`]);
+    const child = await waitFor("the child to be recorded", () => recordedChild(join(dir, "state.yaml")));
+    first.kill("SIGKILL");
+    await new Promise((resolve) => first.on("exit", resolve));
+    assert.ok(alive(child), "the command outlives its isolate");
+    const refused = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"]);
+    assert.equal(refused.status, 5, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`pool exclusive has 0 free of 1 CPU lists, 1 requested; held: 0 by PID \\d+ \\(child ${child}\\)`));
+    writeFileSync(flag, "");
+    await waitFor("the command to end", () => (alive(child) ? undefined : true));
+    const reused = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "grep", "Cpus_allowed_list", "/proc/self/status"]);
+    assert.equal(reused.status, 0, reused.stderr);
+    assert.equal(reused.stdout, "Cpus_allowed_list:\t0\n");
+    assert.match(reused.stderr, /reclaimed CPU list 0 of pool exclusive from dead task \d+/);
+  });
+
+  it("does not mistake a reused PID for a live task", () => {
+    const dir = initialisedNode();
+    const file = join(dir, "state.yaml");
+    // This test process is alive, but with another start time than the one recorded.
+    const state = readFileSync(file, "utf8")
+      .replace(/exclusive:\n    0:\n      '0': \[\]/, `exclusive:\n    0:\n      '0':\n      - '${process.pid}'`)
+      .concat(`tasks:\n  '${process.pid}':\n    pid: ${process.pid}\n    start: 1\n    affinity: true\n`);
+    writeFileSync(file, state);
+    const reconcile = runCmk(["reconcile", `--conf-dir=${dir}`]);
+    assert.equal(reconcile.status, 0, reconcile.stderr);
+    assert.deepEqual(JSON.parse(reconcile.stdout), { mismatchedCpuMasks: [], reclaimedCpuLists: [{ cpus: "0", pid: process.pid, pool: "exclusive" }] });
+    assert.equal(exclusiveTasks(dir), "[]");
+    assert.doesNotMatch(readFileSync(file, "utf8"), /tasks:/);
+  });
+
+  it("keeps a CMK-recorded task (no start time) while its PID exists", () => {
+    const dir = initialisedNode();
+    const file = join(dir, "state.yaml");
+    writeFileSync(file, readFileSync(file, "utf8").replace(/'0': \[\]/, `'0':\n      - '${process.pid}'`));
+    const reconcile = runCmk(["reconcile", `--conf-dir=${dir}`]);
+    assert.deepEqual(JSON.parse(reconcile.stdout).reclaimedCpuLists, []);
+    assert.equal(runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"]).status, 5);
+  });
+
+  it("reports live tasks running off their CPUs, but not --no-affinity tasks", async () => {
+    const dir = initialisedNode();
+    const flag = join(dir, "go");
+    const wait = `while [ ! -e ${flag} ]; do sleep 0.02; done`;
+    const drifting = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `taskset -pc 0,1 $$ >/dev/null; ${wait}`]);
+    const free = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "sh", "-c", wait]);
+    const done = Promise.all([collect(drifting), collect(free)]);
+    await waitFor("both children recorded", () => ((readFileSync(join(dir, "state.yaml"), "utf8").match(/child:/g) ?? []).length === 2 ? true : undefined));
+    await waitFor("the affinity change", () => (/Cpus_allowed_list:\s+0-1/.test(readFileSync(`/proc/${recordedChild(join(dir, "state.yaml"))}/status`, "utf8")) ? true : undefined));
+    const report = JSON.parse(runCmk(["reconcile", `--conf-dir=${dir}`]).stdout) as { mismatchedCpuMasks: { pid: number; pool: string; cpus: string; actualCpus: string }[] };
+    assert.equal(report.mismatchedCpuMasks.length, 1);
+    assert.deepEqual({ ...report.mismatchedCpuMasks[0], pid: 0 }, { actualCpus: "0-1", cpus: "0", pid: 0, pool: "exclusive" });
+    const nodeReport = JSON.parse(runCmk(["node-report", `--conf-dir=${dir}`]).stdout) as { checks: { affinity: { ok: boolean; errors: string[] } } };
+    assert.equal(nodeReport.checks.affinity.ok, false);
+    assert.match(nodeReport.checks.affinity.errors[0] ?? "", /in exclusive:0 runs on CPUs 0-1/);
+    writeFileSync(flag, "");
+    const results = await done;
+    assert.deepEqual(results.map((result) => result.status), [0, 0]);
+  });
+
+  it("--no-affinity allocates and exports CMK_CPUS_ASSIGNED but leaves the mask alone", () => {
+    const dir = initialisedNode();
+    const own = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
+    const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--no-affinity", "--", "sh", "-c", "grep Cpus_allowed_list /proc/self/status; echo $CMK_CPUS_ASSIGNED"]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, `Cpus_allowed_list:\t${own}\n0\n`);
+  });
+
+  it("refuses bad CMK_NUM_CORES and unknown pools without allocating", () => {
+    const dir = initialisedNode();
+    for (const value of ["0", "-1", "2.0", "500m", "abc"]) {
+      const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"], { CMK_NUM_CORES: value });
+      assert.equal(result.status, 2, value);
+      assert.match(result.stderr, new RegExp(`CMK_NUM_CORES="${value.replace(".", "\\.")}" is not valid: expected a whole number`));
+    }
+    const pool = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusiv", "--", "true"]);
+    assert.equal(pool.status, 2);
+    assert.match(pool.stderr, /--pool="exclusiv" is not a pool; did you mean exclusive\?/);
+    const noCommand = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive"]);
+    assert.equal(noCommand.status, 2);
+    assert.match(noCommand.stderr, /needs a command to run/);
+    assert.equal(exclusiveTasks(dir), "[]");
+  });
+
+  it("fails with exit 6 and rolls back when the cgroup cpuset refuses or narrows the CPUs", async () => {
+    const cgroup = `/sys/fs/cgroup/cpuset/cmk-test-${process.pid}`;
+    assert.ok(existsSync("/sys/fs/cgroup/cpuset/cpuset.cpus"), "this test needs the cgroup v1 cpuset hierarchy (root)");
+    mkdirSync(cgroup);
+    try {
+      writeFileSync(join(cgroup, "cpuset.mems"), readFileSync("/sys/fs/cgroup/cpuset/cpuset.mems"));
+      writeFileSync(join(cgroup, "cpuset.cpus"), "1");
+      const inCgroup = (dir: string): Promise<{ status: number | null; stderr: string }> => {
+        const child = spawn("sh", ["-c", `echo $$ > ${cgroup}/tasks && exec "$0" "$@"`, join(import.meta.dirname, "..", "..", "bin", "cmk"), "isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"], { stdio: ["ignore", "pipe", "pipe"] });
+        return collect(child);
+      };
+      const refusedDir = initialisedNode();
+      const refused = await inCgroup(refusedDir);
+      assert.equal(refused.status, 6, refused.stderr);
+      assert.match(refused.stderr, new RegExp(`the kernel refused CPU affinity 0 .*cgroup cpuset /cmk-test-${process.pid} allows CPUs 1`));
+      assert.equal(exclusiveTasks(refusedDir), "[]", "allocation rolled back");
+      // A list of two CPUs, one outside the cpuset: the kernel narrows instead of refusing.
+      const narrowedDir = initialisedNode();
+      const file = join(narrowedDir, "state.yaml");
+      writeFileSync(file, readFileSync(file, "utf8").replace("'0': []", "0,1: []").replace(/infra:\n    0:\n      '1': \[\]/, "infra:\n    0: {}"));
+      const narrowed = await inCgroup(narrowedDir);
+      assert.equal(narrowed.status, 6, narrowed.stderr);
+      assert.match(narrowed.stderr, /the kernel narrowed CPU affinity 0-1 to 1: CPUs 0 are not available here/);
+      assert.match(readFileSync(file, "utf8"), /0,1: \[\]/);
+    } finally {
+      rmdirSync(cgroup);
+    }
+  });
+});
