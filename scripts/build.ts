@@ -1,5 +1,6 @@
-// Builds the runnable tree: dist/cmk.cjs (one bundle, subcommands loaded lazily) and
-// dist/cmk_native.node (the system-call shim). Run by `npm ci` (prepare) and `npm run build`.
+// Builds the runnable tree: dist/cmk.cjs (one bundle, subcommands loaded lazily),
+// dist/cmk_native.node (the system-call shim) and dist/cmk-launcher (the installed executable).
+// Run by `npm ci` (prepare) and `npm run build`.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -29,6 +30,11 @@ execFileSync("cc", [
   "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
   "-DNODE_GYP_MODULE_NAME=cmk_native", "-I", nodeInclude,
   join(root, "native", "cmk_native.c"), "-o", join(dist, "cmk_native.node"),
+], { stdio: "inherit" });
+// The installed executable's template; `cmk install` fills in where its runtime lives.
+execFileSync("cc", [
+  "-O2", "-Wall", "-Wextra", "-Werror",
+  join(root, "native", "cmk_launcher.c"), "-o", join(dist, "cmk-launcher"),
 ], { stdio: "inherit" });
 
 const buildInfo = { version: pkg.version, build: gitBuildId() };

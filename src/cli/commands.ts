@@ -27,6 +27,7 @@ const exclNonIsolcpus: FlagSpec = { name: "excl-non-isolcpus", kind: "value", va
 const socketId: FlagSpec = { name: "socket-id", kind: "value", valueName: "num", defaultValue: "-1", help: "socket to take CPUs from; -1 for any" };
 const sst: FlagSpec = { name: "sst", kind: "value", valueName: "mode", defaultValue: "auto", help: "Intel SST strategy: auto (from sysfs), bf, cp or off" };
 
+const installDir: FlagSpec = { name: "install-dir", kind: "value", valueName: "dir", defaultValue: "/opt/bin", help: "directory of the cmk executable (a host directory that workload containers mount)" };
 const interval: FlagSpec = { name: "interval", kind: "value", valueName: "seconds", defaultValue: "0", help: "repeat every <seconds> (fractions allowed) until SIGTERM; 0 runs once" };
 
 const commonEnvironment = [
@@ -87,5 +88,23 @@ export const commands: readonly CommandSpec[] = [
     ],
     environment: [...commonEnvironment, "NO_COLOR          any value turns colour off in --format=text"],
     load: () => import("../commands/node-report.ts"),
+  },
+  {
+    name: "install",
+    summary: "place a self-contained cmk executable (runtime included) in --install-dir",
+    usage: "cmk install [--install-dir=<dir>]",
+    flags: [installDir],
+    load: () => import("../commands/install.ts"),
+  },
+  {
+    name: "uninstall",
+    summary: "remove the cmk executable that install placed (not the conf dir or cluster objects)",
+    usage: "cmk uninstall [--install-dir=<dir>] [--conf-dir=<dir>] [--namespace=<name>]",
+    flags: [
+      installDir,
+      { ...confDir, help: "accepted for CMK compatibility; left untouched" },
+      { ...namespace, help: "accepted for CMK compatibility; no Kubernetes object is removed" },
+    ],
+    load: () => import("../commands/uninstall.ts"),
   },
 ];

@@ -1,0 +1,86 @@
+// The installed `cmk`: starts the pinned Node.js runtime on cmk's bundle, both kept in a
+// build-specific directory beside this file, so a container needs nothing but glibc.
+//
+// `cmk install` writes the directory's name and the oldest glibc its C++ runtime accepts into
+// the two arrays below (found by their markers). The runtime is started through the dynamic
+// loader with --library-path rather than LD_LIBRARY_PATH so that the bundled libstdc++ is seen
+// by Node.js only, never by the programs `cmk isolate` runs.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <gnu/libc-version.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if !defined(__x86_64__)
+#error "cmk ships the x86-64 Node.js runtime only"
+#endif
+
+#define DYNAMIC_LOADER "/lib64/ld-linux-x86-64.so.2"
+
+// Not const and not static, so the compiler cannot fold the markers into the code.
+char cmk_sidecar[128] = "@CMK_SIDECAR@";
+char cmk_libs_glibc[16] = "@CMK_LIBS_GLIBC@";
+
+// True when glibc version `have` ("2.35") is older than `need` ("2.36").
+static int older(const char *have, const char *need) {
+  unsigned long have_major = strtoul(have, NULL, 10), need_major = strtoul(need, NULL, 10);
+  const char *have_dot = strchr(have, '.'), *need_dot = strchr(need, '.');
+  unsigned long have_minor = have_dot ? strtoul(have_dot + 1, NULL, 10) : 0;
+  unsigned long need_minor = need_dot ? strtoul(need_dot + 1, NULL, 10) : 0;
+  return have_major < need_major || (have_major == need_major && have_minor < need_minor);
+}
+
+static int join(char *out, const char *dir, const char *name) {
+  int length = snprintf(out, PATH_MAX, "%s/%s", dir, name);
+  return length > 0 && length < PATH_MAX;
+}
+
+int main(int argc, char **argv) {
+  if (cmk_sidecar[0] == '@') {
+    fputs("cmk: this launcher is a template; install cmk with 'cmk install'\n", stderr);
+    return 1;
+  }
+  char dir[PATH_MAX];
+  ssize_t length = readlink("/proc/self/exe", dir, sizeof dir - 1);
+  if (length < 0) {
+    // Without /proc, fall back on the path this was started by.
+    if (strchr(argv[0], '/') == NULL || strlen(argv[0]) >= sizeof dir) {
+      fprintf(stderr, "cmk: cannot find this executable's directory: /proc/self/exe: %s; mount /proc or run cmk by its full path\n", strerror(errno));
+      return 1;
+    }
+    strcpy(dir, argv[0]);
+    length = (ssize_t)strlen(dir);
+  }
+  dir[length] = '\0';
+  // A replaced binary reads as "<dir>/cmk (deleted)": the directory is still right.
+  *strrchr(dir, '/') = '\0';
+
+  char sidecar[PATH_MAX], node[PATH_MAX], script[PATH_MAX], libs[PATH_MAX];
+  if (!join(sidecar, dir, cmk_sidecar) || !join(node, sidecar, "node") || !join(script, sidecar, "cmk.cjs") || !join(libs, sidecar, "lib")) {
+    fprintf(stderr, "cmk: the path of %s is too long; install cmk into a shorter directory\n", dir);
+    return 1;
+  }
+
+  char **args = calloc((size_t)argc + 6, sizeof *args);
+  if (args == NULL) {
+    fputs("cmk: out of memory\n", stderr);
+    return 1;
+  }
+  int count = 0;
+  args[count++] = DYNAMIC_LOADER;
+  // On an older glibc than the bundled C++ runtime needs, use the container's own.
+  if (!older(gnu_get_libc_version(), cmk_libs_glibc)) {
+    args[count++] = "--library-path";
+    args[count++] = libs;
+  }
+  args[count++] = node;
+  args[count++] = script;
+  for (int index = 1; index < argc; index++) args[count++] = argv[index];
+  args[count] = NULL;
+  execv(DYNAMIC_LOADER, args);
+  fprintf(stderr, "cmk: cannot start %s: %s: %s; reinstall cmk with 'cmk install'\n", node, DYNAMIC_LOADER, strerror(errno));
+  return 1;
+}
