@@ -366,6 +366,19 @@ describe("carvePools: SST-CP", () => {
     });
   });
 
+  it("leaves cores with an unknown EPP value out of every pool, with a warning naming them", () => {
+    // Core index 3 (core id 0, CPUs 3,7) says "default", which is no known EPP value.
+    const shape = { ...reversed, epp: eppByFirstCpu(["performance", "balance_performance", "power", "default"]) };
+    const carving = carvePools(topo(shape, "0,1,4,5"), req({ sstCp: true }));
+    assert.deepEqual(plain(carving), {
+      exclusive: { "0": ["0,4"] },
+      shared: { "0": ["1,5"] },
+      infra: { "0": ["2,6"] },
+    });
+    assert.equal(allCpus(carving).intersects(CpuSet.parse("3,7")), false);
+    assert.match(warnings(carving).join("\n"), /\b0:0\b.*no known EPP|\b0 have no known EPP/);
+  });
+
   it("3 values with counts that do not match E and S", () => {
     const shape = { ...reversed, epp: eppByFirstCpu(["performance", "balance_performance", "balance_performance", "power"]) };
     throwsMentioning(() => carvePools(topo(shape, "0-2,4-6"), req({ sstCp: true })), "performance", "found 2");
