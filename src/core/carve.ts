@@ -83,23 +83,27 @@ export function carvePools(topology: Topology, request: CarveRequest): Carving {
 
   for (const core of topology.cores) {
     if (core.partiallyIsolated) {
-      notices.push({ level: "warning", message: `physical core ${coreName(core)} is partially isolated: isolcpus covers ${core.cpus.intersection(topology.isolcpus)} only, so the core goes to the infra pool; isolate all its CPUs or none` });
+      notices.push({ level: "warning", message: `physical core ${coreName(core)} is partially isolated: isolcpus covers ${core.cpus.intersection(topology.isolcpus)} only, so cmk treats the core as not isolated; isolate all its CPUs or none` });
     }
   }
-  const isolated = topology.cores.filter((core) => core.isolated && onSocket("exclusive", core));
+  // Whether the node isolates cores decides the strategy; --socket-id only narrows where
+  // exclusive and shared cores come from, so other sockets' isolated cores never reach infra.
+  const nodeIsolated = topology.cores.filter((core) => core.isolated);
+  const isolated = nodeIsolated.filter((core) => onSocket("exclusive", core));
   const notIsolated = topology.cores.filter((core) => !core.isolated);
   const requested = request.numExclusiveCores + request.numSharedCores;
-  if (isolated.length > 0) {
+  if (nodeIsolated.length > 0) {
+    const where = request.socketId === null ? "" : ` on socket ${request.socketId}`;
     if (isolated.length < requested) {
-      throw new CmkError("failure", `cannot use isolated cores for exclusive and shared pools: ${isolated.length} cores are isolated but ${requested} were requested; isolate more cores (isolcpus) or request fewer`);
+      throw new CmkError("failure", `cannot use isolated cores for exclusive and shared pools: ${isolated.length} cores are isolated${where} but ${requested} were requested; isolate more cores (isolcpus) or request fewer`);
     }
-    if (isolated.length > requested) {
-      notices.push({ level: "warning", message: `not all isolated cores will be used by exclusive and shared pools: ${isolated.length} isolated but only ${requested} used; the rest stay idle (they cannot join infra)` });
+    if (nodeIsolated.length > requested) {
+      notices.push({ level: "warning", message: `not all isolated cores will be used by exclusive and shared pools: ${nodeIsolated.length} isolated but only ${requested} used; the rest stay idle (they cannot join infra)` });
     }
   }
 
   let strategy: Carving["strategy"];
-  if (request.sstCp && isolated.length > 0) {
+  if (request.sstCp && nodeIsolated.length > 0) {
     strategy = "sst-cp";
     const infraCandidates = carveSstCp(topology, request, assign, notices);
     assignExclNonIsolcpus(topology, request, assigned, assign);
@@ -115,7 +119,7 @@ export function carvePools(topology: Topology, request: CarveRequest): Carving {
     assign(orderCores(topology, isolated, request.sharedMode), "shared", request.numSharedCores);
     assignExclNonIsolcpus(topology, request, assigned, assign);
     assign(notIsolated, "infra");
-  } else if (isolated.length > 0) {
+  } else if (nodeIsolated.length > 0) {
     strategy = "isolcpus";
     notices.push({ level: "info", message: `isolated physical cores (socket:core): ${coreIds(isolated)}` });
     assign(orderCores(topology, isolated, request.exclusiveMode), "exclusive", request.numExclusiveCores);

@@ -154,6 +154,9 @@ export function readPoolDocument(value: YamlValue, source: string): Map<PoolName
       if (!Number.isInteger(socket) || socket < 0) {
         throw new CmkError("invalid-state", `${source}: pool ${name}: socket "${String(socketKey)}" is not a socket number`);
       }
+      if (sockets.has(socket)) {
+        throw new CmkError("invalid-state", `${source}: pool ${name}: socket ${socket} appears twice (as a number and as a string); merge its CPU lists under one key`);
+      }
       const lists: CpuListState[] = [];
       for (const [listKey, tasksValue] of asMap(listsValue, `pool ${name} socket ${socket}`, source)) {
         const key = String(listKey);

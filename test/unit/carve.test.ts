@@ -280,7 +280,7 @@ describe("carvePools: partially isolated cores", () => {
     assert.match(warned[0] ?? "", /core 2\b/);
   });
 
-  it("without any fully isolated core, the warning says truthfully where the partially isolated core went", { todo: "bug: on the no-isolation path a partially isolated core can go to exclusive/shared while the warning says it goes to infra" }, () => {
+  it("without any fully isolated core, the warning says truthfully where the partially isolated core went", () => {
     // Only CPU 8 (core 0's second thread) is isolated: no core is fully isolated.
     const carving = carvePools(topo(oneSocket8, "8"), req({}));
     const warned = warnings(carving).filter((message) => /partially isolated/.test(message));
@@ -424,7 +424,7 @@ describe("carvePools: --socket-id", () => {
     });
   });
 
-  it("never puts another socket's isolated cores into infra", { todo: "bug: carvePools with socketId counts only that socket's isolated cores; when it has none it takes the no-isolation path and puts other sockets' isolated cores into infra" }, () => {
+  it("never puts another socket's isolated cores into infra", () => {
     // Only socket 0 isolates cores; exclusive and shared are wanted from socket 1.
     const topology = topo(twoSockets4, "0-1,8-9");
     let carving: Carving | undefined;

