@@ -76,6 +76,10 @@ export interface ControlPlane {
   createNamespace(name: string): Promise<void>;
   /** A bound token for namespace/serviceAccount via the TokenRequest API. */
   createToken(namespace: string, serviceAccount: string, options?: { expirationSeconds?: number; audiences?: string[] }): Promise<string>;
+  /** A serving certificate signed by the cluster CA (so the API server trusts
+   * it), e.g. for an admission webhook the test serves on 127.0.0.1.
+   * Default SANs: IP:127.0.0.1, DNS:localhost. */
+  issueServingCert(name: string, sans?: string[]): Promise<{ cert: string; key: string }>;
   /** Stops the processes and removes dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -311,6 +315,16 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       const token = body.status?.token;
       if (token === undefined || token === '') throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
       return token;
+    },
+
+    async issueServingCert(name, sans = []) {
+      const res = await run(SCRIPT, ['cert', dir, name, ...sans]);
+      if (res.code !== 0) {
+        throw new Error(`scripts/controlplane cert ${name} failed with exit code ${res.code}`, { cause: new Error(res.stderr.trim()) });
+      }
+      const [certPath, keyPath] = res.stdout.trim().split('\n');
+      if (certPath === undefined || keyPath === undefined) throw new Error(`scripts/controlplane cert printed ${JSON.stringify(res.stdout)}`);
+      return { cert: await readFile(certPath, 'utf8'), key: await readFile(keyPath, 'utf8') };
     },
 
     stop() {

@@ -3,6 +3,9 @@
 // and by test/helpers/controlplane.ts.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { eventually, useControlPlane } from '../helpers/controlplane.ts';
 import type { KubeObject } from '../helpers/controlplane.ts';
@@ -233,4 +236,91 @@ test('a service-account token is denied what its role does not allow', async () 
   assert.equal(canI.stdout.trim(), 'no');
   const canList = await cp().kubectl(['auth', 'can-i', 'list', 'configmaps', '-n', ns], { token });
   assert.equal(canList.stdout.trim(), 'yes');
+});
+
+interface AdmissionReview {
+  request: { uid: string; operation: string; object?: ConfigMap };
+}
+
+test('mutating and validating admission webhooks on loopback are called', async (t) => {
+  const { cert, key } = await cp().issueServingCert('smoke-webhook');
+  const calls: string[] = [];
+  const server = https.createServer({ cert, key }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AdmissionReview;
+      // The API server appends ?timeout=5s.
+      const path = new URL(req.url ?? '/', 'https://127.0.0.1').pathname;
+      calls.push(`${path} ${review.request.operation} ${review.request.object?.metadata.name}`);
+      const response: Record<string, unknown> = { uid: review.request.uid, allowed: true };
+      if (path === '/mutate') {
+        const patch = [{ op: 'add', path: '/metadata/labels', value: { 'example.com/mutated': 'yes' } }];
+        response['patchType'] = 'JSONPatch';
+        response['patch'] = Buffer.from(JSON.stringify(patch)).toString('base64');
+      } else if (review.request.object?.data?.['forbidden'] !== undefined) {
+        response['allowed'] = false;
+        response['status'] = { code: 403, message: 'forbidden key' };
+      }
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const caBundle = Buffer.from(cp().caCert).toString('base64');
+  const webhook = (path: string) => ({
+    name: `smoke${path.replace('/', '-')}.example.com`,
+    clientConfig: { url: `${url}${path}`, caBundle },
+    rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] }],
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'smoke-webhooks' } },
+    sideEffects: 'None',
+    admissionReviewVersions: ['v1'],
+    failurePolicy: 'Fail',
+    timeoutSeconds: 5,
+  });
+  const registered = [
+    await cp().request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: 'smoke-mutate' },
+      webhooks: [webhook('/mutate')],
+    }),
+    await cp().request('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: 'smoke-validate' },
+      webhooks: [webhook('/validate')],
+    }),
+  ];
+  assert.deepEqual(registered.map((r) => r.status), [201, 201]);
+  t.after(async () => {
+    await cp().request('DELETE', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/smoke-mutate');
+    await cp().request('DELETE', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/smoke-validate');
+  });
+  await cp().createNamespace('smoke-webhooks');
+  const base = '/api/v1/namespaces/smoke-webhooks/configmaps';
+
+  // Webhook configurations reach the API server's admission chain through an
+  // informer; retry until the first create is seen mutated.
+  const mutated = await eventually('the webhooks to be active', async () => {
+    const name = `cm-${Date.now()}`;
+    const res = await cp().request<ConfigMap>('POST', base, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { ok: '1' } });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const labels = res.body.metadata['labels'] as Record<string, string> | undefined;
+    return labels?.['example.com/mutated'] === 'yes' ? name : undefined;
+  });
+  assert.ok(calls.includes(`/mutate CREATE ${mutated}`), calls.join('\n'));
+  assert.ok(calls.includes(`/validate CREATE ${mutated}`), calls.join('\n'));
+
+  const denied = await cp().request<Status & { message?: string }>('POST', base, {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'denied' },
+    data: { forbidden: 'x' },
+  });
+  assert.equal(denied.status, 403);
+  assert.match(denied.body.message ?? '', /forbidden key/);
 });
