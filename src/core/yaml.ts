@@ -1,7 +1,7 @@
 // The YAML subset CMK's state documents use, read and written compatibly with PyYAML (which the
 // Python CMK used): block and flow collections of plain or quoted scalars, one document, comments.
-// Features that state never needs (anchors, aliases, tags, block scalars, complex keys, multi-line
-// scalars, several documents) are rejected with the line number rather than half-supported.
+// Features that state never needs (anchors, aliases, tags, block scalars, collection keys,
+// multi-line scalars, several documents) are rejected with the line number rather than half-supported.
 import { CmkError } from "./errors.ts";
 
 export type YamlKey = string | number | boolean | null;
@@ -19,7 +19,8 @@ const isBlank = (c: number): boolean => c === SPACE || c === TAB;
 /** Where a token ends: blank, line break or end of text (charCodeAt gives NaN there). */
 const isBreakOrBlank = (c: number): boolean => c === SPACE || c === TAB || c === LF || Number.isNaN(c);
 const isFlowIndicator = (c: number): boolean => c === 44 || c === 91 || c === 93 || c === 123 || c === 125; // , [ ] { }
-const isScalar = (value: YamlValue): value is YamlKey => !Array.isArray(value) && !(value instanceof Map);
+// Collections are the only objects among YAML values (typeof is cheaper than instanceof on the start-up path).
+const isScalar = (value: YamlValue): value is YamlKey => typeof value !== "object" || value === null;
 
 /** Messages for characters that cannot start a value, indexed by character code. */
 const unsupportedStarts: (string | undefined)[] = [];
@@ -102,6 +103,7 @@ class Parser {
   private blockNode(parentColumn: number): YamlValue {
     const column = this.pos - this.lineStart;
     if (this.atSequenceItem()) return this.blockSequence(column);
+    if (this.atExplicitKey()) return this.blockMapping(column, undefined, 0);
     const line = this.line;
     const value = this.inline(false, parentColumn);
     this.skipBlanks();
@@ -110,29 +112,59 @@ class Parser {
     return value;
   }
 
-  private blockMapping(column: number, firstKey: YamlKey, firstLine: number): YamlMap {
+  /** A block mapping at `column`; `firstKey` is the already-read key of an implicit first entry. */
+  private blockMapping(column: number, firstKey: YamlKey | undefined, firstLine: number): YamlMap {
     const map: YamlMap = new Map();
     let key = firstKey;
     let keyLine = firstLine;
     for (;;) {
+      let explicit = false;
+      if (key === undefined) {
+        keyLine = this.line;
+        if (this.atSequenceItem()) {
+          throw this.fail(`found a "- " sequence item where a key of the mapping above was expected; indent it under its key`);
+        }
+        explicit = this.atExplicitKey();
+        if (explicit) {
+          key = this.explicitKey(column);
+        } else {
+          const candidate = this.inline(false, column);
+          this.skipBlanks();
+          if (!this.atMappingColon()) throw this.fail(`expected "key: value" but found "${this.snippet()}" without a ": "`);
+          key = this.checkKey(candidate, keyLine);
+        }
+      }
       this.pos++; // ':'
-      this.setUnique(map, key, this.blockValue(column), keyLine);
+      this.setUnique(map, key, this.blockValue(column, explicit), keyLine);
+      key = undefined;
       const next = this.nextContent();
       if (next < column) return map;
       if (next > column) throw this.badIndentation(next, column);
-      keyLine = this.line;
-      if (this.atSequenceItem()) {
-        throw this.fail(`found a "- " sequence item where a key of the mapping above was expected; indent it under its key`);
-      }
-      const candidate = this.inline(false, column);
-      this.skipBlanks();
-      if (!this.atMappingColon()) throw this.fail(`expected "key: value" but found "${this.snippet()}" without a ": "`);
-      key = this.checkKey(candidate, keyLine);
     }
   }
 
-  /** The value after `key:` of a block mapping whose keys are at `column`. */
-  private blockValue(column: number): YamlValue {
+  /**
+   * PyYAML writes keys of 123 characters or more (long CPU lists) and empty keys as
+   * `? key` with `: value` on the next line; only that form, with a one-line scalar key, is read.
+   */
+  private explicitKey(column: number): YamlKey {
+    const line = this.line;
+    this.pos++; // '?'
+    this.skipBlanks();
+    if (this.atLineEnd()) throw this.fail(`write the key on the same line as its "? "`);
+    const key = this.checkKey(this.inline(false, column), line);
+    this.endLine();
+    if (this.nextContent() !== column || !this.atMappingColon()) {
+      throw this.fail(`expected ": value" below the "? " key of line ${line}, at the same indentation`);
+    }
+    return key;
+  }
+
+  /**
+   * The value after `key:` of a block mapping whose keys are at `column`. After an explicit
+   * key's `: `, a nested collection may start on the same line, as PyYAML writes it.
+   */
+  private blockValue(column: number, explicit: boolean): YamlValue {
     this.skipBlanks();
     if (this.atLineEnd()) {
       this.endLine();
@@ -142,6 +174,7 @@ class Parser {
       if (next === column && this.atSequenceItem()) return this.blockSequence(column);
       return null;
     }
+    if (explicit) return this.blockNode(column);
     if (this.atSequenceItem()) throw this.fail(`a "- " sequence cannot start on the same line as its key; move it to the next line`);
     const line = this.line;
     const value = this.inline(false, column);
@@ -180,7 +213,7 @@ class Parser {
     const unsupported = unsupportedStarts[c];
     if (unsupported !== undefined) throw this.fail(unsupported);
     if ((c === 45 || c === 63 || c === COLON) && isBreakOrBlank(this.text.charCodeAt(this.pos + 1))) {
-      if (c === 63) throw this.fail(`complex mapping keys ("? ") are not supported; write "key: value" on one line`);
+      if (c === 63) throw this.fail(`"? " keys are only supported in block mappings, with a one-line scalar key`);
       if (c === COLON) throw this.fail(`a mapping entry has an empty key; write the key before the ":"`);
       throw this.fail(`a "- " sequence item cannot appear here; use [a, b] inside flow collections`);
     }
@@ -312,6 +345,7 @@ class Parser {
     const t = this.text;
     for (;;) {
       const c = t.charCodeAt(this.pos);
+      if (c > SPACE && c !== HASH) return; // the common case: a token follows at once
       if (isBlank(c)) {
         this.pos++;
       } else if (c === LF) {
@@ -409,6 +443,10 @@ class Parser {
     return this.text[this.pos] === "-" && isBreakOrBlank(this.text.charCodeAt(this.pos + 1));
   }
 
+  private atExplicitKey(): boolean {
+    return this.text.charCodeAt(this.pos) === 63 && isBreakOrBlank(this.text.charCodeAt(this.pos + 1));
+  }
+
   private atMappingColon(): boolean {
     return this.text.charCodeAt(this.pos) === COLON && isBreakOrBlank(this.text.charCodeAt(this.pos + 1));
   }
@@ -448,7 +486,7 @@ class Parser {
 // YAML 1.1 implicit types exactly as PyYAML resolves them, so both implementations agree on
 // which plain scalars are strings.
 const intPattern = /^([-+]?)(?:0b([01_]+)|0x([0-9a-fA-F_]+)|0([0-7_]+)|(0|[1-9][0-9_]*)|([1-9][0-9_]*(?::[0-5]?[0-9])+))$/;
-const floatPattern = /^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*)$|^\.[0-9_]+(?:[eE][-+][0-9]+)?$/;
+const floatPattern = /^(?:[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*)|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?)$/;
 
 const keywords = new Map<string, YamlValue>([
   ...["", "~", "null", "Null", "NULL"].map((word) => [word, null] as const),
@@ -459,33 +497,41 @@ const keywords = new Map<string, YamlValue>([
   ...["-.inf", "-.Inf", "-.INF"].map((word) => [word, Number.NEGATIVE_INFINITY] as const),
 ]);
 
-const keywordStarts = "~nNtTfFyYoO.+-";
+/** What a plain scalar can be, by its first character: 1 a keyword, 2 a number (bit flags). */
+const plainStarts = new Uint8Array(128);
+for (const ch of "~nNtTfFyYoO") plainStarts[ch.charCodeAt(0)] = 1;
+for (const ch of "0123456789") plainStarts[ch.charCodeAt(0)] = 2;
+for (const ch of ".+-") plainStarts[ch.charCodeAt(0)] = 3;
 
 /** The value of a plain scalar: the text itself when it is a string, undefined for numbers JS cannot hold exactly. */
 function resolvePlain(text: string): YamlValue | undefined {
   const length = text.length;
   const first = text.charCodeAt(0);
-  // Every keyword is at most 5 characters and starts with one of ~ n N t T f F y Y o O . + - (or is empty).
-  if (length <= 5 && (length === 0 || keywordStarts.includes(text[0] ?? ""))) {
+  const kind = length === 0 ? 1 : first < 128 ? (plainStarts[first] ?? 0) : 0;
+  if (kind === 0) return text; // most strings: the first character already rules out every other type
+  if ((kind & 1) !== 0 && length <= 5) {
     const keyword = keywords.get(text);
     if (keyword !== undefined) return keyword;
   }
-  if (!((first >= 48 && first <= 57) || first === 43 || first === 45 || first === 46)) return text; // not 0-9 + - .
-  // Fast path for the common case, a plain decimal integer (no leading zero: that is octal).
-  let i = first === 43 || first === 45 ? 1 : 0;
-  if (length > i && length - i <= 15 && (text.charCodeAt(i) !== 48 || length === i + 1)) {
-    let value = 0;
-    for (; i < length; i++) {
-      const digit = text.charCodeAt(i) - 48;
-      if (digit < 0 || digit > 9) break;
-      value = value * 10 + digit;
-    }
-    if (i === length) return first === 45 && value !== 0 ? -value : value;
+  if ((kind & 2) === 0) return text;
+  // Fast path for the common cases: a decimal integer, and CPU lists (no number has a comma).
+  const digitsStart = first === 43 || first === 45 ? 1 : 0;
+  let value = 0;
+  let i = digitsStart;
+  for (; i < length; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) break;
+    value = value * 10 + digit;
   }
+  const digits = i - digitsStart;
+  if (i === length && digits > 0 && digits <= 15 && (digits === 1 || text.charCodeAt(digitsStart) !== 48)) {
+    return first === 45 && value !== 0 ? -value : value; // a leading zero would make it octal
+  }
+  if (text.charCodeAt(i) === 44) return text;
   const int = intPattern.exec(text);
   if (int !== null) {
     const [, sign, binary, hex, octal, decimal, base60] = int;
-    const parse = (digits: string, radix: number): number => Number.parseInt(digits.replaceAll("_", ""), radix);
+    const parse = (part: string, radix: number): number => Number.parseInt(part.replaceAll("_", ""), radix);
     const magnitude =
       binary !== undefined ? parse(binary, 2)
       : hex !== undefined ? parse(hex, 16)
@@ -497,7 +543,7 @@ function resolvePlain(text: string): YamlValue | undefined {
   }
   if (floatPattern.test(text)) {
     const body = text.replaceAll("_", "");
-    if (!body.includes(":")) return Number.isNaN(Number(body)) ? undefined : Number(body);
+    if (!body.includes(":")) return Number(body);
     const magnitude = sexagesimal(body.replace(/^[-+]/, ""));
     return body[0] === "-" ? -magnitude : magnitude;
   }
@@ -517,38 +563,48 @@ export function emitYaml(value: YamlValue): string {
     const plain = isScalar(value) && (typeof value !== "string" || text === value);
     return plain ? `${text}\n...\n` : `${text}\n`;
   }
-  const lines: string[] = [];
-  emitBlock(value, 0, "", lines);
-  lines.push("");
-  return lines.join("\n");
+  return emitBlock(value, 0, "");
 }
 
 const isEmpty = (value: YamlValue[] | YamlMap): boolean => (Array.isArray(value) ? value.length === 0 : value.size === 0);
 
-/** Appends a non-empty collection whose entries sit at `indent`; `lead` replaces the first entry's indentation (for `- ` items). */
-function emitBlock(value: YamlValue[] | YamlMap, indent: number, lead: string, lines: string[]): void {
+/**
+ * The lines of a non-empty collection whose entries sit at `indent`; `lead` replaces the first
+ * entry's indentation (for `- ` items). Built by concatenation, which V8 keeps cheap (ropes).
+ */
+function emitBlock(value: YamlValue[] | YamlMap, indent: number, lead: string): string {
   const pad = " ".repeat(indent);
+  let out = "";
   let prefix = lead;
   if (Array.isArray(value)) {
-    for (const item of value) {
-      if (isScalar(item) || isEmpty(item)) lines.push(`${prefix}- ${inlineValue(item)}`);
-      else emitBlock(item, indent + 2, `${prefix}- `, lines);
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i] ?? null;
+      out += isScalar(item) || isEmpty(item) ? `${prefix}- ${inlineValue(item)}\n` : emitBlock(item, indent + 2, `${prefix}- `);
       prefix = pad;
     }
-    return;
+    return out;
   }
-  for (const [key, item] of value) {
+  value.forEach((item, key) => {
     const keyText = inlineValue(key);
-    if (isScalar(item) || isEmpty(item)) {
-      lines.push(`${prefix}${keyText}: ${inlineValue(item)}`);
+    if (typeof key === "string" && needsExplicitKey(key)) {
+      out += `${prefix}? ${keyText}\n`;
+      // The value is compact, as after "- ".
+      out += isScalar(item) || isEmpty(item) ? `${pad}: ${inlineValue(item)}\n` : emitBlock(item, indent + 2, `${pad}: `);
+    } else if (isScalar(item) || isEmpty(item)) {
+      out += `${prefix}${keyText}: ${inlineValue(item)}\n`;
     } else {
-      lines.push(`${prefix}${keyText}:`);
+      out += `${prefix}${keyText}:\n`;
       // Like PyYAML, sequences under a key are not indented further than the key.
-      if (Array.isArray(item)) emitBlock(item, indent, pad, lines);
-      else emitBlock(item, indent + 2, `${pad}  `, lines);
+      out += Array.isArray(item) ? emitBlock(item, indent, pad) : emitBlock(item, indent + 2, `${pad}  `);
     }
     prefix = pad;
-  }
+  });
+  return out;
+}
+
+/** PyYAML's rule for simple keys: under 128 characters counting the 5 of its "!!str" tag, not empty, one line. */
+function needsExplicitKey(key: string): boolean {
+  return key.length >= 123 || key === "" || /[\n\x85\u2028\u2029]/.test(key);
 }
 
 function inlineValue(value: YamlValue): string {
@@ -569,6 +625,7 @@ function formatNumber(value: number): string {
 }
 
 // YAML's printable characters, minus U+2028/U+2029 (line breaks to PyYAML) and the BOM.
+const printableAscii = /^[\x20-\x7E]*$/; // the common case, checked without the slower Unicode-mode pattern
 const nonPrintable = /[^\x20-\x7E\xA0-\u2027\u202A-\uD7FF\uE000-\uFEFE\uFF00-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const timestampPattern = /^(?:\d{4}-\d\d-\d\d|\d{4}-\d\d?-\d\d?(?:[Tt]|[ \t]+)\d\d?:\d\d:\d\d(?:\.\d*)?(?:[ \t]*(?:Z|[-+]\d\d?(?::\d\d)?))?)$/;
 const escapesOut: Readonly<Record<string, string>> = {
@@ -578,7 +635,7 @@ const escapesOut: Readonly<Record<string, string>> = {
 
 /** Plain when it reads back as the same string (PyYAML's rules), single-quoted otherwise, double-quoted if it needs escapes. */
 function formatString(text: string): string {
-  if (nonPrintable.test(text)) {
+  if (!printableAscii.test(text) && nonPrintable.test(text)) {
     let out = '"';
     for (const ch of text) {
       const escape = escapesOut[ch];
@@ -589,7 +646,8 @@ function formatString(text: string): string {
     }
     return `${out}"`;
   }
-  return isPlainSafe(text) ? text : `'${text.replaceAll("'", "''")}'`;
+  if (isPlainSafe(text)) return text;
+  return text.includes("'") ? `'${text.replaceAll("'", "''")}'` : `'${text}'`;
 }
 
 function isPlainSafe(text: string): boolean {

@@ -62,6 +62,22 @@ test("the pool document re-emits byte-identically", () => {
   assert.equal(emitYaml(poolValue), poolDocument);
 });
 
+test("long and empty keys use PyYAML's explicit \"? key\" form, in both directions", () => {
+  // PyYAML (yaml.dump, default_flow_style=False) output for a 129-character CPU list and an empty key.
+  const cpus = `${"0,".repeat(64)}1`;
+  const pyyaml = `? ''\n: 1\npools:\n  ? ${cpus}\n  : - '48611'\n    - '2'\n  x:\n    ? ${cpus}\n    : c: 1\n      d:\n      - 1\nl:\n- ? ${cpus}\n  : {}\n  z: 2\n`;
+  const value = map(
+    ["", 1],
+    ["pools", map([cpus, ["48611", "2"]], ["x", map([cpus, map(["c", 1], ["d", [1]])])])],
+    ["l", [map([cpus, map()], ["z", 2])]],
+  );
+  assert.deepEqual(parseYaml(pyyaml, "s"), value);
+  assert.equal(emitYaml(value), pyyaml);
+  // The boundary: PyYAML keeps keys of up to 122 characters simple.
+  assert.equal(emitYaml(map(["a".repeat(122), 1])), `${"a".repeat(122)}: 1\n`);
+  assert.equal(emitYaml(map(["a".repeat(123), 1])), `? ${"a".repeat(123)}\n: 1\n`);
+});
+
 test("block sequences may sit at the key's indentation or further in", () => {
   const expected = map(["a", ["x", "y"]], ["b", 1]);
   assert.deepEqual(parseYaml("a:\n- x\n- y\nb: 1\n", "s"), expected);
@@ -203,13 +219,15 @@ test("unterminated quotes and flow collections are rejected", () => {
   assertRejected("a: [1, 2\n", 1, /"\[" is never closed/);
 });
 
-test("anchors, aliases, tags, block scalars and complex keys are rejected", () => {
+test("anchors, aliases, tags, block scalars, directives and other complex keys are rejected", () => {
   assertRejected("a: 1\nb: &x 2\n", 2, /anchors/);
   assertRejected("a: 1\nb: *x\n", 2, /aliases/);
   assertRejected("a: !!python/tuple [1, 2]\n", 1, /tags/);
   assertRejected("a: 1\nb: |\n  text\n", 2, /block scalars/);
   assertRejected("a: >-\n  text\n", 1, /folded block scalars/);
-  assertRejected("? a\n: b\n", 1, /complex mapping keys/);
+  assertRejected("? [a, b]\n: c\n", 1, /key must be a scalar/);
+  assertRejected("? a\nb: c\n", 2, /expected ": value" below the "\? " key of line 1/);
+  assertRejected("{? a : b}\n", 1, /"\? " keys are only supported in block mappings/);
   assertRejected("%YAML 1.1\n---\na: 1\n", 1, /directives/);
   assertRejected("a:\n  <<: {b: 1}\n", 2, /merge keys/);
   assertRejected("[a]: 1\n", 1, /key must be a scalar/);
