@@ -45,6 +45,10 @@ function commandHelp(command: CommandSpec): string {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  // A reader that went away (`cmk reconcile | head`) is not an error: the work is done, stop quietly.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  });
   const stdout = (text: string): void => void process.stdout.write(text);
   let log: Logger = createLogger("INFO", (line) => process.stderr.write(line));
   try {

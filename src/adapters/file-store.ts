@@ -37,8 +37,9 @@ export class FileStateStore implements StateStore {
     }
     const lock = acquireLock(join(this.location, "lock"), this.lockTimeoutSeconds);
     try {
-      const transition = change(this.readNow());
-      if (transition.state !== undefined) this.write(transition.state);
+      const current = this.readNow();
+      const transition = change(current);
+      if (transition.state !== undefined && transition.state !== current) this.write(transition.state, transition.durability ?? "layout");
       return transition.result;
     } finally {
       lock.release();
@@ -58,7 +59,7 @@ export class FileStateStore implements StateStore {
     return decodeStateFile(text, this.stateFile);
   }
 
-  private write(state: NodeState): void {
+  private write(state: NodeState, durability: "layout" | "tasks"): void {
     const temporary = `${this.stateFile}.tmp-${process.pid}`;
     this.removeLeftovers();
     try {
@@ -70,11 +71,13 @@ export class FileStateStore implements StateStore {
         closeSync(fd);
       }
       renameSync(temporary, this.stateFile);
-      const directory = openSync(this.location, "r");
-      try {
-        fsyncSync(directory);
-      } finally {
-        closeSync(directory);
+      if (durability === "layout") {
+        const directory = openSync(this.location, "r");
+        try {
+          fsyncSync(directory);
+        } finally {
+          closeSync(directory);
+        }
       }
     } catch (error) {
       rmSync(temporary, { force: true });

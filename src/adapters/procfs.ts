@@ -1,6 +1,6 @@
 // Reads of the host's procfs (CMK_PROC_FS): kernel command line, process start times, affinity
 // as the kernel reports it, and free hugepages.
-import { existsSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CmkError, describeCause } from "../core/errors.ts";
 import type { TaskLiveness } from "../core/allocate.ts";
@@ -55,11 +55,21 @@ export function readHugepagesFree(procFs: string): number | null {
   }
 }
 
-/** A task is alive while its isolate process or its child runs with the recorded start time. */
+/**
+ * A task is alive while its isolate process or its child runs with the recorded start time.
+ * One listing of procfs answers "does this PID exist" for every task, so reclaiming thousands
+ * of dead tasks costs one directory read rather than a failed open each.
+ */
 export function taskLiveness(procFs: string): TaskLiveness {
+  let running: Set<string> | undefined;
+  const exists = (pid: number | string): boolean => {
+    running ??= new Set(readdirSync(procFs).filter((name) => name.charCodeAt(0) <= 57));
+    return running.has(String(pid));
+  };
+  const aliveWithStart = (process: ProcessIdentity): boolean => exists(process.pid) && isAlive(procFs, process);
   return (taskId, record) => {
-    if (record === undefined) return existsSync(join(procFs, taskId)); // Recorded by CMK: PID only.
-    return isAlive(procFs, record.isolate) || (record.child !== undefined && isAlive(procFs, record.child));
+    if (record === undefined) return exists(taskId); // Recorded by CMK: PID only.
+    return aliveWithStart(record.isolate) || (record.child !== undefined && aliveWithStart(record.child));
   };
 }
 

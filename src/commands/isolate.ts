@@ -69,7 +69,7 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
       isAlive,
       placement,
     );
-    return { state: result.state, result: { allocation: result, shared: poolCpus(current, "shared"), infra: poolCpus(current, "infra") } };
+    return { state: result.state, result: { allocation: result, shared: poolCpus(current, "shared"), infra: poolCpus(current, "infra") }, durability: "tasks" };
   });
   for (const entry of allocation.reclaimed) {
     context.log.info(`reclaimed CPU list ${entry.cpus} of pool ${entry.pool} from dead task ${entry.pid}`);
@@ -79,7 +79,7 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
   const release = async (): Promise<void> => {
     if (released) return;
     released = true;
-    await store.update((current) => (current === null ? { result: undefined } : { state: releaseTask(current, taskId), result: undefined }));
+    await store.update((current) => (current === null ? { result: undefined } : { state: releaseTask(current, taskId), result: undefined, durability: "tasks" }));
   };
   try {
     const cpus = allocation.lists.reduce((all, list) => all.union(list.cpus), CpuSet.empty);
@@ -105,11 +105,14 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
       return missing ? notFound : cannotExecute;
     }
     const childPid = childHostPid(proc, hostPid, started.pid as number);
-    const childStart = childPid === null ? null : readStartTime(proc, childPid);
-    if (childPid !== null && childStart !== null) {
-      await store.update((current) => (current === null ? { result: undefined } : { state: recordChild(current, taskId, { pid: childPid, start: childStart }), result: undefined }));
-    } else if (started.exitCode === null && started.signalCode === null) {
-      context.log.warning(`cannot find the host PID of the command; its CPUs are held only while this cmk isolate runs`);
+    if (childPid === null) {
+      context.log.warning("cannot find the host PID of the command; its CPUs are held only while this cmk isolate runs");
+    } else {
+      // No start time means the command has already ended: there is nothing left to protect.
+      const childStart = readStartTime(proc, childPid);
+      if (childStart !== null) {
+        await store.update((current) => (current === null ? { result: undefined } : { state: recordChild(current, taskId, { pid: childPid, start: childStart }), result: undefined, durability: "tasks" }));
+      }
     }
     if (pendingSignal !== undefined && started.exitCode === null) started.kill(pendingSignal);
     const { code, signal } = await exited;

@@ -20,7 +20,7 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
       const reclaimed = await store.update((current) => {
         if (current === null) throw new CmkError("not-initialised", `no cmk state in ${store.location}; run cmk init --conf-dir=${store.location} first`);
         const result = reclaimDead(current, isAlive);
-        return result.reclaimed.length > 0 ? { state: result.state, result } : { result };
+        return result.reclaimed.length > 0 ? { state: result.state, result, durability: "tasks" } : { result };
       });
       const mismatched = findMaskMismatches(reclaimed.state, (task) => {
         const record = reclaimed.state.tasks.get(task);

@@ -17,11 +17,21 @@ export function describeState(state: NodeState, path: string | null): Json {
   return path === null ? { pools } : { path, pools };
 }
 
+// Reports repeat the same few keys thousands of times: split each distinct key once.
+const partsCache = new Map<string, readonly string[]>();
+function naturalParts(key: string): readonly string[] {
+  let parts = partsCache.get(key);
+  if (parts === undefined) {
+    parts = key.match(/(\d+)|(\D+)/g) ?? [];
+    if (partsCache.size < 100_000) partsCache.set(key, parts);
+  }
+  return parts;
+}
+
 /** Orders keys with digit runs compared as numbers: `2,22` before `10,30`, `socket 2` before `socket 10`. */
 export function naturalCompare(a: string, b: string): number {
-  const pattern = /(\d+)|(\D+)/g;
-  const partsA = a.match(pattern) ?? [];
-  const partsB = b.match(pattern) ?? [];
+  const partsA = naturalParts(a);
+  const partsB = naturalParts(b);
   for (let index = 0; index < Math.min(partsA.length, partsB.length); index++) {
     const x = partsA[index] as string;
     const y = partsB[index] as string;

@@ -6,6 +6,12 @@ export interface Transition<T> {
   /** The new state to persist; absent when nothing changes (nothing is written). */
   readonly state?: NodeState;
   readonly result: T;
+  /**
+   * "layout" changes (init, reconfigure) must survive power loss; "tasks" bookkeeping need not,
+   * since every task dies with the machine and the next command reclaims its lists. Either way
+   * the state is replaced atomically and never left torn. Default "layout".
+   */
+  readonly durability?: "layout" | "tasks";
 }
 
 export interface StateStore {

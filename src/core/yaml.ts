@@ -651,7 +651,7 @@ function formatString(text: string): string {
 }
 
 function isPlainSafe(text: string): boolean {
-  if (resolvePlain(text) !== text || text === "<<" || text === "=" || timestampPattern.test(text)) return false;
+  if (text === "<<" || text === "=" || timestampPattern.test(text)) return false;
   if (text.startsWith("---") || text.startsWith("...")) return false;
   const first = text[0] ?? "";
   if ("#,[]{}&*!|>'\"%@`".includes(first)) return false;
