@@ -8,7 +8,7 @@ import { after, describe, it } from "node:test";
 import { FileStateStore } from "../../src/adapters/file-store.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
-import { cpuListsOf, stateFromLayout, type NodeState } from "../../src/core/node-state.ts";
+import { cpuListsOf, mapTasks, stateFromLayout, type NodeState } from "../../src/core/node-state.ts";
 import type { CpuList, PoolName } from "../../src/core/pools.ts";
 
 const worker = join(import.meta.dirname, "..", "helpers", "store-worker.ts");
@@ -52,6 +52,11 @@ function exited(child: ChildProcess): Promise<number | null> {
 
 function lineFrom(child: ChildProcess): Promise<string> {
   return new Promise((resolve) => child.stdout?.once("data", (data: Buffer) => resolve(data.toString().trim())));
+}
+
+/** A real change: one more task on the infra list. */
+function withInfraTask(state: NodeState | null, task: string): NodeState {
+  return mapTasks(state ?? initialState(), (pool, entry) => (pool === "infra" ? [...entry.tasks, task] : entry.tasks));
 }
 
 function infraTasks(state: NodeState | null): string[] {
@@ -124,8 +129,15 @@ describe("file store", () => {
       assert.equal(new Set(tasks).size, tasks.length);
       previous = tasks.length;
     }
-    await store.update((current) => ({ state: current ?? initialState(), result: undefined }));
+    await store.update((current) => ({ state: withInfraTask(current, "7"), result: undefined }));
     assert.deepEqual(readdirSync(dir).sort(), ["lock", "state.yaml"]);
+  });
+
+  it("does not rewrite the file when a change returns the state it was given", async () => {
+    const { dir, store } = await seeded();
+    writeFileSync(join(dir, "state.yaml.tmp-99999"), "left over");
+    await store.update((current) => ({ state: current ?? initialState(), result: undefined }));
+    assert.ok(readdirSync(dir).includes("state.yaml.tmp-99999"), "nothing was written, so nothing was cleaned either");
   });
 
   it("reports a corrupt state file with its name and never overwrites it", async () => {
@@ -141,7 +153,7 @@ describe("file store", () => {
   it("removes temporary files left by a writer that died mid-write", async () => {
     const { dir, store } = await seeded();
     writeFileSync(join(dir, "state.yaml.tmp-99999"), "config:\n  half-writ");
-    await store.update((current) => ({ state: current ?? initialState(), result: undefined }));
+    await store.update((current) => ({ state: withInfraTask(current, "7"), result: undefined }));
     assert.deepEqual(readdirSync(dir).sort(), ["lock", "state.yaml"]);
   });
 
@@ -166,7 +178,7 @@ describe("file store", () => {
     assert.deepEqual(infraTasks(legacy), []);
     const shared = legacy?.pools.get("shared");
     assert.deepEqual(shared === undefined ? [] : [...cpuListsOf(shared)].map((entry) => [entry.key, entry.tasks]), [["3,11", ["1000", "1001"]]]);
-    await store.update((current) => ({ state: current ?? initialState(), result: undefined }));
+    await store.update((current) => ({ state: withInfraTask(current, "7"), result: undefined }));
     assert.deepEqual(readdirSync(dir).sort(), ["lock", "pools.cmk-1.4-backup", "state.yaml"]);
     const migrated = await store.read();
     const exclusive = migrated?.pools.get("exclusive");
