@@ -1,0 +1,141 @@
+// npm run bench: cmk's timing goals, each measured next to a baseline in the same run, so the
+// ratio stays meaningful on a busy machine. Prints a table; never fails on timing.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fixtures, generateSysfs } from "../scripts/gen-sysfs-fixture.ts";
+
+const root = join(import.meta.dirname, "..");
+const cmk = join(root, "bin", "cmk");
+const node = process.execPath;
+const scratch = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "cmk-bench-"));
+const diskScratch = mkdtempSync(join(tmpdir(), "cmk-bench-"));
+process.on("exit", () => {
+  rmSync(scratch, { recursive: true, force: true });
+  rmSync(diskScratch, { recursive: true, force: true });
+});
+
+const baseEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("CMK_")));
+
+function timeOnce(command: string, args: readonly string[], env: NodeJS.ProcessEnv = baseEnv): number {
+  const started = performance.now();
+  const result = spawnSync(command, args, { env, stdio: ["ignore", "ignore", "pipe"] });
+  const elapsed = performance.now() - started;
+  if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed (${result.status}): ${result.stderr.toString()}`);
+  return elapsed;
+}
+
+function median(samples: readonly number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** Alternates the measured command and its baseline so both see the same machine load. */
+function compare(runs: number, measured: () => number, baseline: () => number): { value: number; base: number } {
+  const values: number[] = [];
+  const bases: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    values.push(measured());
+    bases.push(baseline());
+  }
+  return { value: median(values), base: median(bases) };
+}
+
+async function concurrently(count: number, command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const started = performance.now();
+  const codes = await Promise.all(
+    Array.from({ length: count }, () => new Promise<number | null>((resolve) => spawn(command, args, { env, stdio: "ignore" }).on("exit", resolve))),
+  );
+  const elapsed = performance.now() - started;
+  const failed = codes.filter((code) => code !== 0).length;
+  if (failed > 0) throw new Error(`${failed} of ${count} runs of ${command} ${args.join(" ")} failed`);
+  return elapsed;
+}
+
+interface Row {
+  readonly name: string;
+  readonly value: number;
+  readonly baselineName: string;
+  readonly base: number;
+  readonly goal: number;
+}
+const rows: Row[] = [];
+function report(row: Row): void {
+  rows.push(row);
+  process.stdout.write(`${row.name}: ${row.value.toFixed(1)} ms (baseline ${row.baselineName}: ${row.base.toFixed(1)} ms, ratio ${(row.value / row.base).toFixed(2)}; goal <= ${row.goal} ms: ${row.value <= row.goal ? "met" : "MISSED"})\n`);
+}
+
+function fixture(name: string): NodeJS.ProcessEnv {
+  const dir = join(scratch, name);
+  generateSysfs(dir, fixtures[name] as NonNullable<(typeof fixtures)[string]>);
+  return { ...baseEnv, CMK_DEV_LSCPU_SYSFS: dir, CMK_PROC_FS: join(dir, "proc") };
+}
+
+const version = (): number => timeOnce(cmk, ["--version"]);
+
+// 1. init on the 2048-CPU fixture, state on disk.
+{
+  const env = fixture("host-2048");
+  let run = 0;
+  const result = compare(15, () => timeOnce(cmk, ["init", `--conf-dir=${join(diskScratch, `init-${run++}`)}`, "--num-exclusive-cores=64", "--num-shared-cores=4"], env), version);
+  report({ name: "init, 2048-CPU fixture", value: result.value, baselineName: "cmk --version", base: result.base, goal: 300 });
+}
+
+// 2. isolate on this machine's real CPUs, pinned, state on disk.
+{
+  const conf = join(diskScratch, "isolate");
+  timeOnce(cmk, ["init", `--conf-dir=${conf}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
+  const isolate = (): number => timeOnce(cmk, ["isolate", `--conf-dir=${conf}`, "--pool=exclusive", "--", "true"]);
+  const taskset = compare(30, isolate, () => timeOnce("taskset", ["-c", "0", "true"]));
+  report({ name: "isolate --pool=exclusive -- true", value: taskset.value, baselineName: "taskset -c 0 true", base: taskset.base, goal: 40 });
+  const runtime = compare(30, isolate, () => timeOnce(node, ["-e", "0"]));
+  report({ name: "isolate --pool=exclusive -- true", value: runtime.value, baselineName: "node -e 0 (runtime start)", base: runtime.base, goal: 40 });
+}
+
+// 3. 64 isolates at once on a 64-list pool (fixture topology, so --no-affinity; real processes).
+{
+  const env = fixture("server-4s256");
+  const conf = join(diskScratch, "concurrent");
+  timeOnce(cmk, ["init", `--conf-dir=${conf}`, "--num-exclusive-cores=46", "--num-shared-cores=2"], env);
+  // server-4s256 isolates 48 cores: add 18 lists by hand to reach 64 exclusive lists.
+  const file = join(conf, "state.yaml");
+  const extra = Array.from({ length: 18 }, (_, index) => `      ${1000 + index * 2},${1001 + index * 2}: []\n`).join("");
+  writeFileSync(file, readFileSync(file, "utf8").replace(/(exclusive:\n    0:\n)/, `$1${extra}`));
+  const isolateEnv = { ...env, CMK_PROC_FS: "/proc" };
+  const values: number[] = [];
+  const bases: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    values.push(await concurrently(64, cmk, ["isolate", `--conf-dir=${conf}`, "--pool=exclusive", "--no-affinity", "--", "true"], isolateEnv));
+    bases.push(await concurrently(64, node, ["-e", "0"], baseEnv));
+  }
+  report({ name: "64 concurrent isolates of true", value: median(values), baselineName: "64 concurrent node -e 0", base: median(bases), goal: 2000 });
+}
+
+// 4. reconcile of 10,000 dead tasks (PIDs above pid_max never exist).
+{
+  const conf = join(diskScratch, "reconcile");
+  timeOnce(cmk, ["init", `--conf-dir=${conf}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
+  const file = join(conf, "state.yaml");
+  const pristine = readFileSync(file, "utf8");
+  const pidMax = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8"));
+  const dead = Array.from({ length: 10_000 }, (_, index) => `      - '${pidMax + 1 + index}'\n`).join("");
+  const withDead = pristine.replace(/(infra:\n    0:\n      '?[\d,-]+'?):.*\n/, `$1:\n${dead}`);
+  if (withDead === pristine) throw new Error("could not seed dead tasks into the infra list");
+  const result = compare(
+    10,
+    () => {
+      writeFileSync(file, withDead);
+      return timeOnce(cmk, ["reconcile", `--conf-dir=${conf}`]);
+    },
+    () => {
+      writeFileSync(file, pristine);
+      return timeOnce(cmk, ["reconcile", `--conf-dir=${conf}`]);
+    },
+  );
+  report({ name: "reconcile of 10,000 dead tasks", value: result.value, baselineName: "reconcile with no tasks", base: result.base, goal: 300 });
+}
+
+const missed = rows.filter((row) => row.value > row.goal).length;
+process.stdout.write(`\n${rows.length - missed} goals met, ${missed} missed (machine load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})\n`);
