@@ -290,7 +290,7 @@ class Parser {
       } else if (hexLength !== undefined) {
         const hex = t.slice(p + 2, p + 2 + hexLength);
         const code = /^[0-9a-fA-F]+$/.test(hex) && hex.length === hexLength ? Number.parseInt(hex, 16) : -1;
-        if (code < 0 || code > 0x10ffff) throw this.fail(`invalid escape "\\${kind}${hex}": expected ${hexLength} hex digits of a Unicode code point`);
+        if (code < 0 || code > 0x10ffff) throw this.fail(`invalid escape "\\${kind}": expected ${hexLength} hex digits of a Unicode code point`);
         out += String.fromCodePoint(code);
         p += 2 + hexLength;
       } else if (kind === "" || kind === "\n") {
@@ -651,7 +651,7 @@ function formatString(text: string): string {
 }
 
 function isPlainSafe(text: string): boolean {
-  if (text === "<<" || text === "=" || timestampPattern.test(text)) return false;
+  if (resolvePlain(text) !== text || text === "<<" || text === "=" || timestampPattern.test(text)) return false;
   if (text.startsWith("---") || text.startsWith("...")) return false;
   const first = text[0] ?? "";
   if ("#,[]{}&*!|>'\"%@`".includes(first)) return false;

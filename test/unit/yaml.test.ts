@@ -215,6 +215,7 @@ test("unterminated quotes and flow collections are rejected", () => {
   assertRejected("a: 1\nb: 'open\nc: 2\n", 2, /unterminated single-quoted/);
   assertRejected('a: "open\n', 1, /unterminated double-quoted/);
   assertRejected('a: "bad \\q"\n', 1, /unknown escape/);
+  assertRejected('a: "\\x4"\nb: 1\n', 1, /invalid escape "\\x": expected 2 hex digits/);
   assertRejected("a: {b: 1\nc: 2\n", 1, /"\{" is never closed.*"\}"/);
   assertRejected("a: [1, 2\n", 1, /"\[" is never closed/);
 });
