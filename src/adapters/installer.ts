@@ -9,7 +9,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CmkError, describeCause } from "../core/errors.ts";
 
@@ -244,6 +244,19 @@ function removeStale(dir: string, keep: ReadonlySet<string>): { removed: string[
   return { removed, failed };
 }
 
+/** mkdir -p without Node's recursive mode, which spins forever under /proc (mkdir gives ENOENT there). */
+function makeDirectory(path: string): void {
+  try {
+    mkdirSync(path, { mode: 0o755 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" && statSync(path).isDirectory()) return;
+    if (code !== "ENOENT" || dirname(path) === path) throw error;
+    makeDirectory(dirname(path));
+    mkdirSync(path, { mode: 0o755 });
+  }
+}
+
 export function install(installDir: string): InstallResult {
   const dir = resolve(installDir);
   const files = load(payload());
@@ -256,7 +269,7 @@ export function install(installDir: string): InstallResult {
   setField(launcher, launcherFields.glibc, glibcFloor(files));
 
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    makeDirectory(dir);
   } catch (error) {
     throw installError(dir, "creating the directory", bytes, error);
   }

@@ -1,0 +1,199 @@
+// `cmk install` and `cmk uninstall`: the installed cmk runs where workloads run (empty
+// environment, no Node.js, a root holding nothing but glibc), replaces itself safely, and a
+// failed install leaves the previous cmk as it was.
+import assert from "node:assert/strict";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { collect, fixtureEnv, runCmk, scratchDir, type CmkResult } from "../helpers/cmk.ts";
+
+const root = scratchDir("install");
+const isRoot = process.getuid?.() === 0;
+const sourceVersion = runCmk(["--version"]).stdout;
+
+/** A PATH holding only the programs the tests run under cmk isolate: no Node.js. */
+const toolDir = join(root, "tools");
+mkdirSync(toolDir);
+for (const tool of ["cat", "sleep"]) symlinkSync(`/bin/${tool}`, join(toolDir, tool));
+
+/** Runs an installed cmk as a workload container would: `env -i`, no Node.js, cwd outside the repository. */
+function runInstalled(executable: string, args: readonly string[], env: Record<string, string> = {}): CmkResult {
+  const result = spawnSync(executable, args, { env: { PATH: toolDir, ...env }, cwd: root, encoding: "utf8" });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function install(dir: string): CmkResult {
+  return runCmk(["install", `--install-dir=${dir}`], {}, root);
+}
+
+const sidecarsIn = (dir: string): string[] => readdirSync(dir).filter((entry) => entry.startsWith(".cmk-v")).sort();
+
+function mount(args: readonly string[]): void {
+  execFileSync("mount", args, { stdio: "ignore" });
+}
+
+function unmountAfter(path: string): void {
+  after(() => void spawnSync("umount", [path], { stdio: "ignore" }));
+}
+
+/** The CPU list the only exclusive CPU list of a state holds. */
+function exclusiveCpus(confDir: string, executable: string): string {
+  const described = JSON.parse(runInstalled(executable, ["describe", `--conf-dir=${confDir}`]).stdout) as { pools: Record<string, { cpuLists: Record<string, unknown> }> };
+  const lists = Object.keys(described.pools["exclusive"]?.cpuLists ?? {});
+  assert.equal(lists.length, 1, "one exclusive CPU list");
+  return lists[0] as string;
+}
+
+describe("cmk install", () => {
+  const dir = join(root, "opt-bin");
+  const cmk = join(dir, "cmk");
+  const hostConf = join(root, "host-conf");
+
+  before(() => {
+    const result = install(dir);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stderr, new RegExp(`^INFO:cmk:Installed cmk to ${cmk}\\n$`));
+    const hostInit = runInstalled(cmk, ["init", `--conf-dir=${hostConf}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
+    assert.equal(hostInit.status, 0, hostInit.stderr);
+  });
+
+  it("places a 0755 launcher that needs only glibc, beside one runtime directory", () => {
+    assert.equal(statSync(cmk).mode & 0o777, 0o755);
+    const needed = execFileSync("readelf", ["-d", cmk], { encoding: "utf8" }).match(/\(NEEDED\).*\[(.*)\]/g) ?? [];
+    assert.deepEqual(needed.map((line) => /\[(.*)\]/.exec(line)?.[1]), ["libc.so.6"]);
+    const [sidecar, ...others] = sidecarsIn(dir);
+    assert.equal(others.length, 0);
+    assert.deepEqual(readdirSync(join(dir, sidecar as string)).sort(), ["cmk.cjs", "cmk_native.node", "launcher", "lib", "node"]);
+    assert.deepEqual(readdirSync(join(dir, sidecar as string, "lib")).sort(), ["libgcc_s.so.1", "libstdc++.so.6"]);
+    assert.deepEqual(readdirSync(dir).filter((entry) => entry.startsWith(".cmk-partial-")), []);
+  });
+
+  it("runs with an empty environment and no Node.js: --version, init on a fixture, isolate pinning a child", () => {
+    assert.notEqual(spawnSync("/bin/sh", ["-c", "command -v node"], { env: { PATH: toolDir } }).status, 0, "no node on the test PATH");
+    const version = runInstalled(cmk, ["--version"]);
+    assert.equal(version.status, 0, version.stderr);
+    assert.equal(version.stdout, sourceVersion);
+
+    const fixtureConf = join(root, "fixture-conf");
+    const env = fixtureEnv("spec-2s16c", join(root, "fixture"));
+    const init = runInstalled(cmk, ["init", `--conf-dir=${fixtureConf}`, "--num-exclusive-cores=2", "--num-shared-cores=1"], env);
+    assert.equal(init.status, 0, init.stderr);
+    const described = JSON.parse(runInstalled(cmk, ["describe", `--conf-dir=${fixtureConf}`]).stdout) as { pools: Record<string, { cpuLists: Record<string, unknown> }> };
+    assert.equal(Object.keys(described.pools["exclusive"]?.cpuLists ?? {}).length, 2);
+
+    const isolate = runInstalled(cmk, ["isolate", `--conf-dir=${hostConf}`, "--pool=exclusive", "--", "cat", "/proc/self/status"]);
+    assert.equal(isolate.status, 0, isolate.stderr);
+    assert.match(isolate.stdout, new RegExp(`^Cpus_allowed_list:\\s+${exclusiveCpus(hostConf, cmk)}$`, "m"));
+  });
+
+  it("runs in a root holding nothing but glibc (no libstdc++, no Node.js, no shell)", { skip: !isRoot && "needs root for chroot" }, () => {
+    const jail = join(root, "jail");
+    const libs = join(jail, "lib", "x86_64-linux-gnu");
+    mkdirSync(libs, { recursive: true });
+    mkdirSync(join(jail, "lib64"));
+    mkdirSync(join(jail, "proc"));
+    mkdirSync(join(jail, "bin"));
+    copyFileSync("/lib64/ld-linux-x86-64.so.2", join(jail, "lib64", "ld-linux-x86-64.so.2"));
+    for (const library of ["libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0"]) copyFileSync(join("/lib/x86_64-linux-gnu", library), join(libs, library));
+    copyFileSync("/bin/cat", join(jail, "bin", "cat"));
+    const installed = install(join(jail, "opt", "bin"));
+    assert.equal(installed.status, 0, installed.stderr);
+    const init = runInstalled(cmk, ["init", `--conf-dir=${join(jail, "conf")}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
+    assert.equal(init.status, 0, init.stderr);
+    mount(["-t", "proc", "proc", join(jail, "proc")]);
+    unmountAfter(join(jail, "proc"));
+
+    const inJail = (args: readonly string[]): CmkResult => {
+      const result = spawnSync("/usr/sbin/chroot", [jail, ...args], { env: { PATH: "/bin" }, encoding: "utf8" });
+      return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+    };
+    const [sidecar] = sidecarsIn(join(jail, "opt", "bin"));
+    const bareNode = inJail([`/opt/bin/${sidecar}/node`, "-e", "0"]);
+    assert.notEqual(bareNode.status, 0, "Node.js alone cannot start there: the jail really lacks its C++ runtime");
+    assert.match(bareNode.stderr, /libstdc\+\+\.so\.6/);
+    assert.equal(inJail(["/opt/bin/cmk", "--version"]).stdout, sourceVersion);
+    const isolate = inJail(["/opt/bin/cmk", "isolate", "--conf-dir=/conf", "--pool=exclusive", "--", "cat", "/proc/self/status"]);
+    assert.equal(isolate.status, 0, isolate.stderr);
+    assert.match(isolate.stdout, new RegExp(`^Cpus_allowed_list:\\s+${exclusiveCpus(join(jail, "conf"), cmk)}$`, "m"));
+  });
+
+  it("replaces a running cmk of another build and keeps that build's directory until the next install", async () => {
+    const replaced = join(root, "replaced");
+    assert.equal(install(replaced).status, 0);
+    const [current] = sidecarsIn(replaced) as [string];
+    // An "older build": the same runtime under another name, and a launcher naming it.
+    const older = current.replace(/-[0-9a-f]{16}$/, "-2222222222222222");
+    cpSync(join(replaced, current), join(replaced, older), { recursive: true });
+    writeFileSync(join(replaced, "cmk"), readFileSync(join(replaced, "cmk")).toString("latin1").replace(current, older), { encoding: "latin1", mode: 0o755 });
+    // Leftovers: a build no launcher names, and partial files of a killed (old) and a running (new) install.
+    mkdirSync(join(replaced, ".cmk-v0.9.0-0000000000000000"));
+    writeFileSync(join(replaced, ".cmk-partial-killed"), "");
+    utimesSync(join(replaced, ".cmk-partial-killed"), new Date(Date.now() - 7200_000), new Date(Date.now() - 7200_000));
+    writeFileSync(join(replaced, ".cmk-partial-running"), "");
+
+    const running = spawn(join(replaced, "cmk"), ["isolate", `--conf-dir=${hostConf}`, "--pool=infra", "--", "sleep", "2"], { env: { PATH: toolDir }, cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const finished = collect(running);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    assert.equal(install(replaced).status, 0);
+    assert.deepEqual(sidecarsIn(replaced), [older, current].sort(), "the replaced build's directory is kept");
+    assert.ok(!existsSync(join(replaced, ".cmk-partial-killed")));
+    assert.ok(existsSync(join(replaced, ".cmk-partial-running")));
+    assert.equal(runInstalled(join(replaced, "cmk"), ["--version"]).stdout, sourceVersion);
+    // The next install drops it, while the older cmk is still running from it.
+    assert.equal(install(replaced).status, 0);
+    assert.deepEqual(sidecarsIn(replaced), [current]);
+    const result = await finished;
+    assert.equal(result.status, 0, result.stderr);
+  });
+
+  it("uninstall removes what install placed; a second uninstall only warns", () => {
+    const gone = join(root, "gone");
+    assert.equal(install(gone).status, 0);
+    const first = runInstalled(join(gone, "cmk"), ["uninstall", `--install-dir=${gone}`, "--conf-dir=/nonexistent", "--namespace=cmk"]);
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stderr, /INFO:cmk:Removed .*\/gone\/cmk\n/);
+    assert.deepEqual(readdirSync(gone), []);
+    const second = runCmk(["uninstall", `--install-dir=${gone}`], {}, root);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stderr, /^WARNING:cmk:".*\/gone\/cmk" does not exist\n$/);
+    const help = runCmk(["uninstall", "--help"]);
+    assert.match(help.stdout, /--conf-dir=<dir>\s+accepted for CMK compatibility; left untouched/);
+  });
+});
+
+describe("cmk install failures", { skip: !isRoot && "needs root for mounts" }, () => {
+  const oneLine = (result: CmkResult): string => {
+    assert.equal(result.status, 1, result.stderr);
+    assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+    return result.stderr;
+  };
+
+  it("on a full disk reports it and leaves the previous cmk and nothing else", () => {
+    const tiny = join(root, "tiny");
+    mkdirSync(tiny);
+    mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs", tiny]);
+    unmountAfter(tiny);
+    const previous = "#!/bin/sh\necho previous cmk\n";
+    writeFileSync(join(tiny, "cmk"), previous, { mode: 0o755 });
+    const stderr = oneLine(install(tiny));
+    assert.match(stderr, /^ERROR:cmk:cannot install cmk into .*\/tiny: writing \.cmk-v\S+: ENOSPC: no space left on device.*; free \d+ MB there or choose another --install-dir; any previous cmk there is unchanged$/m);
+    assert.equal(readFileSync(join(tiny, "cmk"), "utf8"), previous);
+    assert.deepEqual(readdirSync(tiny), ["cmk"]);
+  });
+
+  it("on a read-only directory reports it and the previous cmk still runs", () => {
+    const writable = join(root, "writable");
+    const readOnly = join(root, "read-only");
+    assert.equal(install(writable).status, 0);
+    mkdirSync(readOnly);
+    mount(["--bind", writable, readOnly]);
+    unmountAfter(readOnly);
+    mount(["-o", "remount,ro,bind", readOnly]);
+    const before = readFileSync(join(readOnly, "cmk"));
+    const stderr = oneLine(install(readOnly));
+    assert.match(stderr, /^ERROR:cmk:cannot install cmk into .*\/read-only: .*EROFS.*it is on a read-only file system: mount it read-write or choose another --install-dir/);
+    assert.deepEqual(readFileSync(join(readOnly, "cmk")), before);
+    assert.equal(runInstalled(join(readOnly, "cmk"), ["--version"]).stdout, sourceVersion);
+  });
+});
