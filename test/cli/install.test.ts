@@ -87,6 +87,17 @@ describe("cmk install", () => {
     assert.match(isolate.stdout, new RegExp(`^Cpus_allowed_list:\\s+${exclusiveCpus(hostConf, cmk)}$`, "m"));
   });
 
+  it("isolate loads no Node.js module it does not use (HTTP, TLS, crypto, compression)", () => {
+    const list = join(root, "modules.txt");
+    const probe = join(root, "probe.cjs");
+    writeFileSync(probe, `process.on("exit", () => require("fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join("\\n")));\n`);
+    const isolate = runInstalled(cmk, ["isolate", `--conf-dir=${hostConf}`, "--pool=exclusive", "--", "cat", "/dev/null"], { NODE_OPTIONS: `--require ${probe}` });
+    assert.equal(isolate.status, 0, isolate.stderr);
+    const loaded = readFileSync(list, "utf8").split("\n");
+    assert.ok(loaded.includes("NativeModule child_process"), "the probe saw isolate run");
+    for (const unused of ["http", "https", "http2", "tls", "crypto", "zlib", "readline"]) assert.ok(!loaded.includes(`NativeModule ${unused}`), `isolate loaded ${unused}`);
+  });
+
   it("runs in a root holding nothing but glibc (no libstdc++, no Node.js, no shell)", { skip: !isRoot && "needs root for chroot" }, () => {
     const jail = join(root, "jail");
     const libs = join(jail, "lib", "x86_64-linux-gnu");
