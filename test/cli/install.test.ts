@@ -143,9 +143,15 @@ describe("cmk install", () => {
     utimesSync(join(replaced, ".cmk-partial-killed"), new Date(Date.now() - 7200_000), new Date(Date.now() - 7200_000));
     writeFileSync(join(replaced, ".cmk-partial-running"), "");
 
-    const running = spawn(join(replaced, "cmk"), ["isolate", `--conf-dir=${hostConf}`, "--pool=infra", "--", "sleep", "2"], { env: { PATH: toolDir }, cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const running = spawn(join(replaced, "cmk"), ["isolate", `--conf-dir=${hostConf}`, "--pool=infra", "--", "sleep", "4"], { env: { PATH: toolDir }, cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     const finished = collect(running);
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    // Once it holds its CPUs it has loaded everything it needs from its directory.
+    const holdsCpus = (): boolean => {
+      const described = JSON.parse(runInstalled(cmk, ["describe", `--conf-dir=${hostConf}`]).stdout) as { pools: Record<string, { cpuLists: Record<string, { tasks: unknown[] }> }> };
+      return Object.values(described.pools["infra"]?.cpuLists ?? {}).some((list) => list.tasks.map(String).includes(String(running.pid)));
+    };
+    for (let attempt = 0; attempt < 100 && !holdsCpus(); attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(holdsCpus(), "the older cmk isolate started");
     assert.equal(install(replaced).status, 0);
     assert.deepEqual(sidecarsIn(replaced), [older, current].sort(), "the replaced build's directory is kept");
     assert.ok(!existsSync(join(replaced, ".cmk-partial-killed")));
