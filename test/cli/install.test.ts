@@ -69,6 +69,18 @@ describe("cmk install", () => {
     assert.deepEqual(readdirSync(dir).filter((entry) => entry.startsWith(".cmk-partial-")), []);
   });
 
+  it("an installed cmk installs itself elsewhere, byte for byte", () => {
+    const copy = join(root, "copy");
+    const result = runInstalled(cmk, ["install", `--install-dir=${copy}`]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(sidecarsIn(copy), sidecarsIn(dir));
+    assert.deepEqual(readFileSync(join(copy, "cmk")), readFileSync(cmk));
+    const [sidecar] = sidecarsIn(dir) as [string];
+    for (const file of ["node", "cmk.cjs", "cmk_native.node", "launcher", "lib/libstdc++.so.6", "lib/libgcc_s.so.1"]) {
+      assert.deepEqual(readFileSync(join(copy, sidecar, file)), readFileSync(join(dir, sidecar, file)), file);
+    }
+  });
+
   it("runs with an empty environment and no Node.js: --version, init on a fixture, isolate pinning a child", () => {
     assert.notEqual(spawnSync("/bin/sh", ["-c", "command -v node"], { env: { PATH: toolDir } }).status, 0, "no node on the test PATH");
     const version = runInstalled(cmk, ["--version"]);
@@ -127,6 +139,25 @@ describe("cmk install", () => {
     const isolate = inJail(["/opt/bin/cmk", "isolate", "--conf-dir=/conf", "--pool=exclusive", "--", "cat", "/proc/self/status"]);
     assert.equal(isolate.status, 0, isolate.stderr);
     assert.match(isolate.stdout, new RegExp(`^Cpus_allowed_list:\\s+${exclusiveCpus(join(jail, "conf"), cmk)}$`, "m"));
+
+    // On a glibc older than the bundled C++ runtime needs, the launcher uses the container's own:
+    // pretend the bundled one needs glibc 9.0, so the jail (which has none) fails and the host works.
+    const launcherPath = join(jail, "opt", "bin", "cmk");
+    const launcher = readFileSync(launcherPath).toString("latin1");
+    let floor = "0.0";
+    for (const library of ["libstdc++.so.6", "libgcc_s.so.1"]) {
+      for (const [version] of readFileSync(join(jail, "opt", "bin", sidecar as string, "lib", library)).toString("latin1").matchAll(/(?<=GLIBC_)2\.\d+/g)) {
+        if (Number(version.split(".")[1]) > Number(floor.split(".")[1])) floor = version;
+      }
+    }
+    const field = `\0${floor}`.padEnd(16, "\0");
+    assert.equal(launcher.split(field).length, 2, `one glibc field holding ${floor}`);
+    const pretended = "9.0";
+    writeFileSync(launcherPath, launcher.replace(field, `\0${pretended}`.padEnd(16, "\0")), "latin1");
+    const fallback = inJail(["/opt/bin/cmk", "--version"]);
+    assert.notEqual(fallback.status, 0);
+    assert.match(fallback.stderr, /libstdc\+\+\.so\.6/);
+    assert.equal(runInstalled(launcherPath, ["--version"]).stdout, sourceVersion);
   });
 
   it("replaces a running cmk of another build and keeps that build's directory until the next install", async () => {
