@@ -8,7 +8,7 @@
 // directory its launcher named (the previous build's directory is kept for that reason).
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CmkError, describeCause } from "../core/errors.ts";
@@ -111,14 +111,11 @@ function load(files: readonly PayloadFile[]): LoadedFile[] {
 
 /** The newest glibc symbol version the bundled libraries ask for, e.g. "2.36". */
 function glibcFloor(files: readonly LoadedFile[]): string {
-  let best = [2, 0];
-  for (const file of files.filter((candidate) => candidate.name.startsWith("lib/"))) {
-    for (const match of file.data.toString("latin1").matchAll(/GLIBC_(\d+)\.(\d+)/g)) {
-      const version = [Number(match[1]), Number(match[2])] as const;
-      if (version[0] > (best[0] as number) || (version[0] === best[0] && version[1] > (best[1] as number))) best = [...version];
-    }
-  }
-  return best.join(".");
+  const versions = files
+    .filter((file) => file.name.startsWith("lib/"))
+    .flatMap((file) => [...file.data.toString("latin1").matchAll(/GLIBC_(\d+)\.(\d+)/g)].map((match): readonly [number, number] => [Number(match[1]), Number(match[2])]));
+  const newest = versions.reduce((a, b) => (b[0] > a[0] || (b[0] === a[0] && b[1] > a[1]) ? b : a), [2, 0] as const);
+  return newest.join(".");
 }
 
 function setField(launcher: Buffer, field: { marker: string; size: number }, value: string): void {
@@ -182,8 +179,19 @@ function sidecarOf(path: string): string | undefined {
   }
 }
 
+/** Best-effort clean-up after a failure: the failure is what gets reported. */
 function removeQuietly(path: string): void {
-  rmSync(path, { recursive: true, force: true });
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    // Left for the next install, which removes partial files older than an hour.
+  }
+}
+
+/** Directories readable by workload users whatever the installer's umask. */
+function makeReadableDirectory(path: string): void {
+  mkdirSync(path, { mode: 0o755 });
+  chmodSync(path, 0o755);
 }
 
 function placeSidecar(dir: string, name: string, files: readonly LoadedFile[], bytes: number): boolean {
@@ -191,7 +199,8 @@ function placeSidecar(dir: string, name: string, files: readonly LoadedFile[], b
   if (isComplete(sidecar, files)) return true;
   const staging = join(dir, `${partialPrefix}${randomBytes(6).toString("hex")}`);
   try {
-    mkdirSync(join(staging, "lib"), { recursive: true, mode: 0o755 });
+    makeReadableDirectory(staging);
+    makeReadableDirectory(join(staging, "lib"));
     for (const file of files) writeDurably(join(staging, file.name), file.data, file.mode);
     syncDir(join(staging, "lib"));
     syncDir(staging);
@@ -247,13 +256,13 @@ function removeStale(dir: string, keep: ReadonlySet<string>): { removed: string[
 /** mkdir -p without Node's recursive mode, which spins forever under /proc (mkdir gives ENOENT there). */
 function makeDirectory(path: string): void {
   try {
-    mkdirSync(path, { mode: 0o755 });
+    makeReadableDirectory(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EEXIST" && statSync(path).isDirectory()) return;
     if (code !== "ENOENT" || dirname(path) === path) throw error;
     makeDirectory(dirname(path));
-    mkdirSync(path, { mode: 0o755 });
+    makeReadableDirectory(path);
   }
 }
 

@@ -3,10 +3,10 @@
 // failed install leaves the previous cmk as it was.
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { collect, fixtureEnv, runCmk, scratchDir, type CmkResult } from "../helpers/cmk.ts";
+import { cmkBin, collect, fixtureEnv, runCmk, scratchDir, type CmkResult } from "../helpers/cmk.ts";
 
 const root = scratchDir("install");
 const isRoot = process.getuid?.() === 0;
@@ -79,6 +79,16 @@ describe("cmk install", () => {
     for (const file of ["node", "cmk.cjs", "cmk_native.node", "launcher", "lib/libstdc++.so.6", "lib/libgcc_s.so.1"]) {
       assert.deepEqual(readFileSync(join(copy, sidecar, file)), readFileSync(join(dir, sidecar, file)), file);
     }
+  });
+
+  it("installed under umask 077, runs for a workload user that is not root", { skip: !isRoot && "needs root to switch users" }, () => {
+    const shared = join(root, "umask");
+    chmodSync(root, 0o755);
+    const installed = spawnSync("/bin/sh", ["-c", 'umask 077 && exec "$0" install --install-dir="$1"', cmkBin, shared], { encoding: "utf8" });
+    assert.equal(installed.status, 0, installed.stderr);
+    const asNobody = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", join(shared, "cmk"), "--version"], { env: {}, cwd: "/", encoding: "utf8" });
+    assert.equal(asNobody.status, 0, asNobody.stderr);
+    assert.equal(asNobody.stdout, sourceVersion);
   });
 
   it("runs with an empty environment and no Node.js: --version, init on a fixture, isolate pinning a child", () => {
