@@ -35,6 +35,7 @@ interface PayloadFile {
 }
 
 export interface InstallResult {
+  readonly dir: string;
   readonly executable: string;
   readonly sidecar: string;
   readonly reused: boolean;
@@ -287,7 +288,7 @@ export function install(installDir: string): InstallResult {
   placeLauncher(dir, launcher, bytes);
   const keep = new Set([name, ...(previous !== undefined ? [previous] : [])]);
   const { removed, failed } = removeStale(dir, keep);
-  return { executable: join(dir, executableName), sidecar: join(dir, name), reused, removed, notRemoved: failed, bytes };
+  return { dir, executable: join(dir, executableName), sidecar: join(dir, name), reused, removed, notRemoved: failed, bytes };
 }
 
 export function uninstall(installDir: string): UninstallResult {

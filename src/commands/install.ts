@@ -8,6 +8,6 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
   context.log.debug(`${result.reused ? "kept" : "wrote"} ${result.sidecar} (${Math.ceil(result.bytes / 1048576)} MB)`);
   for (const path of result.removed) context.log.debug(`removed ${path}, which no installed cmk uses`);
   for (const path of result.notRemoved) context.log.warning(`cannot remove ${path}, which no installed cmk uses; remove it by hand`);
-  context.log.info(`Installed cmk to ${result.executable}`);
+  context.log.info(`Installed cmk to ${result.dir}`);
   return 0;
 }

@@ -53,7 +53,7 @@ describe("cmk install", () => {
   before(() => {
     const result = install(dir);
     assert.equal(result.status, 0, result.stderr);
-    assert.match(result.stderr, new RegExp(`^INFO:cmk:Installed cmk to ${cmk}\\n$`));
+    assert.match(result.stderr, new RegExp(`^INFO:cmk:Installed cmk to ${dir}\\n$`));
     const hostInit = runInstalled(cmk, ["init", `--conf-dir=${hostConf}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
     assert.equal(hostInit.status, 0, hostInit.stderr);
   });
