@@ -83,3 +83,32 @@ export function childHostPid(procFs: string, ownPid: number, localChildPid: numb
     return null;
   }
 }
+
+/** A process and all its descendants, found through <procfs>/<pid>/task/<tid>/children. */
+export function processTree(procFs: string, pid: number): number[] {
+  const found: number[] = [];
+  const pending = [pid];
+  const seen = new Set<number>();
+  while (pending.length > 0) {
+    const next = pending.pop() as number;
+    if (seen.has(next)) continue;
+    seen.add(next);
+    let threads: string[];
+    try {
+      threads = readdirSync(join(procFs, String(next), "task"));
+    } catch {
+      continue; // Ended meanwhile.
+    }
+    found.push(next);
+    for (const thread of threads) {
+      try {
+        for (const child of readFileSync(join(procFs, String(next), "task", thread, "children"), "utf8").trim().split(/\s+/)) {
+          if (child !== "") pending.push(Number(child));
+        }
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  }
+  return found;
+}

@@ -46,6 +46,14 @@ export const commands: readonly CommandSpec[] = [
     load: () => import("../commands/init.ts"),
   },
   {
+    name: "reconfigure",
+    summary: "change pool sizes on a node with running tasks, re-pinning them",
+    usage: "cmk reconfigure [--num-exclusive-cores=<num>] [--num-shared-cores=<num>] [--exclusive-mode=<mode>] [--shared-mode=<mode>] [--excl-non-isolcpus=<list>] [--socket-id=<num>] [--sst=<mode>] [--conf-dir=<dir>]",
+    flags: [numExclusive, numShared, exclusiveMode, sharedMode, exclNonIsolcpus, socketId, sst, confDir, namespace],
+    environment: [...commonEnvironment, "CMK_DEV_LSCPU_SYSFS  system root to read sys/devices/system from (testing)"],
+    load: () => import("../commands/reconfigure.ts"),
+  },
+  {
     name: "describe",
     summary: "print the node's pools and tasks",
     usage: "cmk describe [--output=json|yaml] [--conf-dir=<dir>]",
