@@ -44,7 +44,16 @@ function commandHelp(command: CommandSpec): string {
   return lines.join("\n");
 }
 
+/** The launchers keep a workload's NODE_OPTIONS away from cmk's own runtime; give it back to the workload. */
+function restoreWorkloadNodeOptions(env: NodeJS.ProcessEnv): void {
+  const saved = env["CMK_WORKLOAD_NODE_OPTIONS"];
+  if (saved === undefined) return;
+  env["NODE_OPTIONS"] = saved;
+  delete env["CMK_WORKLOAD_NODE_OPTIONS"];
+}
+
 async function main(argv: readonly string[]): Promise<number> {
+  restoreWorkloadNodeOptions(process.env);
   // A reader that went away (`cmk reconcile | head`) is not an error: the work is done, stop quietly.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);

@@ -109,11 +109,20 @@ describe("cmk install", () => {
     assert.match(isolate.stdout, new RegExp(`^Cpus_allowed_list:\\s+${exclusiveCpus(hostConf, cmk)}$`, "m"));
   });
 
+  it("keeps a workload's NODE_OPTIONS away from cmk's runtime but gives it to the command", () => {
+    const result = runInstalled(cmk, ["isolate", `--conf-dir=${hostConf}`, "--pool=exclusive", "--", "/usr/bin/env"], { NODE_OPTIONS: "--require /nonexistent/tracing.js" });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /^NODE_OPTIONS=--require \/nonexistent\/tracing\.js$/m);
+    assert.doesNotMatch(result.stdout, /CMK_WORKLOAD_NODE_OPTIONS/);
+  });
+
   it("isolate loads no Node.js module it does not use (HTTP, TLS, crypto, compression)", () => {
     const list = join(root, "modules.txt");
     const probe = join(root, "probe.cjs");
     writeFileSync(probe, `process.on("exit", () => require("fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join("\\n")));\n`);
-    const isolate = runInstalled(cmk, ["isolate", `--conf-dir=${hostConf}`, "--pool=exclusive", "--", "cat", "/dev/null"], { NODE_OPTIONS: `--require ${probe}` });
+    // The launcher keeps NODE_OPTIONS from cmk, so load the probe into the installed bundle directly.
+    const bundle = join(dir, sidecarsIn(dir)[0] as string, "cmk.cjs");
+    const isolate = spawnSync(process.execPath, ["--require", probe, bundle, "isolate", `--conf-dir=${hostConf}`, "--pool=exclusive", "--", "cat", "/dev/null"], { encoding: "utf8", env: {} });
     assert.equal(isolate.status, 0, isolate.stderr);
     const loaded = readFileSync(list, "utf8").split("\n");
     assert.ok(loaded.includes("NativeModule child_process"), "the probe saw isolate run");

@@ -36,6 +36,13 @@ describe("cmk isolate on real CPUs", () => {
     assert.equal(infra.stdout, "Cpus_allowed_list:\t1\n");
   });
 
+  it("keeps a workload's NODE_OPTIONS away from cmk's runtime but gives it to the command", () => {
+    const dir = initialisedNode();
+    const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", "sh", "-c", "echo \"$NODE_OPTIONS\"; env | grep -c CMK_WORKLOAD || true"], { NODE_OPTIONS: "--require /nonexistent/tracing.js" });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, "--require /nonexistent/tracing.js\n0\n");
+  });
+
   it("passes arguments exactly, without a shell", () => {
     const dir = initialisedNode();
     const args = ["a b", "", "$HOME", "--pool=x", "'quoted'", "*"];
