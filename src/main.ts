@@ -3,6 +3,7 @@
 import { nearest, parseArgs } from "./cli/args.ts";
 import { commands, type CommandSpec } from "./cli/commands.ts";
 import { createLogger, levelFromEnv, type Logger } from "./cli/log.ts";
+import { writeFd } from "./cli/output.ts";
 import { CmkError, exitCodes } from "./core/errors.ts";
 
 declare const CMK_BUILD_INFO: { version: string; build: string } | undefined;
@@ -54,14 +55,11 @@ function restoreWorkloadNodeOptions(env: NodeJS.ProcessEnv): void {
 
 async function main(argv: readonly string[]): Promise<number> {
   restoreWorkloadNodeOptions(process.env);
-  // A reader that went away (`cmk reconcile | head`) is not an error: the work is done, stop quietly.
-  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
-  });
-  const stdout = (text: string): void => void process.stdout.write(text);
-  let log: Logger = createLogger("INFO", (line) => process.stderr.write(line));
+  const stdout = (text: string): void => writeFd(1, text);
+  const stderr = (line: string): void => writeFd(2, line);
+  let log: Logger = createLogger("INFO", stderr);
   try {
-    log = createLogger(levelFromEnv(process.env["CMK_LOG_LEVEL"]), (line) => process.stderr.write(line));
+    log = createLogger(levelFromEnv(process.env["CMK_LOG_LEVEL"]), stderr);
     const [name, ...rest] = argv;
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {
       stdout(mainHelp());

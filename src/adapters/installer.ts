@@ -6,7 +6,7 @@
 // under a temporary name and renamed into place, then the launcher naming it replaces <dir>/cmk
 // by rename: a crash or a full disk leaves the previous cmk whole, and a running cmk keeps the
 // directory its launcher named (the previous build's directory is kept for that reason).
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -81,6 +81,7 @@ function payload(): PayloadFile[] {
     return [
       { name: "node", source: join(from, "node"), mode: 0o755 },
       { name: "cmk.cjs", source: join(from, "cmk.cjs"), mode: 0o644 },
+      { name: "cmk-main.cjs", source: join(from, "cmk-main.cjs"), mode: 0o644 },
       { name: "cmk_native.node", source: join(from, "cmk_native.node"), mode: 0o755 },
       { name: "launcher", source: join(from, "launcher"), mode: 0o644 },
       ...readdirSync(join(from, "lib")).sort().map((library) => ({ name: `lib/${library}`, source: join(from, "lib", library), mode: 0o644 })),
@@ -90,6 +91,7 @@ function payload(): PayloadFile[] {
   return [
     { name: "node", source: node, mode: 0o755 },
     { name: "cmk.cjs", source: join(from, "cmk.cjs"), mode: 0o644 },
+    { name: "cmk-main.cjs", source: join(from, "cmk-main.cjs"), mode: 0o644 },
     { name: "cmk_native.node", source: join(from, "cmk_native.node"), mode: 0o755 },
     { name: "launcher", source: join(from, "cmk-launcher"), mode: 0o644 },
     ...runtimeLibrariesOf(node),
@@ -286,6 +288,8 @@ export function install(installDir: string): InstallResult {
   const previous = sidecarOf(join(dir, executableName));
   const reused = placeSidecar(dir, name, files, bytes);
   placeLauncher(dir, launcher, bytes);
+  // Workload containers mount the directory read-only: fill the compile cache now, on the host.
+  spawnSync(join(dir, executableName), ["--version"], { stdio: "ignore", env: {} });
   const keep = new Set([name, ...(previous !== undefined ? [previous] : [])]);
   const { removed, failed } = removeStale(dir, keep);
   return { dir, executable: join(dir, executableName), sidecar: join(dir, name), reused, removed, notRemoved: failed, bytes };

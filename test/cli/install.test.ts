@@ -64,7 +64,7 @@ describe("cmk install", () => {
     assert.deepEqual(needed.map((line) => /\[(.*)\]/.exec(line)?.[1]), ["libc.so.6"]);
     const [sidecar, ...others] = sidecarsIn(dir);
     assert.equal(others.length, 0);
-    assert.deepEqual(readdirSync(join(dir, sidecar as string)).sort(), ["cmk.cjs", "cmk_native.node", "launcher", "lib", "node"]);
+    assert.deepEqual(readdirSync(join(dir, sidecar as string)).sort(), [".compile-cache", "cmk-main.cjs", "cmk.cjs", "cmk_native.node", "launcher", "lib", "node"]);
     assert.deepEqual(readdirSync(join(dir, sidecar as string, "lib")).sort(), ["libgcc_s.so.1", "libstdc++.so.6"]);
     assert.deepEqual(readdirSync(dir).filter((entry) => entry.startsWith(".cmk-partial-")), []);
   });
@@ -76,7 +76,7 @@ describe("cmk install", () => {
     assert.deepEqual(sidecarsIn(copy), sidecarsIn(dir));
     assert.deepEqual(readFileSync(join(copy, "cmk")), readFileSync(cmk));
     const [sidecar] = sidecarsIn(dir) as [string];
-    for (const file of ["node", "cmk.cjs", "cmk_native.node", "launcher", "lib/libstdc++.so.6", "lib/libgcc_s.so.1"]) {
+    for (const file of ["node", "cmk.cjs", "cmk-main.cjs", "cmk_native.node", "launcher", "lib/libstdc++.so.6", "lib/libgcc_s.so.1"]) {
       assert.deepEqual(readFileSync(join(copy, sidecar, file)), readFileSync(join(dir, sidecar, file)), file);
     }
   });
@@ -121,7 +121,7 @@ describe("cmk install", () => {
     const probe = join(root, "probe.cjs");
     writeFileSync(probe, `process.on("exit", () => require("fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join("\\n")));\n`);
     // The launcher keeps NODE_OPTIONS from cmk, so load the probe into the installed bundle directly.
-    const bundle = join(dir, sidecarsIn(dir)[0] as string, "cmk.cjs");
+    const bundle = join(dir, sidecarsIn(dir)[0] as string, "cmk-main.cjs");
     const isolate = spawnSync(process.execPath, ["--require", probe, bundle, "isolate", `--conf-dir=${hostConf}`, "--pool=exclusive", "--", "cat", "/dev/null"], { encoding: "utf8", env: {} });
     assert.equal(isolate.status, 0, isolate.stderr);
     const loaded = readFileSync(list, "utf8").split("\n");
