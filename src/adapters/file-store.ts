@@ -15,6 +15,8 @@ const legacyTree = "pools";
 export class FileStateStore implements StateStore {
   readonly location: string;
   private readonly lockTimeoutSeconds: number;
+  /** The text this store last wrote and its state: isolate reads its own writes back twice. */
+  private lastWritten: { readonly text: string; readonly state: NodeState } | undefined;
 
   constructor(confDir: string, lockTimeoutSeconds: number) {
     this.location = resolve(confDir);
@@ -56,16 +58,18 @@ export class FileStateStore implements StateStore {
       }
       return existsSync(join(this.location, legacyTree)) ? this.readLegacyTree() : null;
     }
+    if (this.lastWritten?.text === text) return this.lastWritten.state;
     return decodeStateFile(text, this.stateFile);
   }
 
   private write(state: NodeState, durability: "layout" | "tasks"): void {
     const temporary = `${this.stateFile}.tmp-${process.pid}`;
+    const text = encodeStateFile(state);
     this.removeLeftovers();
     try {
       const fd = openSync(temporary, "w", 0o644);
       try {
-        writeSync(fd, encodeStateFile(state));
+        writeSync(fd, text);
         fsyncSync(fd);
       } finally {
         closeSync(fd);
@@ -83,6 +87,7 @@ export class FileStateStore implements StateStore {
       rmSync(temporary, { force: true });
       throw new CmkError("failure", `cannot write ${this.stateFile}: ${describeCause(error)}; the previous state is unchanged`, { cause: error });
     }
+    this.lastWritten = { text, state };
     this.retireLegacyTree();
   }
 
