@@ -8,6 +8,7 @@ import { poolDocument, stateFromLayout, type NodeState, type PoolState, type Tas
 import type { CpuList, PoolLayout, PoolName } from "../../src/core/pools.ts";
 import { decodeStateFile, encodeStateFile } from "../../src/core/state-codec.ts";
 import { emitYaml } from "../../src/core/yaml.ts";
+import { specPoolDocument } from "../helpers/documents.ts";
 
 type PoolSpec = Partial<Record<PoolName, Record<number, Record<string, string[]>>>>;
 
@@ -47,23 +48,6 @@ function throwsMentioning(run: () => unknown, kind: string, ...fragments: string
 }
 
 // The seed ConfigMap of spec §3.2.
-const seedYaml = `exclusive:
-  0:
-    4,12: []
-    5,13: []
-    6,14:
-    - '48624'
-  1: {}
-infra:
-  0:
-    0,8,1,9,2,10:
-    - '48611'
-  1: {}
-shared:
-  0:
-    3,11: []
-  1: {}
-`;
 
 const seed = (): NodeState =>
   state(
@@ -77,12 +61,12 @@ const seed = (): NodeState =>
 
 describe("state file encoding", () => {
   it("emits the pool document exactly as CMK's PyYAML dump: pools alphabetical, sockets numeric, quoted PID strings", () => {
-    assert.equal(emitYaml(poolDocument(seed())), seedYaml);
+    assert.equal(emitYaml(poolDocument(seed())), specPoolDocument);
   });
 
   it("nests that same pool document under config", () => {
     const text = encodeStateFile(seed());
-    const indented = seedYaml.trimEnd().split("\n").map((line) => `  ${line}`).join("\n");
+    const indented = specPoolDocument.trimEnd().split("\n").map((line) => `  ${line}`).join("\n");
     assert.ok(text.includes(`\nconfig:\n${indented}\n`), text);
   });
 
@@ -127,7 +111,7 @@ describe("state file decoding", () => {
   const source = "/var/lib/cmk/state.yaml";
 
   it("accepts CMK 1.5 ConfigMap text with string tasks", () => {
-    const decoded = decodeStateFile(`config:\n${seedYaml.replace(/^/gm, "  ")}`, source);
+    const decoded = decodeStateFile(`config:\n${specPoolDocument.replace(/^/gm, "  ")}`, source);
     assert.deepEqual(view(decoded).exclusive, { 0: { "4,12": [], "5,13": [], "6,14": ["48624"] }, 1: {} });
   });
 

@@ -2,26 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CmkError } from "../../src/core/errors.ts";
 import { emitYaml, parseYaml, type YamlKey, type YamlValue } from "../../src/core/yaml.ts";
+import { specPoolDocument } from "../helpers/documents.ts";
 
 const map = (...entries: [YamlKey, YamlValue][]): Map<YamlKey, YamlValue> => new Map(entries);
 
-const poolDocument = `exclusive:
-  0:
-    4,12: []
-    5,13: []
-    6,14:
-    - '48624'
-  1: {}
-infra:
-  0:
-    0,8,1,9,2,10:
-    - '48611'
-  1: {}
-shared:
-  0:
-    3,11: []
-  1: {}
-`;
 
 const poolValue = map(
   ["exclusive", map([0, map(["4,12", []], ["5,13", []], ["6,14", ["48624"]])], [1, map()])],
@@ -45,7 +29,7 @@ function assertRejected(text: string, line: number, mentions: RegExp): void {
 }
 
 test("the PyYAML pool document parses with number socket keys, string CPU-list keys and string PIDs", () => {
-  const value = parseYaml(poolDocument, "pools");
+  const value = parseYaml(specPoolDocument, "pools");
   assert.deepEqual(value, poolValue);
   assert.ok(value instanceof Map);
   const exclusive = value.get("exclusive");
@@ -58,8 +42,8 @@ test("the PyYAML pool document parses with number socket keys, string CPU-list k
 });
 
 test("the pool document re-emits byte-identically", () => {
-  assert.equal(emitYaml(parseYaml(poolDocument, "pools")), poolDocument);
-  assert.equal(emitYaml(poolValue), poolDocument);
+  assert.equal(emitYaml(parseYaml(specPoolDocument, "pools")), specPoolDocument);
+  assert.equal(emitYaml(poolValue), specPoolDocument);
 });
 
 test("long and empty keys use PyYAML's explicit \"? key\" form, in both directions", () => {
@@ -147,7 +131,7 @@ test("comments, blank lines, a leading document marker and an end marker", () =>
 });
 
 test("Windows line endings and a byte-order mark parse like Unix text", () => {
-  const windows = `\ufeff${poolDocument.replaceAll("\n", "\r\n")}`;
+  const windows = `\ufeff${specPoolDocument.replaceAll("\n", "\r\n")}`;
   assert.deepEqual(parseYaml(windows, "s"), poolValue);
   assertRejected("a: 1\r\nb: 'x\r\n", 2, /unterminated single-quoted/);
 });

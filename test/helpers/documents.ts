@@ -1,0 +1,18 @@
+// The pool document of the CMK spec (§3.2), exactly as PyYAML writes it: shared by tests.
+export const specPoolDocument = `exclusive:
+  0:
+    4,12: []
+    5,13: []
+    6,14:
+    - '48624'
+  1: {}
+infra:
+  0:
+    0,8,1,9,2,10:
+    - '48611'
+  1: {}
+shared:
+  0:
+    3,11: []
+  1: {}
+`;
