@@ -2,16 +2,10 @@
 // process that dies, so a crashed holder never wedges the node.
 import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { CmkError } from "../core/errors.ts";
-import { errnoName, LOCK_EX, LOCK_NB, LOCK_UN, native } from "./native.ts";
+import { errnoName, ETIMEDOUT, LOCK_UN, native } from "./native.ts";
 
 export interface HeldLock {
   release(): void;
-}
-
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
-function sleepMs(milliseconds: number): void {
-  Atomics.wait(sleeper, 0, 0, milliseconds);
 }
 
 export function acquireLock(path: string, timeoutSeconds: number): HeldLock {
@@ -21,26 +15,14 @@ export function acquireLock(path: string, timeoutSeconds: number): HeldLock {
   } catch (error) {
     throw new CmkError("failure", `cannot open the state lock ${path}: check that the directory exists and is writable`, { cause: error });
   }
-  const deadline = performance.now() + timeoutSeconds * 1000;
-  let pause = 0.2;
-  for (;;) {
-    const rc = native().flock(fd, LOCK_EX | LOCK_NB);
-    if (rc === 0) break;
-    if (rc !== -11) {
-      closeSync(fd);
-      throw new CmkError("failure", `cannot lock ${path}: flock failed with ${errnoName(rc)}`);
+  const rc = native().flockWait(fd, timeoutSeconds * 1000);
+  if (rc !== 0) {
+    const holder = rc === -ETIMEDOUT ? lockHolder(fd) : "";
+    closeSync(fd);
+    if (rc === -ETIMEDOUT) {
+      throw new CmkError("lock-timeout", `timed out after ${timeoutSeconds} s waiting for the state lock ${path}${holder}; retry, or raise CMK_LOCK_TIMEOUT (seconds)`);
     }
-    const left = deadline - performance.now();
-    if (left <= 0) {
-      const holder = lockHolder(fd);
-      closeSync(fd);
-      throw new CmkError(
-        "lock-timeout",
-        `timed out after ${timeoutSeconds} s waiting for the state lock ${path}${holder}; retry, or raise CMK_LOCK_TIMEOUT (seconds)`,
-      );
-    }
-    sleepMs(Math.min(pause, left));
-    pause = Math.min(pause * 2, 10);
+    throw new CmkError("failure", `cannot lock ${path}: flock failed with ${errnoName(rc)}`);
   }
   let released = false;
   return {

@@ -10,10 +10,12 @@ export interface NativeBindings {
   setAffinity(tid: number, mask: Uint8Array): number;
   getAffinity(tid: number): Uint8Array | number;
   flock(fd: number, operation: number): number;
+  /** Waits up to `timeoutMs` for an exclusive lock; 0, or a negative errno (-ETIMEDOUT on expiry). */
+  flockWait(fd: number, timeoutMs: number): number;
 }
 
-export const LOCK_EX = 2;
-export const LOCK_NB = 4;
+export const ETIMEDOUT = 110;
+
 export const LOCK_UN = 8;
 
 let bindings: NativeBindings | undefined;
@@ -39,6 +41,6 @@ export function native(): NativeBindings {
 }
 
 export function errnoName(negativeErrno: number): string {
-  const names: Record<number, string> = { 1: "EPERM", 3: "ESRCH", 4: "EINTR", 9: "EBADF", 11: "EWOULDBLOCK", 12: "ENOMEM", 14: "EFAULT", 22: "EINVAL" };
+  const names: Record<number, string> = { 1: "EPERM", 3: "ESRCH", 4: "EINTR", 9: "EBADF", 11: "EWOULDBLOCK", 12: "ENOMEM", 14: "EFAULT", 22: "EINVAL", 110: "ETIMEDOUT" };
   return names[-negativeErrno] ?? `errno ${-negativeErrno}`;
 }
