@@ -94,7 +94,7 @@ export const commands: readonly CommandSpec[] = [
       confDir,
       namespace,
     ],
-    environment: [...commonEnvironment, "NO_COLOR          any value turns colour off in --format=text"],
+    environment: [...commonEnvironment, "NO_COLOR          any value turns colour off in --format=text", "CMK_COLOR         always: colour even when not writing to a terminal"],
     load: () => import("../commands/node-report.ts"),
   },
   {

@@ -1,5 +1,6 @@
 // cmk node-report: topology, state description and consistency checks, as JSON (CMK's report)
 // or as a terminal map of the node.
+import { isatty } from "node:tty";
 import { allowedCpus } from "../adapters/affinity.ts";
 import { readHostTopology } from "../adapters/host-topology.ts";
 import { choiceValue, secondsValue, type ParsedArgs } from "../cli/args.ts";
@@ -76,9 +77,10 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
       if (format === "json") {
         context.stdout(`${sortedJson(buildReport(topology, state, stateError, store.location, proc))}\n`);
       } else {
-        const colour = process.stdout.isTTY === true && (context.env["NO_COLOR"] ?? "") === "";
+        const terminal = isatty(1);
+        const colour = (terminal && (context.env["NO_COLOR"] ?? "") === "") || context.env["CMK_COLOR"] === "always";
         if (stateError !== null) context.log.warning(stateError);
-        context.stdout(renderNodeMap(topology, state, { colour, width: process.stdout.columns ?? 100 }));
+        context.stdout(renderNodeMap(topology, state, { colour, width: (terminal ? process.stdout.columns : undefined) ?? 100 }));
       }
     },
     (seconds) => context.log.info(`waiting ${seconds} seconds until the next report`),
