@@ -75,8 +75,9 @@ async function main(argv: readonly string[]): Promise<number> {
       throw new CmkError("usage", `unknown command "${name}"${suggestion ? `; did you mean ${suggestion}?` : ""}; see cmk --help`);
     }
     // Help is only asked for before the program of `isolate`: its own --help belongs to it.
-    const beforeProgram = command.takesCommand ? rest.slice(0, Math.max(0, rest.findIndex((token) => token === "--" || !token.startsWith("-")))) : rest;
-    if (beforeProgram.includes("--help") || beforeProgram.includes("-h") || (!command.takesCommand && (rest.includes("--help") || rest.includes("-h")))) {
+    const programAt = rest.findIndex((token) => token === "--" || !token.startsWith("-"));
+    const beforeProgram = command.takesCommand && programAt >= 0 ? rest.slice(0, programAt) : rest;
+    if (beforeProgram.includes("--help") || beforeProgram.includes("-h")) {
       stdout(commandHelp(command));
       return 0;
     }

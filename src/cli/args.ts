@@ -55,6 +55,10 @@ export function parseArgs(commandName: string, tokens: readonly string[], flags:
   const byName = new Map(flags.map((flag) => [flag.name, flag]));
   const unknown = (token: string): Error => {
     const name = token.replace(/^-+/, "").split("=")[0] ?? "";
+    if (command.length > 0) {
+      // CMK's grammar reads flags between the program and `--` as cmk's own.
+      return usageError(`unknown flag ${token} for cmk ${commandName}; to give it to ${command[0]}, put it after --: cmk ${commandName} [flags] ${command[0]} -- ${token}`);
+    }
     const suggestion = nearest(name, [...byName.keys()]);
     return usageError(`unknown flag ${token.split("=")[0]} for cmk ${commandName}${suggestion ? `; did you mean --${suggestion}?` : `; see cmk ${commandName} --help`}`);
   };

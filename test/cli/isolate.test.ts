@@ -159,6 +159,12 @@ describe("cmk isolate on real CPUs", () => {
     const pool = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusiv", "--", "true"]);
     assert.equal(pool.status, 2);
     assert.match(pool.stderr, /--pool="exclusiv" is not a pool; did you mean exclusive\?/);
+    const help = runCmk(["isolate", "--help"]);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /^Usage: cmk isolate --pool=<pool>/);
+    const commandFlag = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "ls", "-l"]);
+    assert.equal(commandFlag.status, 2);
+    assert.match(commandFlag.stderr, /unknown flag -l for cmk isolate; to give it to ls, put it after --: cmk isolate \[flags\] ls -- -l/);
     const noCommand = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive"]);
     assert.equal(noCommand.status, 2);
     assert.match(noCommand.stderr, /needs a command to run/);
