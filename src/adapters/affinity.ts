@@ -50,7 +50,7 @@ export function pinProcess(procFs: string, pid: number, cpus: CpuSet): number {
 }
 
 /** " (cgroup cpuset /x allows CPUs 0-3)" for error messages, or "" when it cannot be read. */
-export function cpusetNote(): string {
+function cpusetNote(): string {
   try {
     for (const line of readFileSync("/proc/self/cgroup", "utf8").split("\n")) {
       const [, controllers, path] = line.split(":");

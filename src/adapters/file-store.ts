@@ -9,7 +9,7 @@ import type { StateStore, Transition } from "../core/state-store.ts";
 import type { YamlKey, YamlValue } from "../core/yaml.ts";
 import { acquireLock } from "./flock.ts";
 
-export const stateFileName = "state.yaml";
+const stateFileName = "state.yaml";
 const legacyTree = "pools";
 
 export class FileStateStore implements StateStore {

@@ -14,7 +14,7 @@ export interface SysfsOptions {
   readonly power: boolean;
 }
 
-export const sysRootEnv = "CMK_DEV_LSCPU_SYSFS";
+const sysRootEnv = "CMK_DEV_LSCPU_SYSFS";
 
 export function sysRootFromEnv(env: NodeJS.ProcessEnv): string {
   const value = env[sysRootEnv];

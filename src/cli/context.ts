@@ -10,7 +10,7 @@ export interface Context {
   readonly stdout: (text: string) => void;
 }
 
-export const defaultConfDir = "/etc/cmk";
+const defaultConfDir = "/etc/cmk";
 const defaultLockTimeoutSeconds = 30;
 
 /** Host procfs as mounted in the container (CMK_PROC_FS), /proc when unset. */
@@ -19,7 +19,7 @@ export function procFs(env: NodeJS.ProcessEnv): string {
   return value === undefined || value === "" ? "/proc" : value;
 }
 
-export function lockTimeout(env: NodeJS.ProcessEnv): number {
+function lockTimeout(env: NodeJS.ProcessEnv): number {
   const value = env["CMK_LOCK_TIMEOUT"];
   return value === undefined || value === "" ? defaultLockTimeoutSeconds : secondsValue("CMK_LOCK_TIMEOUT", value);
 }

@@ -34,7 +34,7 @@ function topologyJson(topology: Topology): Json {
   return { sockets };
 }
 
-export function buildReport(topology: Topology, state: NodeState | null, stateError: string | null, location: string, proc: string): Json {
+function buildReport(topology: Topology, state: NodeState | null, stateError: string | null, location: string, proc: string): Json {
   const configErrors: string[] = stateError === null ? [] : [`Unable to read the CMK configuration directory ${location}: ${stateError}`];
   const isolationErrors: string[] = [];
   const affinityErrors: string[] = [];
