@@ -60,10 +60,15 @@ await build({
 });
 // The entry caches V8's compiled code of the bundle beside it (a read-only copy just runs
 // uncached), then runs it. Kept out of the bundle: the cache only covers modules loaded after it.
+// The bundle is compiled eagerly so the cache holds every function: otherwise each run compiles
+// the state parser on first use, inside the state lock, where every other cmk waits for it.
 writeFileSync(join(dist, "cmk.cjs"), [
   '"use strict";',
   'require("node:module").enableCompileCache(require("node:path").join(__dirname, ".compile-cache"));',
+  'const v8 = require("node:v8");',
+  'v8.setFlagsFromString("--no-lazy");',
   'require("./cmk-main.cjs");',
+  'v8.setFlagsFromString("--lazy");',
   "",
 ].join("\n"));
 process.stdout.write(`built cmk ${buildInfo.version} (${buildInfo.build}) into ${dist}\n`);
