@@ -58,7 +58,8 @@ export function readHugepagesFree(procFs: string): number | null {
 /**
  * A task is alive while its isolate process or its child runs with the recorded start time.
  * One listing of procfs answers "does this PID exist" for every task, so reclaiming thousands
- * of dead tasks costs one directory read rather than a failed open each.
+ * of dead tasks costs one directory read rather than a failed open each. The listing is taken
+ * on first use and kept: make a new liveness for every look at the state.
  */
 export function taskLiveness(procFs: string): TaskLiveness {
   let running: Set<string> | undefined;

@@ -59,14 +59,13 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
   }
 
   const store = openStore(args, context);
-  const isAlive = taskLiveness(proc);
   const placement = isExclusivePool(pool) && count > 1 ? await placementReader(context) : undefined;
   const { allocation, shared, infra } = await store.update((current) => {
     if (current === null) throw new CmkError("not-initialised", `no cmk state in ${store.location}; run cmk init --conf-dir=${store.location} first`);
     const result = allocate(
       current,
       { pool, socketId, count: isExclusivePool(pool) ? count : 1, taskId, record: { isolate: { pid: hostPid, start }, affinity: pinned } },
-      isAlive,
+      taskLiveness(proc), // Fresh for each run of the change: the store may run it again.
       placement,
     );
     return { state: result.state, result: { allocation: result, shared: poolCpus(current, "shared"), infra: poolCpus(current, "infra") }, durability: "tasks" };

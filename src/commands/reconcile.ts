@@ -13,13 +13,13 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
   const interval = secondsValue("--interval", args.values.get("interval") as string);
   const store = openStore(args, context);
   const proc = procFs(context.env);
-  const isAlive = taskLiveness(proc);
   await repeatEvery(
     interval,
     async () => {
       const reclaimed = await store.update((current) => {
         if (current === null) throw new CmkError("not-initialised", `no cmk state in ${store.location}; run cmk init --conf-dir=${store.location} first`);
-        const result = reclaimDead(current, isAlive);
+        // A fresh view of procfs for every pass: a listing from an earlier pass misses newer tasks.
+        const result = reclaimDead(current, taskLiveness(proc));
         return result.reclaimed.length > 0 ? { state: result.state, result, durability: "tasks" } : { result };
       });
       const mismatched = findMaskMismatches(reclaimed.state, (task) => {

@@ -112,6 +112,34 @@ describe("cmk isolate on real CPUs", () => {
     assert.doesNotMatch(readFileSync(file, "utf8"), /tasks:/);
   });
 
+  it("reconcile --interval never reclaims a task started after an earlier pass looked at processes", async () => {
+    const dir = initialisedNode();
+    const flag = join(dir, "go");
+    const wait = ["sh", "-c", `while [ ! -e ${flag} ]; do sleep 0.02; done`];
+    const first = collect(spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", ...wait]));
+    await waitFor("the first child to be recorded", () => recordedChild(join(dir, "state.yaml")));
+    const reconcile = spawnCmk(["reconcile", `--conf-dir=${dir}`, "--interval=0.1"]);
+    const firstReport = new Promise<void>((resolve) => reconcile.stdout?.once("data", () => resolve()));
+    const reports = collect(reconcile);
+    await firstReport;
+    const second = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", ...wait]);
+    const secondDone = collect(second);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await waitFor("both children recorded", () => ((readFileSync(join(dir, "state.yaml"), "utf8").match(/child:/g) ?? []).length === 2 ? true : undefined), 5);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.match(readFileSync(join(dir, "state.yaml"), "utf8"), new RegExp(`- '${second.pid}'`), "the second task still holds its list after several passes");
+    } finally {
+      // The tasks and the loop always end, even when an assertion fails.
+      writeFileSync(flag, "");
+      reconcile.kill("SIGTERM");
+    }
+    assert.deepEqual([(await first).status, (await secondDone).status], [0, 0]);
+    const result = await reports;
+    assert.equal(result.status, 0, result.stderr);
+    assert.doesNotMatch(result.stdout, new RegExp(`"pid": ${second.pid}`), "no pass reclaimed the live task");
+  });
+
   it("keeps a CMK-recorded task (no start time) while its PID exists", () => {
     const dir = initialisedNode();
     const file = join(dir, "state.yaml");
