@@ -32,10 +32,15 @@ export class FileStateStore implements StateStore {
   }
 
   async update<T>(change: (current: NodeState | null) => Transition<T>): Promise<T> {
-    try {
-      mkdirSync(this.location, { recursive: true, mode: 0o755 });
-    } catch (error) {
-      throw new CmkError("failure", `cannot create the state directory ${this.location}: ${describeCause(error)}; choose another --conf-dir or fix its permissions`, { cause: error });
+    if (!existsSync(this.location)) {
+      // No directory, no state: a change that fails or writes nothing must leave no trace.
+      const transition = change(null);
+      if (transition.state === undefined) return transition.result;
+      try {
+        mkdirSync(this.location, { recursive: true, mode: 0o755 });
+      } catch (error) {
+        throw new CmkError("failure", `cannot create the state directory ${this.location}: ${describeCause(error)}; choose another --conf-dir or fix its permissions`, { cause: error });
+      }
     }
     const lock = acquireLock(join(this.location, "lock"), this.lockTimeoutSeconds);
     try {

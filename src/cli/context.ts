@@ -1,5 +1,6 @@
 // What every subcommand gets: environment, logger, output, and the node-local adapters' settings.
 import { FileStateStore } from "../adapters/file-store.ts";
+import { CmkError } from "../core/errors.ts";
 import type { StateStore } from "../core/state-store.ts";
 import { secondsValue, type ParsedArgs } from "./args.ts";
 import type { Logger } from "./log.ts";
@@ -29,4 +30,9 @@ export function openStore(args: ParsedArgs, context: Context): StateStore {
     context.log.warning("--namespace applies to state kept in a Kubernetes ConfigMap; this command keeps state in --conf-dir, so it is ignored");
   }
   return new FileStateStore(args.values.get("conf-dir") ?? defaultConfDir, lockTimeout(context.env));
+}
+
+/** The error of every command that needs pools when the node has none yet. */
+export function notInitialised(store: StateStore): CmkError {
+  return new CmkError("not-initialised", `no cmk state in ${store.location}; run cmk init --conf-dir=${store.location} first`);
 }

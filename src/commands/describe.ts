@@ -1,8 +1,7 @@
 // cmk describe: print the node's pools and tasks as JSON (default) or YAML.
 import { choiceValue, type ParsedArgs } from "../cli/args.ts";
-import { openStore, type Context } from "../cli/context.ts";
+import { openStore, notInitialised, type Context } from "../cli/context.ts";
 import { describeState, naturalCompare, sortedJson, type Json } from "../core/describe.ts";
-import { CmkError } from "../core/errors.ts";
 import { emitYaml, type YamlValue } from "../core/yaml.ts";
 
 function toYamlValue(value: Json): YamlValue {
@@ -18,7 +17,7 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
   const store = openStore(args, context);
   const state = await store.read();
   if (state === null) {
-    throw new CmkError("not-initialised", `no cmk state in ${store.location}; run cmk init --conf-dir=${store.location} first`);
+    throw notInitialised(store);
   }
   const description = describeState(state, store.location);
   context.stdout(output === "json" ? `${sortedJson(description)}\n` : emitYaml(toYamlValue(description)));

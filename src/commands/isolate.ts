@@ -6,7 +6,7 @@ import { constants } from "node:os";
 import { pinSelf } from "../adapters/affinity.ts";
 import { childHostPid, ownHostPid, readStartTime, taskLiveness } from "../adapters/procfs.ts";
 import { integerValue, nearest, type ParsedArgs } from "../cli/args.ts";
-import { openStore, procFs, type Context } from "../cli/context.ts";
+import { openStore, procFs, notInitialised, type Context } from "../cli/context.ts";
 import { allocate, poolCpus, recordChild, releaseTask, type Placement } from "../core/allocate.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError, usageError } from "../core/errors.ts";
@@ -61,7 +61,7 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
   const store = openStore(args, context);
   const placement = isExclusivePool(pool) && count > 1 ? await placementReader(context) : undefined;
   const { allocation, shared, infra } = await store.update((current) => {
-    if (current === null) throw new CmkError("not-initialised", `no cmk state in ${store.location}; run cmk init --conf-dir=${store.location} first`);
+    if (current === null) throw notInitialised(store);
     const result = allocate(
       current,
       { pool, socketId, count: isExclusivePool(pool) ? count : 1, taskId, record: { isolate: { pid: hostPid, start }, affinity: pinned } },

@@ -2,12 +2,11 @@
 import { allowedCpus } from "../adapters/affinity.ts";
 import { taskLiveness } from "../adapters/procfs.ts";
 import { secondsValue, type ParsedArgs } from "../cli/args.ts";
-import { openStore, procFs, type Context } from "../cli/context.ts";
+import { openStore, procFs, notInitialised, type Context } from "../cli/context.ts";
 import { repeatEvery } from "../cli/interval.ts";
 import { reclaimDead } from "../core/allocate.ts";
 import { findMaskMismatches } from "../core/checks.ts";
 import { sortedJson, type Json } from "../core/describe.ts";
-import { CmkError } from "../core/errors.ts";
 
 export async function run(args: ParsedArgs, context: Context): Promise<number> {
   const interval = secondsValue("--interval", args.values.get("interval") as string);
@@ -17,7 +16,7 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
     interval,
     async () => {
       const reclaimed = await store.update((current) => {
-        if (current === null) throw new CmkError("not-initialised", `no cmk state in ${store.location}; run cmk init --conf-dir=${store.location} first`);
+        if (current === null) throw notInitialised(store);
         // A fresh view of procfs for every pass: a listing from an earlier pass misses newer tasks.
         const result = reclaimDead(current, taskLiveness(proc));
         return result.reclaimed.length > 0 ? { state: result.state, result, durability: "tasks" } : { result };

@@ -4,7 +4,7 @@
 import { pinProcess } from "../adapters/affinity.ts";
 import { ownHostPid, processTree, taskLiveness } from "../adapters/procfs.ts";
 import type { ParsedArgs } from "../cli/args.ts";
-import { openStore, procFs, type Context } from "../cli/context.ts";
+import { openStore, procFs, notInitialised, type Context } from "../cli/context.ts";
 import { sortedJson, type Json } from "../core/describe.ts";
 import { CmkError, describeCause, exitCodes } from "../core/errors.ts";
 import { planReconfigure } from "../core/reconfigure.ts";
@@ -18,7 +18,7 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
   }
   const { carving, state: carved } = carveNode(args, context);
   const plan = await store.update((current) => {
-    if (current === null) throw new CmkError("not-initialised", `no cmk state in ${store.location}; run cmk init --conf-dir=${store.location} first`);
+    if (current === null) throw notInitialised(store);
     const result = planReconfigure(current, carved, taskLiveness(proc));
     return { state: result.state, result };
   });

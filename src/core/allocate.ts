@@ -160,7 +160,7 @@ export function reclaimDead(state: NodeState, isAlive: TaskLiveness, onlyPool?: 
   }
   if (reclaimed.length === 0) return { state, reclaimed };
   const dead = new Set(reclaimed.map((entry) => String(entry.pid)));
-  const tasks = new Map([...state.tasks].filter(([id]) => !dead.has(id) || alive(id)));
+  const tasks = new Map([...state.tasks].filter(([id]) => !dead.has(id)));
   const next = mapTasks(state, (name, list) => (onlyPool !== undefined && name !== onlyPool ? list.tasks : list.tasks.filter((task) => alive(task))), tasks);
   return { state: next, reclaimed: reclaimed.sort((a, b) => a.pid - b.pid) };
 }

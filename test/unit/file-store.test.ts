@@ -1,7 +1,7 @@
 // The file store with real processes, real files and real flock.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -138,6 +138,18 @@ describe("file store", () => {
     writeFileSync(join(dir, "state.yaml.tmp-99999"), "left over");
     await store.update((current) => ({ state: current ?? initialState(), result: undefined }));
     assert.ok(readdirSync(dir).includes("state.yaml.tmp-99999"), "nothing was written, so nothing was cleaned either");
+  });
+
+  it("creates nothing when a change on a missing directory fails or has nothing to write", async () => {
+    const dir = join(scratch, "never-created");
+    const store = new FileStateStore(dir, 30);
+    await assert.rejects(store.update(() => {
+      throw new CmkError("not-initialised", "no state");
+    }), CmkError);
+    assert.equal(await store.update(() => ({ result: "nothing" })), "nothing");
+    assert.equal(existsSync(dir), false);
+    await store.update(() => ({ state: initialState(), result: undefined }));
+    assert.deepEqual(readdirSync(dir).sort(), ["lock", "state.yaml"]);
   });
 
   it("reports a corrupt state file with its name and never overwrites it", async () => {
