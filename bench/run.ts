@@ -75,6 +75,14 @@ function fixture(name: string): NodeJS.ProcessEnv {
 
 const version = (): number => timeOnce(cmk, ["--version"]);
 
+/** Edits the pool document (pool -> socket -> CPU list -> task PIDs) of a conf dir's state.json by hand. */
+function editState(conf: string, edit: (config: Record<string, Record<string, Record<string, string[]>>>) => void): void {
+  const file = join(conf, "state.json");
+  const document = JSON.parse(readFileSync(file, "utf8")) as { config: Record<string, Record<string, Record<string, string[]>>> };
+  edit(document.config);
+  writeFileSync(file, JSON.stringify(document));
+}
+
 // 1. init on the 2048-CPU fixture, state on disk.
 {
   const env = fixture("host-2048");
@@ -100,9 +108,10 @@ const version = (): number => timeOnce(cmk, ["--version"]);
   const conf = join(diskScratch, "concurrent");
   timeOnce(cmk, ["init", `--conf-dir=${conf}`, "--num-exclusive-cores=46", "--num-shared-cores=2"], env);
   // server-4s256 isolates 48 cores: add 18 lists by hand to reach 64 exclusive lists.
-  const file = join(conf, "state.yaml");
-  const extra = Array.from({ length: 18 }, (_, index) => `      ${1000 + index * 2},${1001 + index * 2}: []\n`).join("");
-  writeFileSync(file, readFileSync(file, "utf8").replace(/(exclusive:\n    0:\n)/, `$1${extra}`));
+  editState(conf, (config) => {
+    const lists = config["exclusive"]?.["0"] as Record<string, string[]>;
+    for (let index = 0; index < 18; index++) lists[`${1000 + index * 2},${1001 + index * 2}`] = [];
+  });
   const isolateEnv = { ...env, CMK_PROC_FS: "/proc" };
   const values: number[] = [];
   const bases: number[] = [];
@@ -117,12 +126,15 @@ const version = (): number => timeOnce(cmk, ["--version"]);
 {
   const conf = join(diskScratch, "reconcile");
   timeOnce(cmk, ["init", `--conf-dir=${conf}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
-  const file = join(conf, "state.yaml");
+  const file = join(conf, "state.json");
   const pristine = readFileSync(file, "utf8");
   const pidMax = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8"));
-  const dead = Array.from({ length: 10_000 }, (_, index) => `      - '${pidMax + 1 + index}'\n`).join("");
-  const withDead = pristine.replace(/(infra:\n    0:\n      '?[\d,-]+'?):.*\n/, `$1:\n${dead}`);
-  if (withDead === pristine) throw new Error("could not seed dead tasks into the infra list");
+  editState(conf, (config) => {
+    const lists = config["infra"]?.["0"] as Record<string, string[]>;
+    const [list] = Object.keys(lists) as [string];
+    lists[list] = Array.from({ length: 10_000 }, (_, index) => String(pidMax + 1 + index));
+  });
+  const withDead = readFileSync(file, "utf8");
   const result = compare(
     10,
     () => {

@@ -1,8 +1,10 @@
 // Builds the runnable tree: dist/cmk.cjs (entry) and dist/cmk-main.cjs (one bundle, subcommands loaded lazily),
-// dist/cmk_native.node (the system-call shim) and dist/cmk-launcher (the installed executable).
-// Run by `npm ci` (prepare) and `npm run build`.
+// dist/.code-cache (V8's compiled code of the bundle per subcommand), dist/cmk_native.node (the
+// system-call shim) and dist/cmk-launcher (the installed executable). Run by `npm ci` (prepare)
+// and `npm run build`.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -10,8 +12,9 @@ import { build } from "esbuild";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
 mkdirSync(dist, { recursive: true });
-// Compiled code of an older bundle is useless; start the cache afresh.
-rmSync(join(dist, ".compile-cache"), { recursive: true, force: true });
+// Compiled code of an older bundle is useless; start the caches afresh.
+rmSync(join(dist, ".code-cache"), { recursive: true, force: true });
+rmSync(join(dist, ".compile-cache"), { recursive: true, force: true }); // The previous cache's place.
 
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
 
@@ -40,17 +43,12 @@ execFileSync("cc", [
 ], { stdio: "inherit" });
 
 const buildInfo = { version: pkg.version, build: gitBuildId() };
+const bundleOptions = { bundle: true, platform: "node", format: "cjs", target: "node24", minifyWhitespace: true, legalComments: "none", logLevel: "warning" } as const;
 await build({
+  ...bundleOptions,
   entryPoints: [join(root, "src", "main.ts")],
   outfile: join(dist, "cmk-main.cjs"),
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node24",
-  minifyWhitespace: true,
   minifySyntax: true,
-  legalComments: "none",
-  logLevel: "warning",
   // native.ts reads import.meta only when running unbundled; the bundle takes the __dirname branch.
   logOverride: { "empty-import-meta": "silent" },
   define: {
@@ -58,17 +56,28 @@ await build({
     CMK_BUILD_INFO: JSON.stringify(buildInfo),
   },
 });
-// The entry caches V8's compiled code of the bundle beside it (a read-only copy just runs
-// uncached), then runs it. Kept out of the bundle: the cache only covers modules loaded after it.
-// The bundle is compiled eagerly so the cache holds every function: otherwise each run compiles
-// the state parser on first use, inside the state lock, where every other cmk waits for it.
-writeFileSync(join(dist, "cmk.cjs"), [
-  '"use strict";',
-  'require("node:module").enableCompileCache(require("node:path").join(__dirname, ".compile-cache"));',
-  'const v8 = require("node:v8");',
-  'v8.setFlagsFromString("--no-lazy");',
-  'require("./cmk-main.cjs");',
-  'v8.setFlagsFromString("--lazy");',
-  "",
-].join("\n"));
+await build({ ...bundleOptions, entryPoints: [join(root, "src", "entry.ts")], outfile: join(dist, "cmk.cjs") });
+
+// One run of each subcommand leaves its code cache (the entry writes it after a successful run).
+// isolate matters most; a machine where these runs fail still gets a working, uncached build.
+const node = process.execPath;
+const training = mkdtempSync(join(tmpdir(), "cmk-build-"));
+const conf = `--conf-dir=${join(training, "conf")}`;
+const runs: readonly (readonly string[])[] = [
+  ["init", conf, "--num-exclusive-cores=1", "--num-shared-cores=0"],
+  ["isolate", conf, "--pool=exclusive", "--", "true"],
+  ["reconcile", conf],
+  ["describe", conf],
+  ["node-report", conf],
+  ["--version"],
+];
+try {
+  for (const args of runs) {
+    execFileSync(node, [join(dist, "cmk.cjs"), ...args], { stdio: "ignore", env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" } });
+  }
+} catch {
+  process.stderr.write("build: could not run every subcommand once here, so some start uncached until their first successful run\n");
+} finally {
+  rmSync(training, { recursive: true, force: true });
+}
 process.stdout.write(`built cmk ${buildInfo.version} (${buildInfo.build}) into ${dist}\n`);

@@ -4,6 +4,7 @@ import { nearest, parseArgs } from "./cli/args.ts";
 import { commands, type CommandSpec } from "./cli/commands.ts";
 import { createLogger, levelFromEnv, type Logger } from "./cli/log.ts";
 import { writeFd } from "./cli/output.ts";
+import { exitNowIfLoaded } from "./adapters/native.ts";
 import { CmkError, exitCodes } from "./core/errors.ts";
 
 declare const CMK_BUILD_INFO: { version: string; build: string } | undefined;
@@ -99,6 +100,8 @@ async function main(argv: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Registered last, so the other "exit" listeners (the entry's code cache) run first.
+    process.once("exit", () => exitNowIfLoaded(code));
   },
   () => {
     process.exitCode = exitCodes.failure;

@@ -24,9 +24,9 @@ export function setAffinity(tid: number, cpus: CpuSet): CpuSet {
   return getAffinity(tid);
 }
 
-/** Pins the calling thread to exactly `cpus`, so a child spawned next starts there; fails if narrowed. */
-export function pinSelf(cpus: CpuSet): void {
-  const applied = setAffinity(0, cpus);
+/** Pins thread `tid` (a held child's only thread) to exactly `cpus`; fails if the kernel narrowed them. */
+export function pinThread(tid: number, cpus: CpuSet): void {
+  const applied = setAffinity(tid, cpus);
   if (!applied.equals(cpus)) {
     throw new CmkError("affinity", `the kernel narrowed CPU affinity ${cpus} to ${applied}: CPUs ${cpus.difference(applied)} are not available here${cpusetNote()}; make them available to this container or choose another pool`);
   }

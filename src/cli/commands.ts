@@ -17,7 +17,7 @@ export interface CommandSpec {
   readonly load: () => Promise<CommandModule>;
 }
 
-const confDir: FlagSpec = { name: "conf-dir", kind: "value", valueName: "dir", defaultValue: "/etc/cmk", help: "directory holding the node state (state.yaml and its lock)" };
+const confDir: FlagSpec = { name: "conf-dir", kind: "value", valueName: "dir", defaultValue: "/etc/cmk", help: "directory holding the node state (state.json, layout.json and their lock)" };
 const namespace: FlagSpec = { name: "namespace", kind: "value", valueName: "name", help: "namespace of the node's ConfigMap when state is kept in Kubernetes (CMK 1.5 compatibility)" };
 const numExclusive: FlagSpec = { name: "num-exclusive-cores", kind: "value", valueName: "num", defaultValue: "4", help: "physical cores in the exclusive pool (0 or more)" };
 const numShared: FlagSpec = { name: "num-shared-cores", kind: "value", valueName: "num", defaultValue: "1", help: "physical cores in the shared pool (0 or more)" };

@@ -29,7 +29,7 @@ export function openStore(args: ParsedArgs, context: Context): StateStore {
   if (args.values.has("namespace")) {
     context.log.warning("--namespace applies to state kept in a Kubernetes ConfigMap; this command keeps state in --conf-dir, so it is ignored");
   }
-  return new FileStateStore(args.values.get("conf-dir") ?? defaultConfDir, lockTimeout(context.env));
+  return new FileStateStore(args.values.get("conf-dir") ?? defaultConfDir, lockTimeout(context.env), context.log.warning);
 }
 
 /** The error of every command that needs pools when the node has none yet. */

@@ -2,7 +2,7 @@
 // Pure: liveness and topology arrive as functions and data, so a store may re-run these.
 import { CpuSet } from "./cpuset.ts";
 import { CmkError } from "./errors.ts";
-import { cpuListsOf, mapTasks, type CpuListState, type NodeState, type ProcessIdentity, type TaskRecord } from "./node-state.ts";
+import { cpuListsOf, mapTasks, type CpuListState, type NodeState, type TaskRecord } from "./node-state.ts";
 import { isExclusivePool, type PoolName } from "./pools.ts";
 
 /** Whether a task still runs: its isolate process or its child, with the recorded start times. */
@@ -131,13 +131,6 @@ export function releaseTask(state: NodeState, taskId: string): NodeState {
   const tasks = new Map(state.tasks);
   tasks.delete(taskId);
   return mapTasks(state, (_pool, list) => list.tasks.filter((task) => task !== taskId), tasks);
-}
-
-/** Records the child a task started, so the list stays busy while the child runs. */
-export function recordChild(state: NodeState, taskId: string, child: ProcessIdentity): NodeState {
-  const record = state.tasks.get(taskId);
-  if (record === undefined) return state;
-  return { pools: state.pools, tasks: new Map(state.tasks).set(taskId, { ...record, child }) };
 }
 
 /** Frees every list entry of dead tasks (optionally in one pool), reporting each as CMK's reconcile does. */

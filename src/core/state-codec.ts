@@ -1,20 +1,36 @@
-// The text forms of the node state: the file store's single YAML document, whose `config` key
-// holds CMK's pool document and `tasks` key the task identities beside it.
+// The text forms of the node state. The file store keeps one JSON document: `config` holds CMK's
+// pool document (JSON is YAML, so it is CMK's document as CMK would read it) and `tasks` the task
+// identities beside it. JSON because every cmk isolate reads and writes it under the node's lock:
+// V8 parses JSON natively, where a YAML parser runs cold in every short-lived process.
+// cmk 2.0.0-alpha.1 kept the same document as YAML (state.yaml); it is still read.
 import { CmkError } from "./errors.ts";
 import { poolDocument, readPoolDocument, readTaskDocument, taskDocument, type NodeState } from "./node-state.ts";
-import { emitYaml, parseYaml, type YamlKey, type YamlValue } from "./yaml.ts";
-
-const header = "# cmk node state. `config` is CMK's pool document (pool -> socket -> CPU list -> task PIDs);\n# `tasks` records each task's host PIDs and start times. Change it with cmk commands, not by hand.\n";
+import { parseYaml, type YamlKey, type YamlValue } from "./yaml.ts";
 
 export function encodeStateFile(state: NodeState): string {
   const document = new Map<YamlKey, YamlValue>([["config", poolDocument(state)]]);
   const tasks = taskDocument(state);
   if (tasks.size > 0) document.set("tasks", tasks);
-  return header + emitYaml(document);
+  return `${jsonText(document, "")}\n`;
 }
 
 export function decodeStateFile(text: string, source: string): NodeState {
-  const document = parseYaml(text, source);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof SyntaxError ? error.message : String(error);
+    throw new CmkError("invalid-state", `${source}: not valid JSON (${reason}); restore it from its backup or remove it and run cmk init`, { cause: error });
+  }
+  return stateOf(documentValue(parsed), source);
+}
+
+/** The YAML state file of cmk 2.0.0-alpha.1, read so that an upgrade loses nothing. */
+export function decodeYamlStateFile(text: string, source: string): NodeState {
+  return stateOf(parseYaml(text, source), source);
+}
+
+function stateOf(document: YamlValue, source: string): NodeState {
   if (!(document instanceof Map) || !document.has("config")) {
     throw new CmkError("invalid-state", `${source}: not a cmk state file (no "config" mapping at the top); restore it from its backup or remove it and run cmk init`);
   }
@@ -26,4 +42,33 @@ export function decodeStateFile(text: string, source: string): NodeState {
   const pools = readPoolDocument(document.get("config") as YamlValue, source);
   const tasks = readTaskDocument(document.get("tasks"), source);
   return { pools, tasks };
+}
+
+/** JSON.parse's result in the document model the readers share with YAML (mappings as Maps). */
+function documentValue(value: unknown): YamlValue {
+  if (Array.isArray(value)) return value.map(documentValue);
+  if (typeof value === "object" && value !== null) {
+    return new Map(Object.entries(value).map(([key, entry]) => [key, documentValue(entry)]));
+  }
+  return value as YamlValue;
+}
+
+/**
+ * Two-space indented JSON in the document's key order: a mapping that holds collections gets a
+ * line per entry; a mapping of scalars (a task record) and every list stay on one line.
+ */
+function jsonText(value: YamlValue, indent: string): string {
+  if (!(value instanceof Map)) return JSON.stringify(value instanceof Array ? value.map(plainValue) : value);
+  if (value.size === 0) return "{}";
+  const entries = [...value].map(([key, entry]) => [JSON.stringify(String(key)), entry] as const);
+  if (entries.every(([, entry]) => !(entry instanceof Map) && !(entry instanceof Array))) {
+    return `{ ${entries.map(([key, entry]) => `${key}: ${JSON.stringify(entry)}`).join(", ")} }`;
+  }
+  const inner = `${indent}  `;
+  return `{\n${entries.map(([key, entry]) => `${inner}${key}: ${jsonText(entry, inner)}`).join(",\n")}\n${indent}}`;
+}
+
+function plainValue(value: YamlValue): unknown {
+  if (value instanceof Map) return Object.fromEntries([...value].map(([key, entry]) => [String(key), plainValue(entry)]));
+  return value instanceof Array ? value.map(plainValue) : value;
 }

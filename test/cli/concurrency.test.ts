@@ -1,10 +1,10 @@
 // 64 isolates started at once on a 64-list exclusive pool: every one gets its own list, the
 // 65th is refused cleanly, and nothing is left behind.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { collect, fixtureEnv, runCmk, scratchDir, spawnCmk, waitFor } from "../helpers/cmk.ts";
+import { collect, fixtureEnv, recordedChildren, runCmk, scratchDir, spawnCmk, waitFor } from "../helpers/cmk.ts";
 
 describe("concurrent isolates", () => {
   it("gives 64 simultaneous isolates 64 distinct lists and refuses the 65th", async () => {
@@ -23,10 +23,9 @@ describe("concurrent isolates", () => {
         return result;
       }),
     );
-    const stateFile = join(dir, "state.yaml");
     await waitFor("64 children recorded", () => {
       if (ended > 0) throw new Error("an isolate ended before the others were allocated");
-      return (existsSync(stateFile) ? readFileSync(stateFile, "utf8").match(/child:/g) ?? [] : []).length === 64 ? true : undefined;
+      return recordedChildren(dir).length === 64 ? true : undefined;
     }, 120);
     const extra = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--no-affinity", "--", "true"], isolateEnv);
     assert.equal(extra.status, 5, extra.stderr);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fixtureEnv, runCmk, scratchDir } from "../helpers/cmk.ts";
+import { editStateDocument, fixtureEnv, readStateDocument, runCmk, scratchDir } from "../helpers/cmk.ts";
 
 const root = scratchDir("init");
 let counter = 0;
@@ -77,11 +77,11 @@ describe("cmk command line", () => {
     assert.deepEqual(listsOf(description, "shared"), []);
     assert.equal(listsOf(description, "infra").length, 1);
     assert.equal(online.includes("-") || online.includes(","), true);
-    const before = readFileSync(join(dir, "state.yaml"), "utf8");
+    const before = readFileSync(join(dir, "state.json"), "utf8");
     const again = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
     assert.equal(again.status, 0);
     assert.match(again.stderr, /is already initialised with these pools/);
-    assert.equal(readFileSync(join(dir, "state.yaml"), "utf8"), before);
+    assert.equal(readFileSync(join(dir, "state.json"), "utf8"), before);
   });
 
   it("carves the spec's two-socket example (spread/spread) from a generated sysfs", () => {
@@ -90,8 +90,13 @@ describe("cmk command line", () => {
     const result = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1", "--exclusive-mode=spread", "--shared-mode=spread"], env);
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stderr, /WARNING:cmk:not all isolated cores will be used by exclusive and shared pools: 6 isolated but only 4 used/);
-    const state = readFileSync(join(dir, "state.yaml"), "utf8");
-    assert.ok(state.includes("config:\n  exclusive:\n    0:\n      0,8: []\n      1,9: []\n    1:\n      4,12: []\n  infra:\n    0:\n      3,11: []\n    1:\n      7,15: []\n  shared:\n    0: {}\n    1:\n      5,13: []\n"), state);
+    assert.deepEqual(readStateDocument(dir), {
+      config: {
+        exclusive: { "0": { "0,8": [], "1,9": [] }, "1": { "4,12": [] } },
+        infra: { "0": { "3,11": [] }, "1": { "7,15": [] } },
+        shared: { "0": {}, "1": { "5,13": [] } },
+      },
+    });
   });
 
   it("orders CPU-list keys numerically and allows zero-sized pools", () => {
@@ -115,8 +120,11 @@ describe("cmk command line", () => {
     assert.match(recarve.stderr, /re-initialised/);
     assert.equal(listsOf(describeState(dir, env), "exclusive").length, 3);
     // A running task (this test process) holds a list.
-    const file = join(dir, "state.yaml");
-    writeFileSync(file, readFileSync(file, "utf8").replace("0,8: []", `0,8:\n      - '${process.pid}'`));
+    const file = join(dir, "state.json");
+    editStateDocument(dir, (document) => {
+      const socket0 = document.config["exclusive"]?.["0"];
+      if (socket0 !== undefined) socket0["0,8"] = [String(process.pid)];
+    });
     const before = readFileSync(file, "utf8");
     const refused = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=1"], env);
     assert.equal(refused.status, 7, refused.stderr);
@@ -155,10 +163,10 @@ describe("cmk command line", () => {
     assert.equal(missing.status, 8);
     assert.match(missing.stderr, /no cmk state in .*; run cmk init/);
     assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
-    writeFileSync(join(dir, "state.yaml"), "config:\n  exclusive: [1, 2\n");
+    writeFileSync(join(dir, "state.json"), '{ "config": { "exclusive": [1, 2\n');
     const corrupt = runCmk(["describe", `--conf-dir=${dir}`]);
     assert.equal(corrupt.status, 3);
-    assert.match(corrupt.stderr, new RegExp(`ERROR:cmk:${join(dir, "state.yaml")}: line \\d+`));
+    assert.match(corrupt.stderr, new RegExp(`^ERROR:cmk:${join(dir, "state.json")}: not valid JSON \\(.+\\); restore it`));
     assert.doesNotMatch(corrupt.stderr, /\n\s+at /, "no stack trace");
   });
 });

@@ -5,9 +5,10 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { collect, recordedChild, runCmk, scratchDir, spawnCmk, waitFor } from "../helpers/cmk.ts";
+import { collect, editStateDocument, readStateDocument, recordedChild, recordedChildren, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
 
 const root = scratchDir("isolate");
+const storeWorker = join(import.meta.dirname, "..", "helpers", "store-worker.ts");
 let counter = 0;
 
 /** A node with exclusive list "0" and infra list "1" on this 2-CPU machine. */
@@ -18,10 +19,7 @@ function initialisedNode(): string {
   return dir;
 }
 
-function exclusiveTasks(dir: string): string {
-  const match = /exclusive:\n    0:\n      '?0'?: (.*)/.exec(readFileSync(join(dir, "state.yaml"), "utf8"));
-  return match?.[1] ?? "";
-}
+const exclusiveTasks = (dir: string): string[] => tasksOn(dir, "exclusive", "0");
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 
@@ -31,7 +29,7 @@ describe("cmk isolate on real CPUs", () => {
     const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", "grep Cpus_allowed_list /proc/self/status; env | grep ^CMK_CPUS | sort"]);
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout, "Cpus_allowed_list:\t0\nCMK_CPUS_ASSIGNED=0\nCMK_CPUS_ASSIGNED_MASK=1\nCMK_CPUS_INFRA=1\nCMK_CPUS_SHARED=\n");
-    assert.equal(exclusiveTasks(dir), "[]");
+    assert.deepEqual(exclusiveTasks(dir), []);
     const infra = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "grep", "--", "Cpus_allowed_list", "/proc/self/status"]);
     assert.equal(infra.stdout, "Cpus_allowed_list:\t1\n");
   });
@@ -58,7 +56,7 @@ describe("cmk isolate on real CPUs", () => {
     const missing = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "no-such-command-here"]);
     assert.equal(missing.status, 127);
     assert.match(missing.stderr, /cannot run no-such-command-here: command not found/);
-    assert.equal(exclusiveTasks(dir), "[]", "every run released its list");
+    assert.deepEqual(exclusiveTasks(dir), [], "every run released its list");
   });
 
   for (const signal of ["SIGTERM", "SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const) {
@@ -69,20 +67,60 @@ describe("cmk isolate on real CPUs", () => {
       const isolate = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", script]);
       const output = collect(isolate);
       await new Promise<void>((resolve) => isolate.stdout?.once("data", () => resolve()));
-      await waitFor("the child to be recorded", () => recordedChild(join(dir, "state.yaml")));
+      await waitFor("the child to be recorded", () => recordedChild(dir));
       isolate.kill(signal);
       const result = await output;
       assert.equal(result.stdout, `ready\ngot ${name}\n`);
       assert.equal(result.status, 42, result.stderr);
-      assert.equal(exclusiveTasks(dir), "[]");
+      assert.deepEqual(exclusiveTasks(dir), []);
     });
   }
+
+  it("records the command's PID with its CPUs before the command runs", () => {
+    const dir = initialisedNode();
+    // The command looks itself up in the state: a kill -9 of isolate at any instant after this
+    // point leaves a recorded process on the list, never an unrecorded one.
+    const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `grep -c '"child": '$$',' ${join(dir, "state.json")}`]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, "1\n");
+  });
+
+  it("ends without running the command when a signal arrives before the command starts", async () => {
+    const dir = initialisedNode();
+    const marker = join(dir, "ran");
+    const holder = spawn(process.execPath, [storeWorker, dir, "hold"], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
+    const isolate = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "touch", marker]);
+    const result = collect(isolate);
+    // The command's process exists, held back, while isolate waits for the state lock.
+    const children = `/proc/${isolate.pid}/task/${isolate.pid}/children`;
+    const held = await waitFor("the held command process", () => (existsSync(children) ? Number(readFileSync(children, "utf8").trim()) || undefined : undefined));
+    isolate.kill("SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    holder.kill("SIGKILL");
+    const { status, stderr } = await result;
+    assert.equal(status, 143, stderr);
+    assert.equal(existsSync(marker), false, "the command never ran");
+    assert.equal(alive(held), false, "the held process is gone");
+    assert.deepEqual(exclusiveTasks(dir), []);
+  });
+
+  it("exits 126 when the command cannot be executed", () => {
+    const dir = initialisedNode();
+    const script = join(dir, "not-executable.sh");
+    writeFileSync(script, "#!/bin/sh\necho hi\n", { mode: 0o644 });
+    const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", script]);
+    assert.equal(result.status, 126);
+    assert.match(result.stderr, new RegExp(`cannot run ${script}: permission denied`));
+    assert.deepEqual(exclusiveTasks(dir), []);
+  });
 
   it("keeps a list busy while the command of a SIGKILLed isolate runs, then reuses it without reconcile", async () => {
     const dir = initialisedNode();
     const flag = join(dir, "go");
-    const first = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `while [ ! -e ${flag} ]; do sleep 0.02; done`]);
-    const child = await waitFor("the child to be recorded", () => recordedChild(join(dir, "state.yaml")));
+    const first = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `echo running; while [ ! -e ${flag} ]; do sleep 0.02; done`]);
+    await new Promise<void>((resolve) => first.stdout?.once("data", () => resolve()));
+    const child = await waitFor("the child to be recorded", () => recordedChild(dir));
     first.kill("SIGKILL");
     await new Promise((resolve) => first.on("exit", resolve));
     assert.ok(alive(child), "the command outlives its isolate");
@@ -99,17 +137,16 @@ describe("cmk isolate on real CPUs", () => {
 
   it("does not mistake a reused PID for a live task", () => {
     const dir = initialisedNode();
-    const file = join(dir, "state.yaml");
     // This test process is alive, but with another start time than the one recorded.
-    const state = readFileSync(file, "utf8")
-      .replace(/exclusive:\n    0:\n      '0': \[\]/, `exclusive:\n    0:\n      '0':\n      - '${process.pid}'`)
-      .concat(`tasks:\n  '${process.pid}':\n    pid: ${process.pid}\n    start: 1\n    affinity: true\n`);
-    writeFileSync(file, state);
+    editStateDocument(dir, (document) => {
+      document.config["exclusive"] = { "0": { "0": [String(process.pid)] } };
+      document.tasks = { [process.pid]: { pid: process.pid, start: 1, affinity: true } };
+    });
     const reconcile = runCmk(["reconcile", `--conf-dir=${dir}`]);
     assert.equal(reconcile.status, 0, reconcile.stderr);
     assert.deepEqual(JSON.parse(reconcile.stdout), { mismatchedCpuMasks: [], reclaimedCpuLists: [{ cpus: "0", pid: process.pid, pool: "exclusive" }] });
-    assert.equal(exclusiveTasks(dir), "[]");
-    assert.doesNotMatch(readFileSync(file, "utf8"), /tasks:/);
+    assert.deepEqual(exclusiveTasks(dir), []);
+    assert.equal(readStateDocument(dir)?.tasks, undefined);
   });
 
   it("reconcile --interval never reclaims a task started after an earlier pass looked at processes", async () => {
@@ -117,7 +154,7 @@ describe("cmk isolate on real CPUs", () => {
     const flag = join(dir, "go");
     const wait = ["sh", "-c", `while [ ! -e ${flag} ]; do sleep 0.02; done`];
     const first = collect(spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", ...wait]));
-    await waitFor("the first child to be recorded", () => recordedChild(join(dir, "state.yaml")));
+    await waitFor("the first child to be recorded", () => recordedChild(dir));
     const reconcile = spawnCmk(["reconcile", `--conf-dir=${dir}`, "--interval=0.1"]);
     const firstReport = new Promise<void>((resolve) => reconcile.stdout?.once("data", () => resolve()));
     const reports = collect(reconcile);
@@ -126,9 +163,9 @@ describe("cmk isolate on real CPUs", () => {
     const secondDone = collect(second);
     try {
       await new Promise((resolve) => setTimeout(resolve, 400));
-      await waitFor("both children recorded", () => ((readFileSync(join(dir, "state.yaml"), "utf8").match(/child:/g) ?? []).length === 2 ? true : undefined), 5);
+      await waitFor("both children recorded", () => (recordedChildren(dir).length === 2 ? true : undefined), 5);
       await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.match(readFileSync(join(dir, "state.yaml"), "utf8"), new RegExp(`- '${second.pid}'`), "the second task still holds its list after several passes");
+      assert.ok(tasksOn(dir, "infra", "1").includes(String(second.pid)), "the second task still holds its list after several passes");
     } finally {
       // The tasks and the loop always end, even when an assertion fails.
       writeFileSync(flag, "");
@@ -142,8 +179,9 @@ describe("cmk isolate on real CPUs", () => {
 
   it("keeps a CMK-recorded task (no start time) while its PID exists", () => {
     const dir = initialisedNode();
-    const file = join(dir, "state.yaml");
-    writeFileSync(file, readFileSync(file, "utf8").replace(/'0': \[\]/, `'0':\n      - '${process.pid}'`));
+    editStateDocument(dir, (document) => {
+      document.config["exclusive"] = { "0": { "0": [String(process.pid)] } };
+    });
     const reconcile = runCmk(["reconcile", `--conf-dir=${dir}`]);
     assert.deepEqual(JSON.parse(reconcile.stdout).reclaimedCpuLists, []);
     assert.equal(runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"]).status, 5);
@@ -156,8 +194,8 @@ describe("cmk isolate on real CPUs", () => {
     const drifting = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `taskset -pc 0,1 $$ >/dev/null; ${wait}`]);
     const free = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "sh", "-c", wait]);
     const done = Promise.all([collect(drifting), collect(free)]);
-    await waitFor("both children recorded", () => ((readFileSync(join(dir, "state.yaml"), "utf8").match(/child:/g) ?? []).length === 2 ? true : undefined));
-    await waitFor("the affinity change", () => (/Cpus_allowed_list:\s+0-1/.test(readFileSync(`/proc/${recordedChild(join(dir, "state.yaml"))}/status`, "utf8")) ? true : undefined));
+    await waitFor("both children recorded", () => (recordedChildren(dir).length === 2 ? true : undefined));
+    await waitFor("the affinity change", () => (/Cpus_allowed_list:\s+0-1/.test(readFileSync(`/proc/${recordedChild(dir)}/status`, "utf8")) ? true : undefined));
     const report = JSON.parse(runCmk(["reconcile", `--conf-dir=${dir}`]).stdout) as { mismatchedCpuMasks: { pid: number; pool: string; cpus: string; actualCpus: string }[] };
     assert.equal(report.mismatchedCpuMasks.length, 1);
     assert.deepEqual({ ...report.mismatchedCpuMasks[0], pid: 0 }, { actualCpus: "0-1", cpus: "0", pid: 0, pool: "exclusive" });
@@ -196,7 +234,7 @@ describe("cmk isolate on real CPUs", () => {
     const noCommand = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive"]);
     assert.equal(noCommand.status, 2);
     assert.match(noCommand.stderr, /needs a command to run/);
-    assert.equal(exclusiveTasks(dir), "[]");
+    assert.deepEqual(exclusiveTasks(dir), []);
   });
 
   it("fails with exit 6 and rolls back when the cgroup cpuset refuses or narrows the CPUs", async () => {
@@ -214,15 +252,17 @@ describe("cmk isolate on real CPUs", () => {
       const refused = await inCgroup(refusedDir);
       assert.equal(refused.status, 6, refused.stderr);
       assert.match(refused.stderr, new RegExp(`the kernel refused CPU affinity 0 .*cgroup cpuset /cmk-test-${process.pid} allows CPUs 1`));
-      assert.equal(exclusiveTasks(refusedDir), "[]", "allocation rolled back");
+      assert.deepEqual(exclusiveTasks(refusedDir), [], "allocation rolled back");
       // A list of two CPUs, one outside the cpuset: the kernel narrows instead of refusing.
       const narrowedDir = initialisedNode();
-      const file = join(narrowedDir, "state.yaml");
-      writeFileSync(file, readFileSync(file, "utf8").replace("'0': []", "0,1: []").replace(/infra:\n    0:\n      '1': \[\]/, "infra:\n    0: {}"));
+      editStateDocument(narrowedDir, (document) => {
+        document.config["exclusive"] = { "0": { "0,1": [] } };
+        document.config["infra"] = { "0": {} };
+      });
       const narrowed = await inCgroup(narrowedDir);
       assert.equal(narrowed.status, 6, narrowed.stderr);
       assert.match(narrowed.stderr, /the kernel narrowed CPU affinity 0-1 to 1: CPUs 0 are not available here/);
-      assert.match(readFileSync(file, "utf8"), /0,1: \[\]/);
+      assert.deepEqual(tasksOn(narrowedDir, "exclusive", "0,1"), []);
     } finally {
       rmdirSync(cgroup);
     }

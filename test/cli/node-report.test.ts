@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fixtureEnv, runCmk, scratchDir } from "../helpers/cmk.ts";
+import { editStateDocument, fixtureEnv, runCmk, scratchDir } from "../helpers/cmk.ts";
 
 const root = scratchDir("node-report");
 
@@ -32,11 +32,14 @@ describe("cmk node-report", () => {
   });
 
   it("finds overlapping lists within and between pools, naming the CPUs in both, and lists outside isolcpus", () => {
-    const file = join(dir, "state.yaml");
+    const file = join(dir, "state.json");
     const pristine = readFileSync(file, "utf8");
     try {
       // 1,9 also in shared; 3,11 (not isolated) turned into an exclusive list.
-      writeFileSync(file, pristine.replace("      2,10: []", "      2,10: []\n      3,11,9: []"));
+      editStateDocument(dir, (document) => {
+        const socket0 = document.config["exclusive"]?.["0"];
+        if (socket0 !== undefined) socket0["3,11,9"] = [];
+      });
       const report = JSON.parse(runCmk(["node-report", `--conf-dir=${dir}`], env).stdout) as Report;
       assert.equal(report.checks["configDirectory"]?.ok, false);
       assert.deepEqual(report.checks["configDirectory"]?.errors.sort(), [

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { collect, recordedChild, runCmk, scratchDir, spawnCmk, waitFor } from "../helpers/cmk.ts";
+import { collect, editStateDocument, recordedChild, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
 
 const root = scratchDir("reconfigure");
 let counter = 0;
@@ -12,8 +12,10 @@ let counter = 0;
 function reversedNode(): string {
   const dir = join(root, `node-${counter++}`);
   assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
-  const file = join(dir, "state.yaml");
-  writeFileSync(file, readFileSync(file, "utf8").replace("'0': []", "'@': []").replace("'1': []", "'0': []").replace("'@': []", "'1': []"));
+  editStateDocument(dir, (document) => {
+    document.config["exclusive"] = { "0": { "1": [] } };
+    document.config["infra"] = { "0": { "0": [] } };
+  });
   return dir;
 }
 
@@ -22,9 +24,11 @@ describe("cmk reconfigure", () => {
     const dir = reversedNode();
     const flag = join(dir, "go");
     const task = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `grep Cpus_allowed_list /proc/self/status; while [ ! -e ${flag} ]; do sleep 0.02; done; grep Cpus_allowed_list /proc/self/status`]);
+    const running = new Promise<void>((resolve) => task.stdout?.once("data", () => resolve()));
     const output = collect(task);
     try {
-      await waitFor("the child to be recorded", () => recordedChild(join(dir, "state.yaml")));
+      await running;
+      await waitFor("the child to be recorded", () => recordedChild(dir));
     } catch (error) {
       writeFileSync(flag, "");
       throw error;
@@ -43,7 +47,7 @@ describe("cmk reconfigure", () => {
     // bin/cmk execs Node, so the isolate task's PID is the spawned process's.
     assert.deepEqual({ ...report.movedTasks[0], threads: 0 }, { cpus: "0", error: null, pid: task.pid, pool: "exclusive", previousCpus: "1", threads: 0 });
     assert.ok((report.movedTasks[0]?.threads ?? 0) >= 2, "the isolate's threads and the child were re-pinned");
-    assert.match(readFileSync(join(dir, "state.yaml"), "utf8"), /exclusive:\n    0:\n      '0':\n      - '\d+'/);
+    assert.deepEqual(tasksOn(dir, "exclusive", "0"), [String(task.pid)]);
     const done = await output;
     assert.equal(done.status, 0, done.stderr);
     assert.equal(done.stdout, "Cpus_allowed_list:\t1\nCpus_allowed_list:\t0\n");
@@ -52,9 +56,11 @@ describe("cmk reconfigure", () => {
   it("refuses up front, changing nothing, when running tasks do not fit", () => {
     const dir = join(root, `node-${counter++}`);
     assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
-    const file = join(dir, "state.yaml");
+    const file = join(dir, "state.json");
     // A CMK-recorded task (PID only) held by this live test process.
-    writeFileSync(file, readFileSync(file, "utf8").replace("'0': []", `'0':\n      - '${process.pid}'`));
+    editStateDocument(dir, (document) => {
+      document.config["exclusive"] = { "0": { "0": [String(process.pid)] } };
+    });
     const before = readFileSync(file, "utf8");
     const result = runCmk(["reconfigure", `--conf-dir=${dir}`, "--num-exclusive-cores=0", "--num-shared-cores=0"]);
     assert.equal(result.status, 7, result.stderr);
@@ -65,11 +71,12 @@ describe("cmk reconfigure", () => {
   it("keeps a task whose list still exists where it is", () => {
     const dir = join(root, `node-${counter++}`);
     assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
-    const file = join(dir, "state.yaml");
-    writeFileSync(file, readFileSync(file, "utf8").replace("'0': []", `'0':\n      - '${process.pid}'`));
+    editStateDocument(dir, (document) => {
+      document.config["exclusive"] = { "0": { "0": [String(process.pid)] } };
+    });
     const result = runCmk(["reconfigure", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0", "--exclusive-mode=spread"]);
     assert.equal(result.status, 0, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout), { movedTasks: [], reclaimedCpuLists: [] });
-    assert.match(readFileSync(file, "utf8"), new RegExp(`'0':\\n      - '${process.pid}'`));
+    assert.deepEqual(tasksOn(dir, "exclusive", "0"), [String(process.pid)]);
   });
 });

@@ -1,6 +1,6 @@
 // Runs the built bin/cmk as a user would: a real process, its exit code, stdout and stderr.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
@@ -66,8 +66,39 @@ export async function waitFor<T>(what: string, ready: () => T | undefined, secon
   }
 }
 
-/** The child PID recorded for a task in a state file, once isolate has recorded it. */
-export function recordedChild(stateFile: string): number | undefined {
-  const match = existsSync(stateFile) ? /child: (\d+)/.exec(readFileSync(stateFile, "utf8")) : null;
-  return match === null ? undefined : Number(match[1]);
+/** A conf dir's state.json as JSON: CMK's pool document under `config`, task identities under `tasks`. */
+export interface StateDocument {
+  config: Record<string, Record<string, Record<string, string[]>>>;
+  tasks?: Record<string, { pid: number; start: number; child?: number; childStart?: number; affinity: boolean }>;
+}
+
+/** The state document of a conf dir, or undefined while there is none. */
+export function readStateDocument(dir: string): StateDocument | undefined {
+  const file = join(dir, "state.json");
+  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as StateDocument) : undefined;
+}
+
+/** Changes a conf dir's state.json by hand, as an operator (or a crash) might. */
+export function editStateDocument(dir: string, edit: (document: StateDocument) => void): void {
+  const document = readStateDocument(dir);
+  if (document === undefined) throw new Error(`no state.json in ${dir}`);
+  edit(document);
+  writeFileSync(join(dir, "state.json"), JSON.stringify(document, null, 2));
+}
+
+/** Task PIDs recorded on a CPU list ("exclusive", "0" on socket 0). */
+export function tasksOn(dir: string, pool: string, list: string, socket = "0"): string[] {
+  const tasks = readStateDocument(dir)?.config[pool]?.[socket]?.[list];
+  if (tasks === undefined) throw new Error(`no CPU list ${list} in pool ${pool} socket ${socket} of ${dir}`);
+  return tasks;
+}
+
+/** The child PIDs recorded for the tasks of a conf dir. */
+export function recordedChildren(dir: string): number[] {
+  return Object.values(readStateDocument(dir)?.tasks ?? {}).flatMap((task) => (task.child === undefined ? [] : [task.child]));
+}
+
+/** The child PID recorded for a task, once isolate has recorded one. */
+export function recordedChild(dir: string): number | undefined {
+  return recordedChildren(dir)[0];
 }

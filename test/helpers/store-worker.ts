@@ -17,7 +17,8 @@ if (action === "hold") {
     const task = String(Number(first) + index);
     await store.update((current) => {
       if (current === null) throw new Error("no state");
-      return { state: mapTasks(current, (pool, list) => (pool === "infra" ? [...list.tasks, task] : list.tasks)), result: undefined };
+      // Task bookkeeping, as isolate writes it: atomic, without fsync.
+      return { state: mapTasks(current, (pool, list) => (pool === "infra" ? [...list.tasks, task] : list.tasks)), result: undefined, durability: "tasks" };
     });
     if (index === 0) process.stdout.write("writing\n");
   }

@@ -67,8 +67,8 @@ function infraTasks(state: NodeState | null): string[] {
 describe("file store", () => {
   it("round-trips the state and keeps the pool document in CMK's shape", async () => {
     const { dir, store } = await seeded();
-    const text = readFileSync(join(dir, "state.yaml"), "utf8");
-    assert.match(text, /^config:\n  exclusive:\n    0:\n      2,10: \[\]\n      3,11: \[\]\n  infra:\n    0:\n      0,8,1,9: \[\]\n  shared:\n    0:\n      4,12: \[\]\n/m);
+    const document = JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as unknown;
+    assert.deepEqual(document, { config: { exclusive: { "0": { "2,10": [], "3,11": [] } }, infra: { "0": { "0,8,1,9": [] } }, shared: { "0": { "4,12": [] } } } });
     const read = await store.read();
     assert.equal([...cpuListsOf(read?.pools.get("exclusive") ?? { name: "exclusive", sockets: new Map() })].length, 2);
   });
@@ -96,7 +96,7 @@ describe("file store", () => {
 
   it("times out naming the holder's PID and changes nothing", async () => {
     const { dir, store } = await seeded();
-    const before = readFileSync(join(dir, "state.yaml"), "utf8");
+    const before = readFileSync(join(dir, "state.json"), "utf8");
     const holder = runWorker([dir, "hold"]);
     try {
       assert.equal(await lineFrom(holder), "locked");
@@ -107,7 +107,7 @@ describe("file store", () => {
         (error: unknown) => error instanceof CmkError && error.kind === "lock-timeout" && error.message.includes(`PID ${holder.pid}`) && error.message.includes("CMK_LOCK_TIMEOUT"),
       );
       assert.ok(performance.now() - started >= 300);
-      assert.equal(readFileSync(join(dir, "state.yaml"), "utf8"), before);
+      assert.equal(readFileSync(join(dir, "state.json"), "utf8"), before);
       assert.notEqual(await store.read(), null);
     } finally {
       holder.kill("SIGKILL");
@@ -130,14 +130,14 @@ describe("file store", () => {
       previous = tasks.length;
     }
     await store.update((current) => ({ state: withInfraTask(current, "7"), result: undefined }));
-    assert.deepEqual(readdirSync(dir).sort(), ["lock", "state.yaml"]);
+    assert.deepEqual(readdirSync(dir).sort(), ["layout.json", "lock", "state.json"]);
   });
 
   it("does not rewrite the file when a change returns the state it was given", async () => {
     const { dir, store } = await seeded();
-    writeFileSync(join(dir, "state.yaml.tmp-99999"), "left over");
+    writeFileSync(join(dir, "state.json.tmp-99999"), "left over");
     await store.update((current) => ({ state: current ?? initialState(), result: undefined }));
-    assert.ok(readdirSync(dir).includes("state.yaml.tmp-99999"), "nothing was written, so nothing was cleaned either");
+    assert.ok(readdirSync(dir).includes("state.json.tmp-99999"), "nothing was written, so nothing was cleaned either");
   });
 
   it("creates nothing when a change on a missing directory fails or has nothing to write", async () => {
@@ -149,24 +149,26 @@ describe("file store", () => {
     assert.equal(await store.update(() => ({ result: "nothing" })), "nothing");
     assert.equal(existsSync(dir), false);
     await store.update(() => ({ state: initialState(), result: undefined }));
-    assert.deepEqual(readdirSync(dir).sort(), ["lock", "state.yaml"]);
+    assert.deepEqual(readdirSync(dir).sort(), ["layout.json", "lock", "state.json"]);
   });
 
   it("reports a corrupt state file with its name and never overwrites it", async () => {
     const dir = freshDir();
-    const file = join(dir, "state.yaml");
-    writeFileSync(file, "config:\n  exclusive:\n    0:\n      2,10: [notapid]\n");
+    const file = join(dir, "state.json");
+    const corrupt = '{ "config": { "exclusive": { "0": { "2,10": ["notapid"] } } } }\n';
+    writeFileSync(file, corrupt);
     const store = new FileStateStore(dir, 30);
     await assert.rejects(store.read(), (error: unknown) => error instanceof CmkError && error.kind === "invalid-state" && error.message.startsWith(file));
     await assert.rejects(store.update(() => ({ state: initialState(), result: undefined })), CmkError);
-    assert.equal(readFileSync(file, "utf8"), "config:\n  exclusive:\n    0:\n      2,10: [notapid]\n");
+    assert.equal(readFileSync(file, "utf8"), corrupt);
   });
 
   it("removes temporary files left by a writer that died mid-write", async () => {
     const { dir, store } = await seeded();
-    writeFileSync(join(dir, "state.yaml.tmp-99999"), "config:\n  half-writ");
+    writeFileSync(join(dir, "state.json.tmp-99999"), '{ "config": { "half-writ');
+    writeFileSync(join(dir, "layout.json.tmp-99998"), "{");
     await store.update((current) => ({ state: withInfraTask(current, "7"), result: undefined }));
-    assert.deepEqual(readdirSync(dir).sort(), ["lock", "state.yaml"]);
+    assert.deepEqual(readdirSync(dir).sort(), ["layout.json", "lock", "state.json"]);
   });
 
   it("reads a CMK 1.4 directory tree as is and migrates it on the first write, keeping a backup", async () => {
@@ -191,9 +193,54 @@ describe("file store", () => {
     const shared = legacy?.pools.get("shared");
     assert.deepEqual(shared === undefined ? [] : [...cpuListsOf(shared)].map((entry) => [entry.key, entry.tasks]), [["3,11", ["1000", "1001"]]]);
     await store.update((current) => ({ state: withInfraTask(current, "7"), result: undefined }));
-    assert.deepEqual(readdirSync(dir).sort(), ["lock", "pools.cmk-1.4-backup", "state.yaml"]);
+    assert.deepEqual(readdirSync(dir).sort(), ["layout.json", "lock", "pools.cmk-1.4-backup", "state.json"]);
     const migrated = await store.read();
     const exclusive = migrated?.pools.get("exclusive");
     assert.deepEqual(exclusive === undefined ? [] : [...cpuListsOf(exclusive)].map((entry) => [entry.key, entry.tasks]), [["4,12", ["2000"]], ["5,13", []]]);
+  });
+  it("reads cmk 2.0.0-alpha.1's state.yaml and migrates it on the first write, keeping a backup", async () => {
+    const dir = freshDir();
+    const yaml = "config:\n  exclusive:\n    0:\n      2,10:\n      - '500'\n      3,11: []\n  infra:\n    0:\n      0,8,1,9: []\ntasks:\n  '500':\n    pid: 500\n    start: 9\n    child: 501\n    childStart: 10\n    affinity: true\n";
+    writeFileSync(join(dir, "state.yaml"), yaml);
+    const store = new FileStateStore(dir, 30);
+    assert.deepEqual((await store.read())?.tasks.get("500"), { isolate: { pid: 500, start: 9 }, child: { pid: 501, start: 10 }, affinity: true });
+    await store.update((current) => ({ state: withInfraTask(current, "7"), result: undefined, durability: "tasks" }));
+    assert.deepEqual(readdirSync(dir).sort(), ["layout.json", "lock", "state.json", "state.yaml.cmk-2.0.0-alpha.1-backup"]);
+    assert.equal(readFileSync(join(dir, "state.yaml.cmk-2.0.0-alpha.1-backup"), "utf8"), yaml);
+    const migrated = await store.read();
+    assert.deepEqual(migrated?.tasks.get("500")?.child, { pid: 501, start: 10 });
+    assert.deepEqual(infraTasks(migrated), ["7"]);
+  });
+
+  it("keeps layout.json to the pools alone: task updates never reach it", async () => {
+    const { dir, store } = await seeded();
+    const layout = readFileSync(join(dir, "layout.json"), "utf8");
+    await store.update((current) => ({ state: withInfraTask(current, "7"), result: undefined, durability: "tasks" }));
+    assert.equal(readFileSync(join(dir, "layout.json"), "utf8"), layout);
+    assert.deepEqual(infraTasks(await store.read()), ["7"]);
+    assert.deepEqual(JSON.parse(layout), JSON.parse(readFileSync(join(dir, "state.json"), "utf8").replace('["7"]', "[]")));
+  });
+
+  for (const [what, lost] of [["empty", ""], ["zero-filled", "\0".repeat(300)]] as const) {
+    it(`restores the pools from layout.json when a power failure left state.json ${what}`, async () => {
+      const { dir } = await seeded();
+      const notices: string[] = [];
+      const store = new FileStateStore(dir, 30, (message) => notices.push(message));
+      await store.update((current) => ({ state: withInfraTask(current, "7"), result: undefined, durability: "tasks" }));
+      writeFileSync(join(dir, "state.json"), lost);
+      const restored = await store.read();
+      assert.deepEqual(infraTasks(restored), [], "the tasks ended with the machine");
+      assert.equal([...cpuListsOf(restored?.pools.get("exclusive") ?? { name: "exclusive", sockets: new Map() })].length, 2);
+      assert.equal(notices.length, 1);
+      assert.match(notices[0] ?? "", /state\.json was empty or zero-filled .*restored the pools from .*layout\.json/);
+      await store.update((current) => ({ state: withInfraTask(current, "8"), result: undefined, durability: "tasks" }));
+      assert.deepEqual(infraTasks(await new FileStateStore(dir, 30).read()), ["8"], "the next write repairs state.json");
+    });
+  }
+
+  it("refuses an empty state.json when there is no layout.json to restore, naming both", async () => {
+    const dir = freshDir();
+    writeFileSync(join(dir, "state.json"), "");
+    await assert.rejects(new FileStateStore(dir, 30).read(), (error: unknown) => error instanceof CmkError && error.kind === "invalid-state" && error.message.includes("state.json") && error.message.includes("layout.json") && error.message.includes("cmk init"));
   });
 });

@@ -1,13 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { allocate, poolCpus, reclaimDead, recordChild, releaseTask, type Placement, type TaskLiveness } from "../../src/core/allocate.ts";
+import { allocate, poolCpus, reclaimDead, releaseTask, type Placement, type TaskLiveness } from "../../src/core/allocate.ts";
 import { findMaskMismatches, findOverlaps, findUnisolated } from "../../src/core/checks.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
 import { poolDocument, stateFromLayout, type NodeState, type PoolState, type TaskRecord } from "../../src/core/node-state.ts";
 import type { CpuList, PoolLayout, PoolName } from "../../src/core/pools.ts";
-import { decodeStateFile, encodeStateFile } from "../../src/core/state-codec.ts";
-import { emitYaml } from "../../src/core/yaml.ts";
+import { decodeStateFile, decodeYamlStateFile, encodeStateFile } from "../../src/core/state-codec.ts";
+import { emitYaml, parseYaml } from "../../src/core/yaml.ts";
 import { specPoolDocument } from "../helpers/documents.ts";
 
 type PoolSpec = Partial<Record<PoolName, Record<number, Record<string, string[]>>>>;
@@ -64,10 +64,45 @@ describe("state file encoding", () => {
     assert.equal(emitYaml(poolDocument(seed())), specPoolDocument);
   });
 
-  it("nests that same pool document under config", () => {
+  it("nests that same pool document under config, in JSON that YAML readers (CMK's PyYAML) read too", () => {
     const text = encodeStateFile(seed());
-    const indented = specPoolDocument.trimEnd().split("\n").map((line) => `  ${line}`).join("\n");
-    assert.ok(text.includes(`\nconfig:\n${indented}\n`), text);
+    const config = (JSON.parse(text) as { config: Record<string, Record<string, Record<string, string[]>>> }).config;
+    assert.deepEqual(config, {
+      exclusive: { "0": { "4,12": [], "5,13": [], "6,14": ["48624"] }, "1": {} },
+      infra: { "0": { "0,8,1,9,2,10": ["48611"] }, "1": {} },
+      shared: { "0": { "3,11": [] }, "1": {} },
+    });
+    const asYaml = parseYaml(text, "state.json");
+    assert.ok(asYaml instanceof Map);
+    assert.deepEqual(view(decodeYamlStateFile(emitYaml(new Map([["config", asYaml.get("config") ?? null]])), "s")), view(seed()));
+  });
+
+  it("writes a CPU list per line, numerically ordered, and a task per line", () => {
+    const text = encodeStateFile(state({ exclusive: { 0: { "10,30": [], "2,22": ["7"], "4": [] } } }, { "7": rec(7, { child: { pid: 8, start: 9 } }) }));
+    assert.equal(
+      text,
+      [
+        "{",
+        '  "config": {',
+        '    "exclusive": {',
+        '      "0": {',
+        '        "2,22": ["7"],',
+        '        "4": [],',
+        '        "10,30": []',
+        "      }",
+        "    }",
+        "  },",
+        '  "tasks": {',
+        '    "7": { "pid": 7, "start": 1007, "child": 8, "childStart": 9, "affinity": true }',
+        "  }",
+        "}",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("rejects text that is not JSON, naming the file", () => {
+    throwsMentioning(() => decodeStateFile('{ "config": {', "/etc/cmk/state.json"), "invalid-state", "/etc/cmk/state.json", "not valid JSON");
   });
 
   it("orders CPU-list keys numerically, never lexicographically", () => {
@@ -77,7 +112,7 @@ describe("state file encoding", () => {
 
   it("round-trips pools, sockets, and tasks with and without a child", () => {
     const original = seed();
-    const decoded = decodeStateFile(encodeStateFile(original), "/var/lib/cmk/state.yaml");
+    const decoded = decodeStateFile(encodeStateFile(original), "/var/lib/cmk/state.json");
     assert.deepEqual(view(decoded), {
       exclusive: { 0: { "4,12": [], "5,13": [], "6,14": ["48624"] }, 1: {} },
       infra: { 0: { "0,8,1,9,2,10": ["48611"] }, 1: {} },
@@ -92,7 +127,7 @@ describe("state file encoding", () => {
 
   it("writes no tasks section when there are no task records", () => {
     const text = encodeStateFile(state({ exclusive: { 0: { "1,9": [] } } }));
-    assert.doesNotMatch(text, /^tasks:/m);
+    assert.doesNotMatch(text, /"tasks"/);
     assert.equal(decodeStateFile(text, "s").tasks.size, 0);
   });
 
@@ -107,35 +142,35 @@ describe("state file encoding", () => {
   });
 });
 
-describe("state file decoding", () => {
+describe("state file decoding (YAML: cmk 2.0.0-alpha.1 state.yaml, CMK ConfigMap text)", () => {
   const source = "/var/lib/cmk/state.yaml";
 
   it("accepts CMK 1.5 ConfigMap text with string tasks", () => {
-    const decoded = decodeStateFile(`config:\n${specPoolDocument.replace(/^/gm, "  ")}`, source);
+    const decoded = decodeYamlStateFile(`config:\n${specPoolDocument.replace(/^/gm, "  ")}`, source);
     assert.deepEqual(view(decoded).exclusive, { 0: { "4,12": [], "5,13": [], "6,14": ["48624"] }, 1: {} });
   });
 
   it("accepts CMK 1.4-style int tasks, string socket keys and ranges in keys", () => {
     const text = "config:\n  exclusive:\n    '0':\n      4,12: [2000]\n      0-2,8-10:\n      - 3000\n    '1': {}\n  infra:\n    0:\n      '7': null\n";
-    const decoded = decodeStateFile(text, source);
+    const decoded = decodeYamlStateFile(text, source);
     assert.deepEqual(view(decoded), { exclusive: { 0: { "0-2,8-10": ["3000"], "4,12": ["2000"] }, 1: {} }, infra: { 0: { "7": [] } } });
     assert.equal(decoded.pools.get("exclusive")?.sockets.get(0)?.[0]?.cpus.toString(), "0-2,8-10");
   });
 
   it("rejects an unknown pool, naming it and the source", () => {
-    throwsMentioning(() => decodeStateFile("config:\n  bogus:\n    0: {}\n", source), "invalid-state", source, "bogus");
+    throwsMentioning(() => decodeYamlStateFile("config:\n  bogus:\n    0: {}\n", source), "invalid-state", source, "bogus");
   });
 
   it("rejects a non-numeric socket", () => {
-    throwsMentioning(() => decodeStateFile("config:\n  exclusive:\n    zero: {}\n", source), "invalid-state", source, "zero");
-    throwsMentioning(() => decodeStateFile("config:\n  exclusive:\n    -1: {}\n", source), "invalid-state", source, "-1");
+    throwsMentioning(() => decodeYamlStateFile("config:\n  exclusive:\n    zero: {}\n", source), "invalid-state", source, "zero");
+    throwsMentioning(() => decodeYamlStateFile("config:\n  exclusive:\n    -1: {}\n", source), "invalid-state", source, "-1");
   });
 
   it("does not silently drop lists when a socket appears both as 0 and '0'", () => {
     const text = "config:\n  exclusive:\n    0:\n      4,12: []\n    '0':\n      5,13: []\n";
     let decoded: NodeState;
     try {
-      decoded = decodeStateFile(text, source);
+      decoded = decodeYamlStateFile(text, source);
     } catch (error) {
       // Refusing the document is fine, if it says which socket is duplicated.
       assert.ok(error instanceof CmkError && error.kind === "invalid-state" && error.message.includes(source) && /socket.*0|0.*socket/.test(error.message), String(error));
@@ -145,35 +180,35 @@ describe("state file decoding", () => {
   });
 
   it("rejects a bad CPU-list key", () => {
-    throwsMentioning(() => decodeStateFile("config:\n  exclusive:\n    0:\n      4,x: []\n", source), "invalid-state", source, "4,x");
-    throwsMentioning(() => decodeStateFile("config:\n  exclusive:\n    0:\n      5-3: []\n", source), "invalid-state", source, "5-3");
+    throwsMentioning(() => decodeYamlStateFile("config:\n  exclusive:\n    0:\n      4,x: []\n", source), "invalid-state", source, "4,x");
+    throwsMentioning(() => decodeYamlStateFile("config:\n  exclusive:\n    0:\n      5-3: []\n", source), "invalid-state", source, "5-3");
   });
 
   it("rejects a task that is not a PID", () => {
-    throwsMentioning(() => decodeStateFile("config:\n  exclusive:\n    0:\n      4,12: [abc]\n", source), "invalid-state", source, "abc", "4,12");
-    throwsMentioning(() => decodeStateFile("config:\n  exclusive:\n    0:\n      4,12: ['0']\n", source), "invalid-state", source, "0");
-    throwsMentioning(() => decodeStateFile("config:\n  exclusive:\n    0:\n      4,12: [-5]\n", source), "invalid-state", source, "-5");
-    throwsMentioning(() => decodeStateFile("config:\n  exclusive:\n    0:\n      4,12: [1.5]\n", source), "invalid-state", source, "1.5");
+    throwsMentioning(() => decodeYamlStateFile("config:\n  exclusive:\n    0:\n      4,12: [abc]\n", source), "invalid-state", source, "abc", "4,12");
+    throwsMentioning(() => decodeYamlStateFile("config:\n  exclusive:\n    0:\n      4,12: ['0']\n", source), "invalid-state", source, "0");
+    throwsMentioning(() => decodeYamlStateFile("config:\n  exclusive:\n    0:\n      4,12: [-5]\n", source), "invalid-state", source, "-5");
+    throwsMentioning(() => decodeYamlStateFile("config:\n  exclusive:\n    0:\n      4,12: [1.5]\n", source), "invalid-state", source, "1.5");
   });
 
   it("rejects tasks that are not a list", () => {
-    throwsMentioning(() => decodeStateFile("config:\n  exclusive:\n    0:\n      4,12: '100'\n", source), "invalid-state", source, "4,12");
+    throwsMentioning(() => decodeYamlStateFile("config:\n  exclusive:\n    0:\n      4,12: '100'\n", source), "invalid-state", source, "4,12");
   });
 
   it("rejects a document without a config key", () => {
-    throwsMentioning(() => decodeStateFile("tasks: {}\n", source), "invalid-state", source, "config");
-    throwsMentioning(() => decodeStateFile("", source), "invalid-state", source, "config");
-    throwsMentioning(() => decodeStateFile("- config\n", source), "invalid-state", source, "config");
+    throwsMentioning(() => decodeYamlStateFile("tasks: {}\n", source), "invalid-state", source, "config");
+    throwsMentioning(() => decodeYamlStateFile("", source), "invalid-state", source, "config");
+    throwsMentioning(() => decodeYamlStateFile("- config\n", source), "invalid-state", source, "config");
   });
 
   it("rejects unexpected top-level keys", () => {
-    throwsMentioning(() => decodeStateFile("config: {}\nextra: 1\n", source), "invalid-state", source, "extra");
+    throwsMentioning(() => decodeYamlStateFile("config: {}\nextra: 1\n", source), "invalid-state", source, "extra");
   });
 
   it("rejects malformed task records, naming the task and field", () => {
-    throwsMentioning(() => decodeStateFile("config: {}\ntasks:\n  '100':\n    pid: 100\n    affinity: true\n", source), "invalid-state", source, "100", "start");
-    throwsMentioning(() => decodeStateFile("config: {}\ntasks:\n  '100':\n    pid: 100\n    start: 7\n", source), "invalid-state", source, "100", "affinity");
-    throwsMentioning(() => decodeStateFile("config: {}\ntasks:\n  x1:\n    pid: 100\n    start: 7\n    affinity: true\n", source), "invalid-state", source, "x1");
+    throwsMentioning(() => decodeYamlStateFile("config: {}\ntasks:\n  '100':\n    pid: 100\n    affinity: true\n", source), "invalid-state", source, "100", "start");
+    throwsMentioning(() => decodeYamlStateFile("config: {}\ntasks:\n  '100':\n    pid: 100\n    start: 7\n", source), "invalid-state", source, "100", "affinity");
+    throwsMentioning(() => decodeYamlStateFile("config: {}\ntasks:\n  x1:\n    pid: 100\n    start: 7\n    affinity: true\n", source), "invalid-state", source, "x1");
   });
 });
 
@@ -190,7 +225,7 @@ describe("allocate", () => {
   });
 
   it("hands out lists in numeric order (2,22 before 10,30)", () => {
-    const current = decodeStateFile("config:\n  exclusive:\n    0:\n      10,30: []\n      2,22: []\n", "s");
+    const current = decodeYamlStateFile("config:\n  exclusive:\n    0:\n      10,30: []\n      2,22: []\n", "s");
     const result = allocate(current, { pool: "exclusive", socketId: null, count: 1, taskId: "7", record: rec(7) }, allAlive);
     assert.deepEqual(result.lists.map((list) => list.key), ["2,22"]);
   });
@@ -318,7 +353,7 @@ describe("allocate", () => {
   });
 });
 
-describe("releaseTask, recordChild, reclaimDead, poolCpus", () => {
+describe("releaseTask, reclaimDead, poolCpus", () => {
   it("releaseTask removes the task from every list and forgets its record", () => {
     const held = state({ exclusive: { 0: { "4,12": ["100"], "5,13": ["100"] } }, infra: { 0: { "0,8": ["100", "7"] } } }, { "100": rec(100), "7": rec(7) });
     const released = releaseTask(held, "100");
@@ -326,14 +361,6 @@ describe("releaseTask, recordChild, reclaimDead, poolCpus", () => {
     assert.equal(released.tasks.has("100"), false);
     assert.equal(released.tasks.has("7"), true);
     assert.deepEqual(view(releaseTask(held, "999")), view(held));
-  });
-
-  it("recordChild stores the child of a known task only", () => {
-    const held = state({ exclusive: { 0: { "4,12": ["100"] } } }, { "100": rec(100) });
-    const next = recordChild(held, "100", { pid: 101, start: 77 });
-    assert.deepEqual(next.tasks.get("100"), { isolate: { pid: 100, start: 1100 }, affinity: true, child: { pid: 101, start: 77 } });
-    assert.equal(held.tasks.get("100")?.child, undefined);
-    assert.equal(recordChild(held, "555", { pid: 1, start: 1 }).tasks.has("555"), false);
   });
 
   it("reclaimDead frees dead tasks everywhere and reports them sorted by PID (numerically)", () => {

@@ -1,0 +1,52 @@
+// The executable's entry (dist/cmk.cjs): runs the bundle (cmk-main.cjs) with V8's code cache of
+// an earlier run of the same subcommand, so start-up neither parses nor compiles what that
+// subcommand ran before: `cmk isolate` is on the launch path of every pinned workload. The build
+// makes the caches; a missing or rejected one is made again after a successful run, when the
+// directory is writable (an installed, read-only copy just runs uncached).
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Script } from "node:vm";
+
+const bundlePath = join(__dirname, "cmk-main.cjs");
+const cacheDir = join(__dirname, ".code-cache");
+const subcommand = process.argv[2] ?? "";
+const cachePath = join(cacheDir, `${/^[a-z][a-z-]{0,31}$/.test(subcommand) ? subcommand : "other"}.bin`);
+
+function readCache(): Buffer | undefined {
+  try {
+    return readFileSync(cachePath);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Caches what this run compiled, including functions compiled lazily while it ran. */
+function saveCache(script: Script): void {
+  try {
+    // Not recursive: after `cmk uninstall` the bundle's directory is gone and must stay gone.
+    mkdirSync(cacheDir, { mode: 0o755 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") return; // Read-only or removed: run uncached.
+  }
+  const temporary = `${cachePath}.tmp-${process.pid}`;
+  try {
+    writeFileSync(temporary, script.createCachedData(), { mode: 0o644 });
+    renameSync(temporary, cachePath);
+  } catch {
+    try {
+      rmSync(temporary, { force: true });
+    } catch {
+      // Nothing was written there.
+    }
+  }
+}
+
+const cachedData = readCache();
+const script = new Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(bundlePath, "utf8")}\n})`, { filename: bundlePath, cachedData });
+if (cachedData === undefined || script.cachedDataRejected === true) {
+  process.once("exit", (code) => {
+    if (code === 0) saveCache(script);
+  });
+}
+const bundleModule = { exports: {} };
+(script.runInThisContext() as (...args: unknown[]) => void)(bundleModule.exports, require, bundleModule, bundlePath, __dirname);
