@@ -22,6 +22,8 @@ const legacyTree = { name: "pools", backup: "pools.cmk-1.4-backup" };
 
 export class FileStateStore implements StateStore {
   readonly location: string;
+  readonly stateFile: string;
+  private readonly layoutFile: string;
   private readonly lockTimeoutSeconds: number;
   private readonly notice: (message: string) => void;
   /** The text this store last wrote and its state: isolate reads its own writes back twice. */
@@ -30,12 +32,10 @@ export class FileStateStore implements StateStore {
   /** `notice` hears of repairs the store makes on its own (a state restored after a power failure). */
   constructor(confDir: string, lockTimeoutSeconds: number, notice: (message: string) => void = () => {}) {
     this.location = resolve(confDir);
+    this.stateFile = join(this.location, stateFileName);
+    this.layoutFile = join(this.location, layoutFileName);
     this.lockTimeoutSeconds = lockTimeoutSeconds;
     this.notice = notice;
-  }
-
-  get stateFile(): string {
-    return join(this.location, stateFileName);
   }
 
   async read(): Promise<NodeState | null> {
@@ -88,7 +88,7 @@ export class FileStateStore implements StateStore {
 
   /** state.json lost its contents in a power failure (JSON never holds NUL); its tasks died then too. */
   private restoreLayout(): NodeState {
-    const layoutFile = join(this.location, layoutFileName);
+    const layoutFile = this.layoutFile;
     const text = this.readText(layoutFile);
     if (text === null) {
       throw new CmkError("invalid-state", `${this.stateFile} is empty or zero-filled and there is no ${layoutFileName} to restore the pools from; run cmk init --conf-dir=${this.location}`);
@@ -101,7 +101,7 @@ export class FileStateStore implements StateStore {
   private write(state: NodeState, durability: "layout" | "tasks"): void {
     this.removeLeftovers();
     // The first state.json (init, or a migration) also leaves the layout.json that can restore it.
-    if (durability === "layout" || !existsSync(join(this.location, layoutFileName))) {
+    if (durability === "layout" || !existsSync(this.layoutFile)) {
       this.replace(layoutFileName, encodeStateFile({ pools: mapTasks(state, () => []).pools, tasks: new Map() }), true);
       durability = "layout";
     }

@@ -17,14 +17,21 @@ export function readCmdline(procFs: string): string {
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or null if the process is gone or a zombie. */
 export function readStartTime(procFs: string, pid: number): number | null {
-  let text: string;
+  return startTimeIn(readStat(`${procFs}/${pid}/stat`));
+}
+
+function readStat(path: string): string | null {
   try {
-    text = readFileSync(join(procFs, String(pid), "stat"), "utf8");
+    return readFileSync(path, "utf8");
   } catch {
     return null;
   }
+}
+
+function startTimeIn(stat: string | null): number | null {
+  if (stat === null) return null;
   // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 20);
   const state = fields[0];
   if (state === "Z" || state === "X" || state === "x") return null;
   const start = Number(fields[19]);
@@ -35,14 +42,16 @@ export function isAlive(procFs: string, process: ProcessIdentity): boolean {
   return readStartTime(procFs, process.pid) === process.start;
 }
 
-/** The host PID of the calling process: `<procfs>/self` resolves in the procfs's own PID namespace. */
-export function ownHostPid(procFs: string): number {
-  const path = join(procFs, "self", "stat");
-  try {
-    return Number(readFileSync(path, "utf8").split(" ", 1)[0]);
-  } catch (error) {
-    throw new CmkError("failure", `cannot read ${path}: ${describeCause(error)}; set CMK_PROC_FS to the host's procfs mount`, { cause: error });
-  }
+/**
+ * The calling process's host PID and start time, from one read of `<procfs>/self/stat`: `self`
+ * resolves in the procfs's own PID namespace.
+ */
+export function ownProcess(procFs: string): ProcessIdentity {
+  const path = `${procFs}/self/stat`;
+  const stat = readStat(path);
+  const start = startTimeIn(stat);
+  if (stat === null || start === null) throw new CmkError("failure", `cannot read this process's PID and start time from ${path}; set CMK_PROC_FS to the host's procfs mount`);
+  return { pid: Number(stat.slice(0, stat.indexOf(" "))), start };
 }
 
 /** HugePages_Free from meminfo, or null when the file or line is missing. */

@@ -4,12 +4,12 @@
 // releases exactly once, and exits with the command's status.
 import { pinThread } from "../adapters/affinity.ts";
 import { forwardSignals, forwardTo, spawnHeld, type HeldChild } from "../adapters/held-child.ts";
-import { childHostPid, ownHostPid, readStartTime, taskLiveness } from "../adapters/procfs.ts";
+import { childHostPid, ownProcess, readStartTime, taskLiveness } from "../adapters/procfs.ts";
 import { integerValue, nearest, type ParsedArgs } from "../cli/args.ts";
 import { openStore, procFs, notInitialised, type Context } from "../cli/context.ts";
 import { allocate, poolCpus, releaseTask, type Allocation, type AllocationRequest, type Placement } from "../core/allocate.ts";
 import { CpuSet } from "../core/cpuset.ts";
-import { CmkError, usageError } from "../core/errors.ts";
+import { usageError } from "../core/errors.ts";
 import type { ProcessIdentity, TaskRecord } from "../core/node-state.ts";
 import { isExclusivePool, isPoolName, poolNames, type PoolName } from "../core/pools.ts";
 import type { StateStore } from "../core/state-store.ts";
@@ -57,9 +57,8 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
   const count = countText === undefined || countText === "" ? 1 : integerValue("CMK_NUM_CORES", countText, 1, 8192);
   const pinned = !args.switches.has("no-affinity");
   const proc = procFs(context.env);
-  const hostPid = ownHostPid(proc);
-  const start = readStartTime(proc, hostPid);
-  if (start === null) throw new CmkError("failure", `cannot read this process's start time from ${proc}/${hostPid}/stat; check CMK_PROC_FS`);
+  const own = ownProcess(proc);
+  const hostPid = own.pid;
   const taskId = String(hostPid);
   const store = openStore(args, context);
   const placement = isExclusivePool(pool) && count > 1 ? await placementReader(context) : undefined;
@@ -72,7 +71,7 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
   let allocated: Allocated;
   try {
     const identity = childIdentity(context, proc, hostPid, child);
-    const record: TaskRecord = identity === null ? { isolate: { pid: hostPid, start }, affinity: pinned } : { isolate: { pid: hostPid, start }, child: identity, affinity: pinned };
+    const record: TaskRecord = identity === null ? { isolate: own, affinity: pinned } : { isolate: own, child: identity, affinity: pinned };
     allocated = await allocateFor(store, { pool, socketId, count: isExclusivePool(pool) ? count : 1, taskId, record }, proc, placement);
   } catch (error) {
     child.abandon();

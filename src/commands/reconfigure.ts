@@ -2,7 +2,7 @@
 // init would, keeps or moves every live task (refusing up front when they do not fit), stores the
 // result, then re-pins every thread of the moved tasks' processes and their descendants.
 import { pinProcess } from "../adapters/affinity.ts";
-import { ownHostPid, processTree, taskLiveness } from "../adapters/procfs.ts";
+import { ownProcess, processTree, taskLiveness } from "../adapters/procfs.ts";
 import type { ParsedArgs } from "../cli/args.ts";
 import { openStore, procFs, notInitialised, type Context } from "../cli/context.ts";
 import { sortedJson, type Json } from "../core/describe.ts";
@@ -13,7 +13,7 @@ import { carveNode, layoutSummary } from "./carve-node.ts";
 export async function run(args: ParsedArgs, context: Context): Promise<number> {
   const store = openStore(args, context);
   const proc = procFs(context.env);
-  if (ownHostPid(proc) !== process.pid) {
+  if (ownProcess(proc).pid !== process.pid) {
     throw new CmkError("usage", `cmk reconfigure must run in the host PID namespace to re-pin tasks (CMK_PROC_FS=${proc} shows another namespace); run it on the host or in a pod with hostPID: true`);
   }
   const { carving, state: carved } = carveNode(args, context);
