@@ -1,12 +1,13 @@
 // Thin Node-API bindings for the system calls Node.js does not expose: sched_setaffinity,
-// sched_getaffinity, flock (also a blocking flock bounded by a timeout), a child that is forked
-// now and told later to exec, signal forwarding and a blocking wait. Every function returns 0 (or
+// sched_getaffinity, flock (also a blocking flock bounded by a timeout), a held child (started
+// now, told later to exec), signal forwarding, a blocking wait and an immediate exit. Every function returns 0 (or
 // its result) or a negative errno; all interpretation (CPU sets, retries, messages) lives in
 // TypeScript.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <spawn.h>
 #include <signal.h>
 #include <time.h>
 #include <stdint.h>
@@ -150,31 +151,13 @@ static napi_value flock_wait(napi_env env, napi_callback_info info) {
   return int32_value(env, result);
 }
 
-// ---- A held child: forked before its CPUs are known, released to exec once they are ----------
+// ---- A held child: started before its CPUs are known, released to exec once they are --------
 //
-// cmk isolate records the child's PID in the same state transaction that allocates its CPUs,
-// so a kill -9 at any instant never leaves a running command on unrecorded CPUs. The child
-// therefore exists first, blocked reading a pipe; the parent then allocates, pins the child,
-// and writes the CMK_CPUS_* variables into the pipe; the child appends them to its environment
-// and execs. EOF without a message (the parent gave up or died) makes it exit without running
-// anything. A second, close-on-exec pipe carries an exec failure's errno back.
-
-#define HELD_ABANDONED 125
-#define HELD_EXTRA_SLOTS 32
-#define HELD_MESSAGE_CAPACITY (1 << 20)
-#define HELD_START_MARK 'S'
-
-// Everything the child touches, allocated before fork: the forked copy of a multithreaded
-// process may only make async-signal-safe calls, so it cannot allocate.
-struct held_plan {
-  char **argv;
-  char **envp;  // base environment, then HELD_EXTRA_SLOTS spare slots for the message's variables
-  size_t env_count;
-  char *search_path;
-  char *message;
-  char *path_buffer;
-  size_t path_capacity;
-};
+// cmk isolate records the command's PID in the same state transaction that allocates its CPUs,
+// so a kill -9 at any instant never leaves a running command on unrecorded CPUs. The command's
+// process therefore exists first: cmk-hold (native/cmk_hold.c), started here with posix_spawn,
+// waits on a pipe; isolate allocates, pins it, and writes the CMK_CPUS_* variables into the
+// pipe; cmk-hold adds them to its environment and execs the command in the same process.
 
 static char *string_copy(napi_env env, napi_value value) {
   size_t length = 0;
@@ -184,183 +167,105 @@ static char *string_copy(napi_env env, napi_value value) {
   return text;
 }
 
-// A NULL-terminated copy of a JS string array with `spare` extra NULL slots; NULL on failure.
-static char **string_array(napi_env env, napi_value array, size_t spare, size_t *count) {
+// Frees a string_array: the strings after the `prefix` leading entries, then the array.
+static void free_strings(char **items, size_t prefix) {
+  if (items == NULL) return;
+  for (char **item = items + prefix; *item != NULL; item++) free(*item);
+  free(items);
+}
+
+// A NULL-terminated copy of a JS string array after `prefix` leading entries; NULL on failure.
+static char **string_array(napi_env env, napi_value array, size_t prefix) {
   uint32_t length = 0;
   if (napi_get_array_length(env, array, &length) != napi_ok) return NULL;
-  char **items = calloc((size_t)length + spare + 1, sizeof(char *));
+  char **items = calloc((size_t)length + prefix + 1, sizeof(char *));
   if (items == NULL) return NULL;
   for (uint32_t i = 0; i < length; i++) {
     napi_value item;
     napi_get_element(env, array, i, &item);
-    if ((items[i] = string_copy(env, item)) == NULL) {
-      for (uint32_t j = 0; j < i; j++) free(items[j]);
-      free(items);
+    if ((items[prefix + i] = string_copy(env, item)) == NULL) {
+      free_strings(items, prefix);
       return NULL;
     }
   }
-  *count = length;
   return items;
 }
 
-static void free_strings(char **items) {
-  if (items == NULL) return;
-  for (char **item = items; *item != NULL; item++) free(*item);
-  free(items);
+// A close-on-exec copy of fd numbered above the descriptors the helper receives, so that no
+// dup2 below is a no-op that leaves close-on-exec set.
+static int above_helper_fds(int fd) {
+  if (fd > 4) return fd;
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 5);
+  close(fd);
+  return moved;
 }
 
-static void free_plan(struct held_plan *plan) {
-  free_strings(plan->argv);
-  free_strings(plan->envp);
-  free(plan->search_path);
-  free(plan->message);
-  free(plan->path_buffer);
-}
-
-// Runs in the forked child: async-signal-safe calls only.
-static void held_child(struct held_plan *plan, int go_fd, int report_fd) {
-  // Signal state as a freshly started program expects it: Node.js ignores SIGPIPE and handles
-  // others, and the parent blocked every signal around fork.
-  struct sigaction default_action;
-  memset(&default_action, 0, sizeof default_action);
-  default_action.sa_handler = SIG_DFL;
-  sigemptyset(&default_action.sa_mask);
-  for (int signal_number = 1; signal_number < NSIG; signal_number++) {
-    if (signal_number != SIGKILL && signal_number != SIGSTOP) sigaction(signal_number, &default_action, NULL);
-  }
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  // The command inherits standard input and output as they are, except that Node.js marks them
-  // close-on-exec and may have made them non-blocking.
-  for (int fd = 0; fd <= 2; fd++) {
-    fcntl(fd, F_SETFD, 0);
-    int flags = fcntl(fd, F_GETFL);
-    if (flags >= 0 && (flags & O_NONBLOCK) != 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  }
-
-  size_t used = 0;
-  while (used < HELD_MESSAGE_CAPACITY) {
-    ssize_t got = read(go_fd, plan->message + used, HELD_MESSAGE_CAPACITY - used);
-    if (got > 0) used += (size_t)got;
-    else if (got == 0 || errno != EINTR) break;
-  }
-  close(go_fd);
-  if (used == 0 || plan->message[0] != HELD_START_MARK) _exit(HELD_ABANDONED);
-
-  int error = 0;
-  if (used == HELD_MESSAGE_CAPACITY) error = E2BIG;
-  size_t count = plan->env_count;
-  for (size_t at = 1; error == 0 && at < used;) {
-    if (count == plan->env_count + HELD_EXTRA_SLOTS) error = E2BIG;
-    else {
-      plan->envp[count++] = plan->message + at;
-      at += strnlen(plan->message + at, used - at) + 1;
-    }
-  }
-  plan->envp[count] = NULL;
-
-  const char *file = plan->argv[0];
-  if (error == 0 && strchr(file, '/') != NULL) {
-    execve(file, plan->argv, plan->envp);
-    error = errno;
-  } else if (error == 0) {
-    // The PATH search of execvp, without its allocations: EACCES wins over ENOENT, other errors stop.
-    size_t file_length = strlen(file);
-    int denied = 0;
-    error = ENOENT;
-    for (const char *dir = plan->search_path;;) {
-      const char *end = strchrnul(dir, ':');
-      size_t dir_length = (size_t)(end - dir);
-      if (dir_length + file_length + 2 <= plan->path_capacity) {
-        char *path = plan->path_buffer;
-        if (dir_length > 0) {
-          memcpy(path, dir, dir_length);
-          path[dir_length++] = '/';
-        }
-        memcpy(path + dir_length, file, file_length + 1);
-        execve(path, plan->argv, plan->envp);
-        if (errno == EACCES) denied = 1;
-        else if (errno != ENOENT && errno != ENOTDIR) {
-          error = errno;
-          break;
-        }
-      }
-      if (*end == '\0') break;
-      dir = end + 1;
-    }
-    if (denied && error == ENOENT) error = EACCES;
-  }
-  ssize_t ignored = write(report_fd, &error, sizeof error);
-  (void)ignored;
-  _exit(127);
-}
-
-// spawnHeld(argv: string[], env: string[], searchPath: string) -> [pid, goFd, reportFd] | -errno.
-// Write HELD_START_MARK and "NAME=value\0" entries to goFd and close it to start the command;
-// then reportFd gives EOF when exec succeeded, or 4 bytes of errno when it failed. Closing goFd
-// without writing makes the child exit unstarted.
+// spawnHeld(helper, argv: string[], env: string[]) -> [pid, startFd, reportFd] | -errno.
+// Write 'S' and "NAME=value\0" entries to startFd and close it to start the command; then
+// reportFd gives EOF when exec succeeded, or 4 bytes of errno when it failed. Closing startFd
+// without writing makes the helper exit (125) without running anything.
 static napi_value spawn_held(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 3) return int32_value(env, -EINVAL);
-  struct held_plan plan;
-  memset(&plan, 0, sizeof plan);
-  size_t arg_count = 0;
-  plan.argv = string_array(env, argv[0], 0, &arg_count);
-  plan.envp = string_array(env, argv[1], HELD_EXTRA_SLOTS, &plan.env_count);
-  plan.search_path = string_copy(env, argv[2]);
-  plan.message = malloc(HELD_MESSAGE_CAPACITY);
-  plan.path_capacity = (plan.search_path != NULL ? strlen(plan.search_path) : 0) + (arg_count > 0 && plan.argv != NULL ? strlen(plan.argv[0]) : 0) + 2;
-  plan.path_buffer = malloc(plan.path_capacity);
-  if (plan.argv == NULL || plan.envp == NULL || plan.search_path == NULL || plan.message == NULL || plan.path_buffer == NULL) {
-    free_plan(&plan);
-    return int32_value(env, -ENOMEM);
+  char *helper = string_copy(env, argv[0]);
+  char **args = string_array(env, argv[1], 1);
+  char **envp = string_array(env, argv[2], 0);
+  int start[2] = {-1, -1}, report[2] = {-1, -1};
+  int result = 0;
+  pid_t pid = -1;
+  if (helper == NULL || args == NULL || envp == NULL) {
+    result = -ENOMEM;
+  } else if (pipe2(start, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
+    result = -errno;
+  } else if ((start[0] = above_helper_fds(start[0])) < 0 || (report[1] = above_helper_fds(report[1])) < 0) {
+    result = -errno;
+  } else {
+    args[0] = helper;
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attributes);
+    posix_spawn_file_actions_adddup2(&actions, start[0], 3);
+    posix_spawn_file_actions_adddup2(&actions, report[1], 4);
+    // Signal state as a freshly started program expects it: Node.js ignores SIGPIPE and blocks
+    // nothing the command should see blocked.
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attributes, &all);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    // Node.js marks standard input and output close-on-exec; the command inherits them.
+    int stdio_flags[3];
+    for (int fd = 0; fd <= 2; fd++) {
+      stdio_flags[fd] = fcntl(fd, F_GETFD);
+      if (stdio_flags[fd] > 0) fcntl(fd, F_SETFD, stdio_flags[fd] & ~FD_CLOEXEC);
+    }
+    result = -posix_spawn(&pid, helper, &actions, &attributes, args, envp);
+    for (int fd = 0; fd <= 2; fd++) {
+      if (stdio_flags[fd] > 0) fcntl(fd, F_SETFD, stdio_flags[fd]);
+    }
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
   }
-  if (arg_count == 0) {
-    free_plan(&plan);
-    return int32_value(env, -EINVAL);
+  free(helper);
+  free_strings(args, 1);
+  free_strings(envp, 0);
+  if (start[0] >= 0) close(start[0]);
+  if (report[1] >= 0) close(report[1]);
+  if (result != 0) {
+    if (start[1] >= 0) close(start[1]);
+    if (report[0] >= 0) close(report[0]);
+    return int32_value(env, result);
   }
-  int go[2], report[2];
-  if (pipe2(go, O_CLOEXEC) != 0) {
-    int saved = errno;
-    free_plan(&plan);
-    return int32_value(env, -saved);
-  }
-  if (pipe2(report, O_CLOEXEC) != 0) {
-    int saved = errno;
-    close(go[0]);
-    close(go[1]);
-    free_plan(&plan);
-    return int32_value(env, -saved);
-  }
-  // No handler of ours or of Node.js may run in the child before it resets them.
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(go[1]);
-    close(report[0]);
-    held_child(&plan, go[0], report[1]);
-  }
-  int saved = errno;
-  pthread_sigmask(SIG_SETMASK, &previous, NULL);
-  close(go[0]);
-  close(report[1]);
-  free_plan(&plan);
-  if (pid < 0) {
-    close(go[1]);
-    close(report[0]);
-    return int32_value(env, -saved);
-  }
-  napi_value result;
-  napi_create_array_with_length(env, 3, &result);
-  napi_set_element(env, result, 0, int32_value(env, pid));
-  napi_set_element(env, result, 1, int32_value(env, go[1]));
-  napi_set_element(env, result, 2, int32_value(env, report[0]));
-  return result;
+  napi_value out;
+  napi_create_array_with_length(env, 3, &out);
+  napi_set_element(env, out, 0, int32_value(env, pid));
+  napi_set_element(env, out, 1, int32_value(env, start[1]));
+  napi_set_element(env, out, 2, int32_value(env, report[0]));
+  return out;
 }
 
 // ---- Signal forwarding and waiting -------------------------------------------------------------

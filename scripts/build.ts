@@ -1,6 +1,7 @@
 // Builds the runnable tree: dist/cmk.cjs (entry) and dist/cmk-main.cjs (one bundle, subcommands loaded lazily),
 // dist/.code-cache (V8's compiled code of the bundle per subcommand), dist/cmk_native.node (the
-// system-call shim) and dist/cmk-launcher (the installed executable). Run by `npm ci` (prepare)
+// system-call shim), dist/cmk-hold (isolate's held command) and dist/cmk-launcher (the installed
+// executable). Run by `npm ci` (prepare)
 // and `npm run build`.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -36,11 +37,11 @@ execFileSync("cc", [
   "-DNODE_GYP_MODULE_NAME=cmk_native", "-I", nodeInclude,
   join(root, "native", "cmk_native.c"), "-o", join(dist, "cmk_native.node"),
 ], { stdio: "inherit" });
-// The installed executable's template; `cmk install` fills in where its runtime lives.
-execFileSync("cc", [
-  "-O2", "-Wall", "-Wextra", "-Werror",
-  join(root, "native", "cmk_launcher.c"), "-o", join(dist, "cmk-launcher"),
-], { stdio: "inherit" });
+// The installed executable's template (`cmk install` fills in where its runtime lives), and the
+// helper that holds isolate's command until it may run.
+for (const [source, output] of [["cmk_launcher.c", "cmk-launcher"], ["cmk_hold.c", "cmk-hold"]] as const) {
+  execFileSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", join(root, "native", source), "-o", join(dist, output)], { stdio: "inherit" });
+}
 
 const buildInfo = { version: pkg.version, build: gitBuildId() };
 const bundleOptions = { bundle: true, platform: "node", format: "cjs", target: "node24", minifyWhitespace: true, legalComments: "none", logLevel: "warning" } as const;

@@ -1,12 +1,11 @@
-// A command forked before it may run, and the signals cmk isolate passes on to it. The child
-// exists (and has a PID to record) before its CPUs are allocated; it execs only when started,
-// with its CPU variables, after isolate has recorded it and pinned it (native/cmk_native.c).
+// A command's process started before the command may run, and the signals cmk isolate passes on
+// to it. The process (cmk-hold, native/cmk_hold.c) exists, with the PID the command will have,
+// before its CPUs are allocated; it execs the command only when started, with its CPU variables,
+// after isolate has recorded and pinned it.
 import { closeSync, readSync, writeSync } from "node:fs";
 import { CmkError } from "../core/errors.ts";
-import { errnoName, native } from "./native.ts";
+import { builtFile, errnoName, native } from "./native.ts";
 
-/** Where a command name without "/" is looked for when the environment has no PATH. */
-const defaultSearchPath = "/usr/local/bin:/usr/bin:/bin";
 /** First byte of the message that starts a held child; anything else, or nothing, stops it. */
 const startMark = "S";
 
@@ -24,15 +23,13 @@ export interface HeldChild {
   wait(): number;
 }
 
-/**
- * Forks a child that will exec `argv` with `env` once started. Fork before taking any lock: the
- * child holds copies of every open descriptor until it execs.
- */
+/** Starts the process that will exec `argv` with `env` (searching env's PATH) once started. */
 export function spawnHeld(argv: readonly [string, ...string[]], env: NodeJS.ProcessEnv): HeldChild {
   const entries = Object.entries(env).flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`]));
-  const spawned = native().spawnHeld(argv, entries, env["PATH"] ?? defaultSearchPath);
+  const helper = builtFile("cmk-hold");
+  const spawned = native().spawnHeld(helper, argv, entries);
   if (typeof spawned === "number") {
-    throw new CmkError("failure", `cannot create a process for ${argv[0]}: fork failed with ${errnoName(spawned)}; check the container's process limit`);
+    throw new CmkError("failure", `cannot start ${helper} to run ${argv[0]}: ${errnoName(spawned)}; check the container's process limit, or reinstall cmk if the file is missing`);
   }
   const [pid, startFd, reportFd] = spawned;
   let state: "held" | "started" | "reaped" = "held";

@@ -12,8 +12,8 @@ export interface NativeBindings {
   flock(fd: number, operation: number): number;
   /** Waits up to `timeoutMs` for an exclusive lock; 0, or a negative errno (-ETIMEDOUT on expiry). */
   flockWait(fd: number, timeoutMs: number): number;
-  /** Forks a child that waits for a start message before it execs: [pid, startFd, reportFd] or -errno. */
-  spawnHeld(argv: readonly string[], env: readonly string[], searchPath: string): [number, number, number] | number;
+  /** Starts `helper` (cmk-hold) for argv; it waits for a start message before it execs: [pid, startFd, reportFd] or -errno. */
+  spawnHeld(helper: string, argv: readonly string[], env: readonly string[]): [number, number, number] | number;
   forwardSignals(signals: readonly number[]): number;
   forwardTo(pid: number): number;
   /** The child's exit status, 128+N for signal N, or -errno. */
@@ -27,16 +27,15 @@ export const LOCK_UN = 8;
 
 let bindings: NativeBindings | undefined;
 
-function addonPath(): string {
-  return typeof CMK_BUNDLED !== "undefined"
-    ? join(__dirname, "cmk_native.node")
-    : fileURLToPath(new URL("../../dist/cmk_native.node", import.meta.url));
+/** A file built beside the bundle (dist/, or an installed copy's directory). */
+export function builtFile(name: string): string {
+  return typeof CMK_BUNDLED !== "undefined" ? join(__dirname, name) : fileURLToPath(new URL(`../../dist/${name}`, import.meta.url));
 }
 
 export function native(): NativeBindings {
   if (bindings === undefined) {
     const module = { exports: {} as NativeBindings };
-    const path = addonPath();
+    const path = builtFile("cmk_native.node");
     try {
       process.dlopen(module, path);
     } catch (error) {

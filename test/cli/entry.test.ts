@@ -15,7 +15,7 @@ let counter = 0;
 function builtCopy(): string {
   const dir = join(root, `dist-${counter++}`);
   mkdirSync(join(dir, ".code-cache"), { recursive: true });
-  for (const file of ["cmk.cjs", "cmk-main.cjs", "cmk_native.node"]) copyFileSync(join(repoRoot, "dist", file), join(dir, file));
+  for (const file of ["cmk.cjs", "cmk-main.cjs", "cmk_native.node", "cmk-hold"]) copyFileSync(join(repoRoot, "dist", file), join(dir, file));
   return dir;
 }
 

@@ -64,7 +64,7 @@ describe("cmk install", () => {
     assert.deepEqual(needed.map((line) => /\[(.*)\]/.exec(line)?.[1]), ["libc.so.6"]);
     const [sidecar, ...others] = sidecarsIn(dir);
     assert.equal(others.length, 0);
-    assert.deepEqual(readdirSync(join(dir, sidecar as string)).sort(), [".code-cache", "cmk-main.cjs", "cmk.cjs", "cmk_native.node", "launcher", "lib", "node"]);
+    assert.deepEqual(readdirSync(join(dir, sidecar as string)).sort(), [".code-cache", "cmk-hold", "cmk-main.cjs", "cmk.cjs", "cmk_native.node", "launcher", "lib", "node"]);
     assert.ok(readdirSync(join(dir, sidecar as string, ".code-cache")).includes("isolate.bin"), "isolate starts from compiled code even where the directory is read-only");
     assert.deepEqual(readdirSync(join(dir, sidecar as string, "lib")).sort(), ["libgcc_s.so.1", "libstdc++.so.6"]);
     assert.deepEqual(readdirSync(dir).filter((entry) => entry.startsWith(".cmk-partial-")), []);
@@ -77,7 +77,7 @@ describe("cmk install", () => {
     assert.deepEqual(sidecarsIn(copy), sidecarsIn(dir));
     assert.deepEqual(readFileSync(join(copy, "cmk")), readFileSync(cmk));
     const [sidecar] = sidecarsIn(dir) as [string];
-    for (const file of ["node", "cmk.cjs", "cmk-main.cjs", "cmk_native.node", "launcher", "lib/libstdc++.so.6", "lib/libgcc_s.so.1"]) {
+    for (const file of ["node", "cmk.cjs", "cmk-main.cjs", "cmk_native.node", "cmk-hold", "launcher", "lib/libstdc++.so.6", "lib/libgcc_s.so.1"]) {
       assert.deepEqual(readFileSync(join(copy, sidecar, file)), readFileSync(join(dir, sidecar, file)), file);
     }
   });
