@@ -4,13 +4,13 @@
 // makes the caches; a missing or rejected one is made again after a successful run, when the
 // directory is writable (an installed, read-only copy just runs uncached).
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { Script } from "node:vm";
 
-const bundlePath = join(__dirname, "cmk-main.cjs");
-const cacheDir = join(__dirname, ".code-cache");
+// Template strings, not path.join: its normalising loop is slow in a process this short-lived.
+const bundlePath = `${__dirname}/cmk-main.cjs`;
+const cacheDir = `${__dirname}/.code-cache`;
 const subcommand = process.argv[2] ?? "";
-const cachePath = join(cacheDir, `${/^[a-z][a-z-]{0,31}$/.test(subcommand) ? subcommand : "other"}.bin`);
+const cachePath = `${cacheDir}/${/^[a-z][a-z-]{0,31}$/.test(subcommand) ? subcommand : "other"}.bin`;
 
 function readCache(): Buffer | undefined {
   try {

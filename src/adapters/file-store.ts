@@ -32,8 +32,9 @@ export class FileStateStore implements StateStore {
   /** `notice` hears of repairs the store makes on its own (a state restored after a power failure). */
   constructor(confDir: string, lockTimeoutSeconds: number, notice: (message: string) => void = () => {}) {
     this.location = resolve(confDir);
-    this.stateFile = join(this.location, stateFileName);
-    this.layoutFile = join(this.location, layoutFileName);
+    // Template strings rather than path.join on isolate's path: `location` is already normal.
+    this.stateFile = `${this.location}/${stateFileName}`;
+    this.layoutFile = `${this.location}/${layoutFileName}`;
     this.lockTimeoutSeconds = lockTimeoutSeconds;
     this.notice = notice;
   }
@@ -53,7 +54,7 @@ export class FileStateStore implements StateStore {
         throw new CmkError("failure", `cannot create the state directory ${this.location}: ${describeCause(error)}; choose another --conf-dir or fix its permissions`, { cause: error });
       }
     }
-    const lock = acquireLock(join(this.location, "lock"), this.lockTimeoutSeconds);
+    const lock = acquireLock(`${this.location}/lock`, this.lockTimeoutSeconds);
     try {
       const current = this.readNow();
       const transition = change(current);
@@ -70,10 +71,10 @@ export class FileStateStore implements StateStore {
       if (this.lastWritten?.text === text) return this.lastWritten.state;
       return text === "" || text.includes("\0") ? this.restoreLayout() : decodeStateFile(text, this.stateFile);
     }
-    const yamlFile = join(this.location, legacyYamlFile.name);
+    const yamlFile = `${this.location}/${legacyYamlFile.name}`;
     const yamlText = this.readText(yamlFile);
     if (yamlText !== null) return decodeYamlStateFile(yamlText, yamlFile);
-    return existsSync(join(this.location, legacyTree.name)) ? this.readLegacyTree() : null;
+    return existsSync(`${this.location}/${legacyTree.name}`) ? this.readLegacyTree() : null;
   }
 
   /** A file's text, or null when it does not exist. */
@@ -114,7 +115,7 @@ export class FileStateStore implements StateStore {
 
   /** Replaces a file atomically (temporary file, then rename); `durable` waits until it is on disk. */
   private replace(name: string, text: string, durable: boolean): void {
-    const path = join(this.location, name);
+    const path = `${this.location}/${name}`;
     const temporary = `${path}.tmp-${process.pid}`;
     try {
       const fd = openSync(temporary, "w", 0o644);
@@ -175,7 +176,7 @@ export class FileStateStore implements StateStore {
 
   /** After the first write in the current format, an earlier version's state is kept as a backup, out of the way. */
   private retireLegacy(legacy: { readonly name: string; readonly backup: string }): void {
-    const path = join(this.location, legacy.name);
+    const path = `${this.location}/${legacy.name}`;
     if (!existsSync(path)) return;
     let backup = join(this.location, legacy.backup);
     for (let attempt = 1; existsSync(backup); attempt++) backup = join(this.location, `${legacy.backup}.${attempt}`);

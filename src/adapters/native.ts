@@ -1,5 +1,4 @@
 // Loads the system-call shim (native/cmk_native.c) built next to the bundle.
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CmkError } from "../core/errors.ts";
 
@@ -29,7 +28,7 @@ let bindings: NativeBindings | undefined;
 
 /** A file built beside the bundle (dist/, or an installed copy's directory). */
 export function builtFile(name: string): string {
-  return typeof CMK_BUNDLED !== "undefined" ? join(__dirname, name) : fileURLToPath(new URL(`../../dist/${name}`, import.meta.url));
+  return typeof CMK_BUNDLED !== "undefined" ? `${__dirname}/${name}` : fileURLToPath(new URL(`../../dist/${name}`, import.meta.url));
 }
 
 export function native(): NativeBindings {

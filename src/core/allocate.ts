@@ -162,5 +162,5 @@ export function reclaimDead(state: NodeState, isAlive: TaskLiveness, onlyPool?: 
 export function poolCpus(state: NodeState, pool: PoolName): CpuSet | null {
   const found = state.pools.get(pool);
   if (found === undefined) return null;
-  return [...cpuListsOf(found)].reduce((all, list) => all.union(list.cpus), CpuSet.empty);
+  return CpuSet.of([...cpuListsOf(found)].flatMap((list) => list.cpus.ids));
 }
