@@ -18,13 +18,15 @@ export class CpuSet implements Iterable<number> {
 
   static of(ids: Iterable<number>): CpuSet {
     const list = [...ids];
-    let ordered = true;
-    for (let index = 0; index < list.length; index++) {
-      const id = list[index] as number;
-      checkCpuId(id, String(id));
-      if (index > 0 && (list[index - 1] as number) >= id) ordered = false;
-    }
+    for (const id of list) checkCpuId(id);
+    return CpuSet.fromOwned(list);
+  }
+
+  /** A set from valid ids in an array nobody else holds (sorted and deduplicated in place if needed). */
+  private static fromOwned(list: number[]): CpuSet {
     if (list.length === 0) return CpuSet.empty;
+    let ordered = true;
+    for (let index = 1; index < list.length && ordered; index++) ordered = (list[index - 1] as number) < (list[index] as number);
     if (ordered) return new CpuSet(list); // CPU-list keys and kernel lists already are.
     list.sort((a, b) => a - b);
     return new CpuSet(list.filter((id, index) => index === 0 || list[index - 1] !== id));
@@ -46,9 +48,9 @@ export class CpuSet implements Iterable<number> {
     const trimmed = text.trim();
     if (trimmed === "") return CpuSet.empty;
     // CPU-list keys as cmk init writes them ("4,132"): one native regex test instead of the scanner.
-    if (plainIdList.test(trimmed) && trimmed.length < 6 * 1024) {
+    if (plainIdList.test(trimmed)) {
       const ids = trimmed.split(",").map(Number);
-      if (ids.every((id) => id <= maxCpuId)) return CpuSet.of(ids);
+      if (ids.every((id) => id <= maxCpuId)) return CpuSet.fromOwned(ids);
     }
     const ids: number[] = [];
     for (const rawItem of trimmed.split(",")) {
@@ -62,7 +64,7 @@ export class CpuSet implements Iterable<number> {
         for (let id = start; id < start + used && id <= last; id++) ids.push(id);
       }
     }
-    return CpuSet.of(ids);
+    return CpuSet.fromOwned(ids);
   }
 
   /** Parses a hex mask, CMK style ("1010") or kernel style ("ffffffff,00000003", optional 0x). */
@@ -256,9 +258,9 @@ function scanItem(item: string, lastCpu: number | undefined): CpuListItem | stri
   return { first, last, used, group };
 }
 
-function checkCpuId(id: number, text: string): void {
+function checkCpuId(id: number): void {
   if (!Number.isInteger(id) || id < 0 || id > maxCpuId) {
-    throw new CmkError("usage", `invalid CPU id ${text}: expected an integer from 0 to ${maxCpuId}`);
+    throw new CmkError("usage", `invalid CPU id ${String(id)}: expected an integer from 0 to ${maxCpuId}`);
   }
 }
 

@@ -120,36 +120,51 @@ export function taskDocument(state: NodeState): Map<YamlKey, YamlValue> {
   return document;
 }
 
-function asMap(value: YamlValue, where: string, source: string): Map<YamlKey, YamlValue> {
-  if (value instanceof Map) return value;
-  if (value === null) return new Map();
-  throw new CmkError("invalid-state", `${source}: ${where} must be a mapping, found ${describeValue(value)}; restore the file from a backup or re-run cmk init`);
+/**
+ * A parsed state document as the readers below take it: YAML's (mappings as Maps) or
+ * JSON.parse's (mappings as plain objects), so that JSON needs no conversion first.
+ */
+export type DocumentValue = YamlValue | DocumentObject | readonly DocumentValue[];
+interface DocumentObject {
+  readonly [key: string]: DocumentValue;
 }
 
-function describeValue(value: YamlValue): string {
+function isMapping(value: DocumentValue): value is Map<YamlKey, YamlValue> | DocumentObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A mapping's entries (null reads as empty); `where` names it when it is not a mapping. */
+function entriesOf(value: DocumentValue, where: () => string, source: string): Iterable<readonly [YamlKey, DocumentValue]> {
+  if (value instanceof Map) return value;
+  if (isMapping(value)) return Object.entries(value);
+  if (value === null) return [];
+  throw new CmkError("invalid-state", `${source}: ${where()} must be a mapping, found ${describeValue(value)}; restore the file from a backup or re-run cmk init`);
+}
+
+function describeValue(value: DocumentValue): string {
   if (Array.isArray(value)) return "a list";
-  if (value instanceof Map) return "a mapping";
+  if (isMapping(value)) return "a mapping";
   return JSON.stringify(value);
 }
 
-function pidString(value: YamlValue, where: string, source: string): string {
+function pidString(value: DocumentValue, where: () => string, source: string): string {
   const text = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
   if (!/^[1-9]\d{0,9}$/.test(text)) {
-    throw new CmkError("invalid-state", `${source}: ${where}: task ${describeValue(value)} is not a process id; remove it from the list`);
+    throw new CmkError("invalid-state", `${source}: ${where()}: task ${describeValue(value)} is not a process id; remove it from the list`);
   }
   return text;
 }
 
 /** Reads a pool document (CMK's `config`), accepting CMK's variants: int or string sockets and tasks, ranges in keys. */
-export function readPoolDocument(value: YamlValue, source: string): Map<PoolName, PoolState> {
+export function readPoolDocument(value: DocumentValue, source: string): Map<PoolName, PoolState> {
   const pools = new Map<PoolName, PoolState>();
-  for (const [poolKey, socketsValue] of asMap(value, "the pool document", source)) {
+  for (const [poolKey, socketsValue] of entriesOf(value, () => "the pool document", source)) {
     const name = String(poolKey);
     if (!isPoolName(name)) {
       throw new CmkError("invalid-state", `${source}: unknown pool "${name}": pools are ${poolNames.join(", ")}`);
     }
     const sockets = new Map<number, CpuListState[]>();
-    for (const [socketKey, listsValue] of asMap(socketsValue, `pool ${name}`, source)) {
+    for (const [socketKey, listsValue] of entriesOf(socketsValue, () => `pool ${name}`, source)) {
       const socket = typeof socketKey === "number" ? socketKey : /^\d+$/.test(String(socketKey)) ? Number(socketKey) : NaN;
       if (!Number.isInteger(socket) || socket < 0) {
         throw new CmkError("invalid-state", `${source}: pool ${name}: socket "${String(socketKey)}" is not a socket number`);
@@ -158,7 +173,7 @@ export function readPoolDocument(value: YamlValue, source: string): Map<PoolName
         throw new CmkError("invalid-state", `${source}: pool ${name}: socket ${socket} appears twice (as a number and as a string); merge its CPU lists under one key`);
       }
       const lists: CpuListState[] = [];
-      for (const [listKey, tasksValue] of asMap(listsValue, `pool ${name} socket ${socket}`, source)) {
+      for (const [listKey, tasksValue] of entriesOf(listsValue, () => `pool ${name} socket ${socket}`, source)) {
         const key = String(listKey);
         let cpus: CpuSet;
         try {
@@ -167,12 +182,13 @@ export function readPoolDocument(value: YamlValue, source: string): Map<PoolName
           throw new CmkError("invalid-state", `${source}: pool ${name} socket ${socket}: "${key}" is not a CPU list`, { cause: error });
         }
         if (cpus.isEmpty) throw new CmkError("invalid-state", `${source}: pool ${name} socket ${socket}: empty CPU list key`);
-        const where = `pool ${name} socket ${socket} list ${key}`;
-        const taskValues = tasksValue === null ? [] : Array.isArray(tasksValue) ? tasksValue : null;
+        const where = (): string => `pool ${name} socket ${socket} list ${key}`;
+        const taskValues = tasksValue === null ? [] : Array.isArray(tasksValue) ? (tasksValue as readonly DocumentValue[]) : null;
         if (taskValues === null) {
-          throw new CmkError("invalid-state", `${source}: ${where}: tasks must be a list, found ${describeValue(tasksValue)}`);
+          throw new CmkError("invalid-state", `${source}: ${where()}: tasks must be a list, found ${describeValue(tasksValue)}`);
         }
-        const tasks = taskValues.map((task) => pidString(task, where, source));
+        const tasks: string[] = [];
+        for (const task of taskValues) tasks.push(pidString(task, where, source));
         lists.push({ key, cpus, tasks });
       }
       sockets.set(socket, lists.sort(compareCpuLists));
@@ -182,12 +198,12 @@ export function readPoolDocument(value: YamlValue, source: string): Map<PoolName
   return pools;
 }
 
-export function readTaskDocument(value: YamlValue | undefined, source: string): Map<string, TaskRecord> {
+export function readTaskDocument(value: DocumentValue | undefined, source: string): Map<string, TaskRecord> {
   const tasks = new Map<string, TaskRecord>();
   if (value === undefined) return tasks;
-  for (const [idKey, entryValue] of asMap(value, "tasks", source)) {
-    const id = pidString(typeof idKey === "number" || typeof idKey === "string" ? idKey : null, "tasks", source);
-    const entry = asMap(entryValue, `task ${id}`, source);
+  for (const [idKey, entryValue] of entriesOf(value, () => "tasks", source)) {
+    const id = pidString(typeof idKey === "number" || typeof idKey === "string" ? idKey : null, () => "tasks", source);
+    const entry = new Map(entriesOf(entryValue, () => `task ${id}`, source));
     const integer = (field: string, required: boolean): number | undefined => {
       const raw = entry.get(field);
       if (raw === undefined && !required) return undefined;

@@ -4,7 +4,7 @@
 // V8 parses JSON natively, where a YAML parser runs cold in every short-lived process.
 // cmk 2.0.0-alpha.1 kept the same document as YAML (state.yaml); it is still read.
 import { CmkError } from "./errors.ts";
-import { poolDocument, readPoolDocument, readTaskDocument, taskDocument, type NodeState } from "./node-state.ts";
+import { poolDocument, readPoolDocument, readTaskDocument, taskDocument, type DocumentValue, type NodeState } from "./node-state.ts";
 import { parseYaml, type YamlKey, type YamlValue } from "./yaml.ts";
 
 export function encodeStateFile(state: NodeState): string {
@@ -15,14 +15,14 @@ export function encodeStateFile(state: NodeState): string {
 }
 
 export function decodeStateFile(text: string, source: string): NodeState {
-  let parsed: unknown;
+  let parsed: DocumentValue;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(text) as DocumentValue;
   } catch (error) {
     const reason = error instanceof SyntaxError ? error.message : String(error);
     throw new CmkError("invalid-state", `${source}: not valid JSON (${reason}); restore it from its backup or remove it and run cmk init`, { cause: error });
   }
-  return stateOf(documentValue(parsed), source);
+  return stateOf(parsed, source);
 }
 
 /** The YAML state file of cmk 2.0.0-alpha.1, read so that an upgrade loses nothing. */
@@ -30,27 +30,20 @@ export function decodeYamlStateFile(text: string, source: string): NodeState {
   return stateOf(parseYaml(text, source), source);
 }
 
-function stateOf(document: YamlValue, source: string): NodeState {
-  if (!(document instanceof Map) || !document.has("config")) {
+function stateOf(document: DocumentValue, source: string): NodeState {
+  const top: ReadonlyMap<YamlKey, DocumentValue> | null =
+    document instanceof Map ? document : typeof document === "object" && document !== null && !Array.isArray(document) ? new Map(Object.entries(document)) : null;
+  if (top === null || !top.has("config")) {
     throw new CmkError("invalid-state", `${source}: not a cmk state file (no "config" mapping at the top); restore it from its backup or remove it and run cmk init`);
   }
-  for (const key of document.keys()) {
+  for (const key of top.keys()) {
     if (key !== "config" && key !== "tasks") {
       throw new CmkError("invalid-state", `${source}: unexpected top-level key "${String(key)}"; only "config" and "tasks" belong here`);
     }
   }
-  const pools = readPoolDocument(document.get("config") as YamlValue, source);
-  const tasks = readTaskDocument(document.get("tasks"), source);
+  const pools = readPoolDocument(top.get("config") as DocumentValue, source);
+  const tasks = readTaskDocument(top.get("tasks"), source);
   return { pools, tasks };
-}
-
-/** JSON.parse's result in the document model the readers share with YAML (mappings as Maps). */
-function documentValue(value: unknown): YamlValue {
-  if (Array.isArray(value)) return value.map(documentValue);
-  if (typeof value === "object" && value !== null) {
-    return new Map(Object.entries(value).map(([key, entry]) => [key, documentValue(entry)]));
-  }
-  return value as YamlValue;
 }
 
 /**

@@ -60,7 +60,7 @@ describe("the entry's code cache", () => {
     // A file where the cache directory should be: no write can succeed, even as root.
     const blocked = join(dir, "blocked");
     writeFileSync(blocked, "");
-    const entry = readFileSync(join(dir, "cmk.cjs"), "utf8").replace('".code-cache"', '"blocked"');
+    const entry = readFileSync(join(dir, "cmk.cjs"), "utf8").replace("/.code-cache", "/blocked");
     assert.notEqual(entry, readFileSync(join(dir, "cmk.cjs"), "utf8"), "the entry names its cache directory");
     writeFileSync(join(dir, "cmk.cjs"), entry);
     const result = run(dir, ["--version"]);
