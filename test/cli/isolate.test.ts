@@ -2,7 +2,7 @@
 // and sched_setaffinity.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { collect, editStateDocument, readStateDocument, recordedChild, recordedChildren, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
@@ -102,6 +102,33 @@ describe("cmk isolate on real CPUs", () => {
     assert.equal(status, 143, stderr);
     assert.equal(existsSync(marker), false, "the command never ran");
     assert.equal(alive(held), false, "the held process is gone");
+    assert.deepEqual(exclusiveTasks(dir), []);
+  });
+
+  it("survives kill -9 at any instant: the state parses, a command that runs is always recorded, no process is left behind", async () => {
+    const dir = initialisedNode();
+    const log = join(dir, "commands.log");
+    // The command checks that it is recorded, from its first instruction; the log path marks its processes.
+    const script = `grep -q '"child": '$$',' ${join(dir, "state.json")} && echo recorded >> ${log} || echo MISSING >> ${log}; sleep 0.05`;
+    const running = (): boolean => readdirSync("/proc").some((pid) => /^\d+$/.test(pid) && (() => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(log) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+      } catch {
+        return false;
+      }
+    })());
+    for (let round = 0; round < 24; round++) {
+      const isolate = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", script]);
+      await new Promise((resolve) => setTimeout(resolve, (round * 7) % 60));
+      isolate.kill("SIGKILL");
+      await new Promise((resolve) => isolate.on("exit", resolve));
+      assert.equal(runCmk(["describe", `--conf-dir=${dir}`]).status, 0, `round ${round}: the state parses`);
+      await waitFor(`round ${round}: the command (or its held process) to end`, () => (running() ? undefined : true));
+    }
+    const lines = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [];
+    assert.deepEqual(lines.filter((line) => line !== "recorded"), [], "every command that ran found itself recorded");
+    const next = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"]);
+    assert.equal(next.status, 0, next.stderr);
     assert.deepEqual(exclusiveTasks(dir), []);
   });
 
