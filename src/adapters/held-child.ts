@@ -32,7 +32,8 @@ export function spawnHeld(argv: readonly [string, ...string[]], env: NodeJS.Proc
     throw new CmkError("failure", `cannot start ${helper} to run ${argv[0]}: ${errnoName(spawned)}; check the container's process limit, or reinstall cmk if the file is missing`);
   }
   const [pid, startFd, reportFd] = spawned;
-  let state: "held" | "started" | "reaped" = "held";
+  // "released": started, or abandoned; either way no longer waiting for its start message.
+  let state: "held" | "released" | "reaped" = "held";
   let status = 0;
   const closeQuietly = (fd: number): void => {
     try {
@@ -53,8 +54,8 @@ export function spawnHeld(argv: readonly [string, ...string[]], env: NodeJS.Proc
   return {
     pid,
     start(extraEnv) {
-      if (state !== "held") throw new CmkError("failure", `process ${pid} was already started or has ended`);
-      state = "started";
+      if (state !== "held") throw new CmkError("failure", `process ${pid} was already started or abandoned`);
+      state = "released";
       const message = startMark + Object.entries(extraEnv).map(([name, value]) => `${name}=${value}\0`).join("");
       try {
         writeSync(startFd, message);
@@ -76,7 +77,7 @@ export function spawnHeld(argv: readonly [string, ...string[]], env: NodeJS.Proc
       if (state !== "held") return;
       closeQuietly(startFd);
       closeQuietly(reportFd);
-      state = "started";
+      state = "released";
       wait();
     },
     wait,
