@@ -101,7 +101,8 @@ export class FileStateStore implements StateStore {
 
   private write(state: NodeState, durability: "layout" | "tasks"): void {
     this.removeLeftovers();
-    // The first state.json (init, or a migration) also leaves the layout.json that can restore it.
+    // layout.json goes first, so it is never older than a layout state.json holds. The first
+    // state.json (init, or a migration) also leaves one.
     if (durability === "layout" || !existsSync(this.layoutFile)) {
       this.replace(layoutFileName, encodeStateFile({ pools: mapTasks(state, () => []).pools, tasks: new Map() }), true);
       durability = "layout";
