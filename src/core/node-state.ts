@@ -155,6 +155,12 @@ function pidString(value: DocumentValue, where: () => string, source: string): s
   return text;
 }
 
+/**
+ * CPU-list keys parsed so far: a process reads the same keys in each of its state transactions,
+ * and CPU sets are immutable.
+ */
+const cpuSetsByKey = new Map<string, CpuSet>();
+
 /** Reads a pool document (CMK's `config`), accepting CMK's variants: int or string sockets and tasks, ranges in keys. */
 export function readPoolDocument(value: DocumentValue, source: string): Map<PoolName, PoolState> {
   const pools = new Map<PoolName, PoolState>();
@@ -175,11 +181,14 @@ export function readPoolDocument(value: DocumentValue, source: string): Map<Pool
       const lists: CpuListState[] = [];
       for (const [listKey, tasksValue] of entriesOf(listsValue, () => `pool ${name} socket ${socket}`, source)) {
         const key = String(listKey);
-        let cpus: CpuSet;
-        try {
-          cpus = CpuSet.parse(key);
-        } catch (error) {
-          throw new CmkError("invalid-state", `${source}: pool ${name} socket ${socket}: "${key}" is not a CPU list`, { cause: error });
+        let cpus = cpuSetsByKey.get(key);
+        if (cpus === undefined) {
+          try {
+            cpus = CpuSet.parse(key);
+          } catch (error) {
+            throw new CmkError("invalid-state", `${source}: pool ${name} socket ${socket}: "${key}" is not a CPU list`, { cause: error });
+          }
+          cpuSetsByKey.set(key, cpus);
         }
         if (cpus.isEmpty) throw new CmkError("invalid-state", `${source}: pool ${name} socket ${socket}: empty CPU list key`);
         const where = (): string => `pool ${name} socket ${socket} list ${key}`;
