@@ -17,6 +17,15 @@ import type { StateStore } from "../core/state-store.ts";
 /** SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 (Linux numbers; node:os costs start-up time to load). */
 const forwardedSignals = [15, 2, 1, 3, 10, 12];
 
+/** What an exec failure means to someone who typed the command. */
+const execErrors: Readonly<Record<string, string>> = {
+  ENOENT: "command not found",
+  EACCES: "permission denied",
+  ENOEXEC: "not an executable format (a script needs a #! line)",
+  E2BIG: "its arguments and environment are too large",
+  ETXTBSY: "the file is being written",
+};
+
 /** Exit statuses of a command that could not be started, as shells report them. */
 const cannotExecute = 126;
 const notFound = 127;
@@ -93,11 +102,9 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
     if (infra !== null) env["CMK_CPUS_INFRA"] = infra.toString();
     const execError = child.start(env);
     if (execError !== null) {
-      const program = args.command[0] as string;
-      const missing = execError === "ENOENT";
-      context.log.error(`cannot run ${program}: ${missing ? "command not found" : execError === "EACCES" ? "permission denied" : execError}; check the command and PATH`);
+      context.log.error(`cannot run ${args.command[0] as string}: ${execErrors[execError] ?? execError}; check the command and PATH`);
       child.wait();
-      return missing ? notFound : cannotExecute;
+      return execError === "ENOENT" ? notFound : cannotExecute;
     }
     return child.wait();
   } finally {

@@ -132,13 +132,19 @@ describe("cmk isolate on real CPUs", () => {
     assert.deepEqual(exclusiveTasks(dir), []);
   });
 
-  it("exits 126 when the command cannot be executed", () => {
+  it("exits 126, saying why, when the command cannot be executed", () => {
     const dir = initialisedNode();
     const script = join(dir, "not-executable.sh");
     writeFileSync(script, "#!/bin/sh\necho hi\n", { mode: 0o644 });
     const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", script]);
     assert.equal(result.status, 126);
     assert.match(result.stderr, new RegExp(`cannot run ${script}: permission denied`));
+    const noShebang = join(dir, "no-shebang.sh");
+    writeFileSync(noShebang, "echo hi\n", { mode: 0o755 });
+    const unknownFormat = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", noShebang]);
+    assert.equal(unknownFormat.status, 126);
+    assert.match(unknownFormat.stderr, new RegExp(`cannot run ${noShebang}: not an executable format \\(a script needs a #! line\\)`));
+    assert.equal(unknownFormat.stdout, "", "no shell ran it behind the user's back");
     assert.deepEqual(exclusiveTasks(dir), []);
   });
 
