@@ -26,7 +26,7 @@ export class FileStateStore implements StateStore {
   private readonly layoutFile: string;
   private readonly lockTimeoutSeconds: number;
   private readonly notice: (message: string) => void;
-  /** The text this store last wrote and its state: isolate reads its own writes back twice. */
+  /** The text this store last wrote and its state: isolate reads its own write back when it releases. */
   private lastWritten: { readonly text: string; readonly state: NodeState } | undefined;
 
   /** `notice` hears of repairs the store makes on its own (a state restored after a power failure). */
@@ -89,13 +89,12 @@ export class FileStateStore implements StateStore {
 
   /** state.json lost its contents in a power failure (JSON never holds NUL); its tasks died then too. */
   private restoreLayout(): NodeState {
-    const layoutFile = this.layoutFile;
-    const text = this.readText(layoutFile);
+    const text = this.readText(this.layoutFile);
     if (text === null) {
       throw new CmkError("invalid-state", `${this.stateFile} is empty or zero-filled and there is no ${layoutFileName} to restore the pools from; run cmk init --conf-dir=${this.location}`);
     }
-    const layout = decodeStateFile(text, layoutFile);
-    this.notice(`${this.stateFile} was empty or zero-filled (a power failure before it reached the disk); restored the pools from ${layoutFile}; the tasks it recorded ended with the machine`);
+    const layout = decodeStateFile(text, this.layoutFile);
+    this.notice(`${this.stateFile} was empty or zero-filled (a power failure before it reached the disk); restored the pools from ${this.layoutFile}; the tasks it recorded ended with the machine`);
     return layout;
   }
 

@@ -169,4 +169,17 @@ describe("cmk command line", () => {
     assert.match(corrupt.stderr, new RegExp(`^ERROR:cmk:${join(dir, "state.json")}: not valid JSON \\(.+\\); restore it`));
     assert.doesNotMatch(corrupt.stderr, /\n\s+at /, "no stack trace");
   });
+  it("restores the pools, with a warning, when a power failure left state.json zero-filled", () => {
+    const dir = confDir();
+    assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
+    const described = runCmk(["describe", `--conf-dir=${dir}`]).stdout;
+    writeFileSync(join(dir, "state.json"), Buffer.alloc(512));
+    const restored = runCmk(["describe", `--conf-dir=${dir}`]);
+    assert.equal(restored.status, 0, restored.stderr);
+    assert.equal(restored.stdout, described);
+    assert.match(restored.stderr, new RegExp(`^WARNING:cmk:${join(dir, "state.json")} was empty or zero-filled .*restored the pools from ${join(dir, "layout.json")}`));
+    const isolate = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", "true"]);
+    assert.equal(isolate.status, 0, isolate.stderr);
+    assert.equal(runCmk(["describe", `--conf-dir=${dir}`]).stderr, "", "the next write repaired state.json");
+  });
 });
