@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { collect, editStateDocument, readStateDocument, recordedChild, recordedChildren, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
+import { cmkBin, cmkEnv, collect, editStateDocument, readStateDocument, recordedChild, recordedChildren, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
 
 const root = scratchDir("isolate");
 const storeWorker = join(import.meta.dirname, "..", "helpers", "store-worker.ts");
@@ -166,6 +166,31 @@ describe("cmk isolate on real CPUs", () => {
     assert.equal(reused.status, 0, reused.stderr);
     assert.equal(reused.stdout, "Cpus_allowed_list:\t0\n");
     assert.match(reused.stderr, /reclaimed CPU list 0 of pool exclusive from dead task \d+/);
+  });
+
+  it("records host PIDs when it runs in its own PID namespace with the host's procfs at CMK_PROC_FS", async () => {
+    const dir = initialisedNode();
+    const hostProc = join(dir, "host-proc");
+    mkdirSync(hostProc);
+    const flag = join(dir, "go");
+    // A private mount namespace keeps the bind mount of the host's /proc to this test; the PID namespace gets its own /proc.
+    const script = `mount --bind /proc ${hostProc} && exec unshare --pid --fork --mount-proc env CMK_PROC_FS=${hostProc} "$0" "$@"`;
+    const inNamespace = spawn("unshare", ["--mount", "--propagation", "private", "sh", "-c", script, cmkBin, "isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `echo "$$"; while [ ! -e ${flag} ]; do sleep 0.02; done`], { env: cmkEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    const result = collect(inNamespace);
+    try {
+      const namespacePid = await new Promise<number>((resolve) => inNamespace.stdout?.once("data", (data: Buffer) => resolve(Number(data.toString().trim()))));
+      const task = Object.values(readStateDocument(dir)?.tasks ?? {})[0];
+      assert.ok(task?.child !== undefined, "the command is recorded");
+      assert.notEqual(task.child, namespacePid, "as its host PID, not the one it sees");
+      assert.match(readFileSync(`/proc/${task.child}/cmdline`, "utf8"), /^sh\0-c\0echo/, "the recorded child is the command");
+      assert.match(readFileSync(`/proc/${task.pid}/cmdline`, "utf8"), /cmk\.cjs\0isolate\0/, "the recorded isolate is isolate");
+      assert.match(readFileSync(`/proc/${task.child}/status`, "utf8"), /^Cpus_allowed_list:\s+0$/m);
+    } finally {
+      writeFileSync(flag, "");
+    }
+    const { status, stderr } = await result;
+    assert.equal(status, 0, stderr);
+    assert.deepEqual(exclusiveTasks(dir), []);
   });
 
   it("does not mistake a reused PID for a live task", () => {
