@@ -129,7 +129,7 @@ interface DocumentObject {
   readonly [key: string]: DocumentValue;
 }
 
-function isMapping(value: DocumentValue): value is Map<YamlKey, YamlValue> | DocumentObject {
+export function isMapping(value: DocumentValue): value is Map<YamlKey, YamlValue> | DocumentObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 

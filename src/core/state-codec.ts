@@ -4,7 +4,7 @@
 // V8 parses JSON natively, where a YAML parser runs cold in every short-lived process.
 // cmk 2.0.0-alpha.1 kept the same document as YAML (state.yaml); it is still read.
 import { CmkError } from "./errors.ts";
-import { poolDocument, readPoolDocument, readTaskDocument, taskDocument, type DocumentValue, type NodeState } from "./node-state.ts";
+import { isMapping, poolDocument, readPoolDocument, readTaskDocument, taskDocument, type DocumentValue, type NodeState } from "./node-state.ts";
 import { parseYaml, type YamlKey, type YamlValue } from "./yaml.ts";
 
 export function encodeStateFile(state: NodeState): string {
@@ -31,8 +31,7 @@ export function decodeYamlStateFile(text: string, source: string): NodeState {
 }
 
 function stateOf(document: DocumentValue, source: string): NodeState {
-  const top: ReadonlyMap<YamlKey, DocumentValue> | null =
-    document instanceof Map ? document : typeof document === "object" && document !== null && !Array.isArray(document) ? new Map(Object.entries(document)) : null;
+  const top: ReadonlyMap<YamlKey, DocumentValue> | null = !isMapping(document) ? null : document instanceof Map ? document : new Map(Object.entries(document));
   if (top === null || !top.has("config")) {
     throw new CmkError("invalid-state", `${source}: not a cmk state file (no "config" mapping at the top); restore it from its backup or remove it and run cmk init`);
   }
