@@ -6,13 +6,8 @@ import { createLogger, levelFromEnv, type Logger } from "./cli/log.ts";
 import { writeFd } from "./cli/output.ts";
 import { exitNowIfLoaded } from "./adapters/native.ts";
 import { CmkError, exitCodes } from "./core/errors.ts";
+import { versionLine } from "./app/build-info.ts";
 
-declare const CMK_BUILD_INFO: { version: string; build: string } | undefined;
-
-function versionLine(): string {
-  const info = typeof CMK_BUILD_INFO !== "undefined" ? CMK_BUILD_INFO : { version: "source", build: "unbundled" };
-  return `cmk v${info.version} (build ${info.build})`;
-}
 
 const exitCodeHelp = Object.entries(exitCodes).map(([kind, code]) => `  ${code}  ${kind}`).join("\n");
 

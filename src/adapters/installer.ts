@@ -11,11 +11,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildInfo } from "../app/build-info.ts";
 import { CmkError, describeCause } from "../core/errors.ts";
 
 /** Defined by scripts/build.ts in the bundle; absent when the sources run directly (tests). */
 declare const CMK_BUNDLED: boolean | undefined;
-declare const CMK_BUILD_INFO: { version: string; build: string } | undefined;
 
 export const executableName = "cmk";
 /** The C++ runtime of the Node.js binary: everything it needs beyond glibc. */
@@ -71,9 +71,6 @@ function bundleDir(): string {
   return typeof CMK_BUNDLED !== "undefined" ? __dirname : fileURLToPath(new URL("../../dist", import.meta.url));
 }
 
-function versionOfBuild(): string {
-  return typeof CMK_BUILD_INFO !== "undefined" ? CMK_BUILD_INFO.version : "0.0.0-source";
-}
 
 /** Where the C++ runtime libraries of `node` are on this machine, as the dynamic loader finds them. */
 function runtimeLibrariesOf(node: string): PayloadFile[] {
@@ -297,7 +294,7 @@ export function install(installDir: string): InstallResult {
   const bytes = files.reduce((sum, file) => sum + file.data.length, 0);
   const hash = createHash("sha256");
   for (const file of [...files].filter((entry) => entry.cache !== true).sort((a, b) => a.name.localeCompare(b.name))) hash.update(`${file.name}\0${file.data.length}\0`).update(file.data);
-  const name = `.cmk-v${versionOfBuild()}-${hash.digest("hex").slice(0, 16)}`;
+  const name = `.cmk-v${buildInfo.version}-${hash.digest("hex").slice(0, 16)}`;
   const launcher = Buffer.from((files.find((file) => file.name === "launcher") as LoadedFile).data);
   setField(launcher, launcherFields.sidecar, name);
   setField(launcher, launcherFields.glibc, glibcFloor(files));
