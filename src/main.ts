@@ -1,45 +1,19 @@
-// cmk's entry point: picks the subcommand, parses its flags, runs it, and turns every failure
-// into one line on stderr and a documented exit code.
-import { nearest, parseArgs } from "./cli/args.ts";
-import { commands, type CommandSpec } from "./cli/commands.ts";
-import { createLogger, levelFromEnv, type Logger } from "./cli/log.ts";
-import { writeFd } from "./cli/output.ts";
+// The CLI process: picks the subcommand, parses its flags into typed options, builds the context
+// (settings, logger, output) and runs it, and turns every failure into one line on stderr and a
+// documented exit status. Everything that belongs to a short-lived process lives here or in cli/:
+// blocking writes, signal handlers for --interval loops, and the fast exit.
 import { exitNowIfLoaded } from "./adapters/native.ts";
-import { CmkError, exitCodes } from "./core/errors.ts";
 import { versionLine } from "./app/build-info.ts";
-
-
-const exitCodeHelp = Object.entries(exitCodes).map(([kind, code]) => `  ${code}  ${kind}`).join("\n");
-
-function mainHelp(): string {
-  const width = Math.max(...commands.map((command) => command.name.length));
-  return [
-    "cmk: CPU manager for Kubernetes nodes",
-    "",
-    "Usage: cmk <command> [flags]   (flags as --flag=value or --flag value)",
-    "       cmk --version | --help | <command> --help",
-    "",
-    "Commands:",
-    ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
-    "",
-    "Exit codes:",
-    "  0  success",
-    exitCodeHelp,
-    "",
-  ].join("\n");
-}
-
-function commandHelp(command: CommandSpec): string {
-  const lines = [`Usage: ${command.usage}`, "", command.summary, "", "Flags:"];
-  for (const flag of command.flags) {
-    const name = flag.kind === "switch" ? `--${flag.name}` : `--${flag.name}=<${flag.valueName ?? "value"}>`;
-    const defaultText = flag.defaultValue !== undefined ? ` (default ${flag.defaultValue})` : "";
-    lines.push(`  ${name.padEnd(32)} ${flag.help}${defaultText}`);
-  }
-  if (command.environment !== undefined) lines.push("", "Environment:", ...command.environment.map((line) => `  ${line}`));
-  lines.push("", "Exit codes:", "  0  success", exitCodeHelp, "");
-  return lines.join("\n");
-}
+import type { Context } from "./app/context.ts";
+import { nearest } from "./app/input.ts";
+import { createLogger, levelFromEnv, type Logger } from "./app/log.ts";
+import { settingsFromEnvironment } from "./app/settings.ts";
+import { parseArgs } from "./cli/args.ts";
+import { cliMessage, exitStatuses } from "./cli/exit-status.ts";
+import { commandHelp, mainHelp } from "./cli/help.ts";
+import { writeFd } from "./cli/output.ts";
+import { commands, type Command } from "./commands/table.ts";
+import { CmkError } from "./core/errors.ts";
 
 /** The launchers keep a workload's NODE_OPTIONS away from cmk's own runtime; give it back to the workload. */
 function restoreWorkloadNodeOptions(env: NodeJS.ProcessEnv): void {
@@ -49,46 +23,85 @@ function restoreWorkloadNodeOptions(env: NodeJS.ProcessEnv): void {
   delete env["CMK_WORKLOAD_NODE_OPTIONS"];
 }
 
+const stdout = (text: string): void => writeFd(1, text);
+const stderr = (line: string): void => writeFd(2, line);
+
+/** SIGTERM or SIGINT aborts the signal; the handlers are installed only for a command that asks. */
+function stopOnSignal(): () => AbortSignal {
+  let controller: AbortController | undefined;
+  return () => {
+    if (controller === undefined) {
+      const stopping = new AbortController();
+      process.once("SIGTERM", () => stopping.abort());
+      process.once("SIGINT", () => stopping.abort());
+      controller = stopping;
+    }
+    return controller.signal;
+  };
+}
+
+function findCommand(name: string): Command {
+  const command = commands.find((candidate) => candidate.name === name);
+  if (command !== undefined) return command;
+  const suggestion = nearest(name, commands.map((candidate) => candidate.name));
+  throw new CmkError("usage", `unknown command "${name}"${suggestion ? `; did you mean ${suggestion}?` : ""}; see cmk --help`);
+}
+
+/** Whether --help is asked for: only before the program of `isolate`, whose own --help belongs to it. */
+function asksForHelp(command: Command, tokens: readonly string[]): boolean {
+  const programAt = tokens.findIndex((token) => token === "--" || !token.startsWith("-"));
+  const beforeProgram = command.takesProgram === true && programAt >= 0 ? tokens.slice(0, programAt) : tokens;
+  return beforeProgram.includes("--help") || beforeProgram.includes("-h");
+}
+
+async function runCommand(name: string, tokens: readonly string[], log: Logger): Promise<number> {
+  const command = findCommand(name);
+  if (asksForHelp(command, tokens)) {
+    stdout(commandHelp(command));
+    return 0;
+  }
+  const { options, program } = parseArgs(command.name, tokens, command.flags, command.takesProgram ?? false);
+  const context: Context = {
+    env: process.env,
+    settings: settingsFromEnvironment(process.env),
+    log,
+    stdout,
+    now: () => performance.now(),
+    stopSignal: stopOnSignal(),
+    terminal: () => {
+      const isTerminal = process.stdout.isTTY === true;
+      return { isTerminal, columns: isTerminal ? process.stdout.columns : undefined };
+    },
+  };
+  const module = await command.load();
+  const result = await module.run(options, context, program);
+  return typeof result === "number" ? result : exitStatuses[result];
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   restoreWorkloadNodeOptions(process.env);
-  const stdout = (text: string): void => writeFd(1, text);
-  const stderr = (line: string): void => writeFd(2, line);
   let log: Logger = createLogger("INFO", stderr);
   try {
     log = createLogger(levelFromEnv(process.env["CMK_LOG_LEVEL"]), stderr);
     const [name, ...rest] = argv;
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-      stdout(mainHelp());
-      return name === undefined ? exitCodes.usage : 0;
+      stdout(mainHelp(commands));
+      return name === undefined ? exitStatuses.usage : 0;
     }
     if (name === "--version" || name === "version") {
       stdout(`${versionLine()}\n`);
       return 0;
     }
-    const command = commands.find((candidate) => candidate.name === name);
-    if (command === undefined) {
-      const suggestion = nearest(name, commands.map((candidate) => candidate.name));
-      throw new CmkError("usage", `unknown command "${name}"${suggestion ? `; did you mean ${suggestion}?` : ""}; see cmk --help`);
-    }
-    // Help is only asked for before the program of `isolate`: its own --help belongs to it.
-    const programAt = rest.findIndex((token) => token === "--" || !token.startsWith("-"));
-    const beforeProgram = command.takesCommand && programAt >= 0 ? rest.slice(0, programAt) : rest;
-    if (beforeProgram.includes("--help") || beforeProgram.includes("-h")) {
-      stdout(commandHelp(command));
-      return 0;
-    }
-    const args = parseArgs(command.name, rest, command.flags, command.takesCommand ?? false);
-    const module = await command.load();
-    return await module.run(args, { env: process.env, log, stdout });
+    return await runCommand(name, rest, log);
   } catch (error) {
     if (error instanceof CmkError) {
-      log.error(error.message);
+      log.error(cliMessage(error));
       if (error.cause !== undefined) log.debug(`cause: ${String(error.cause instanceof Error ? error.cause.stack : error.cause)}`);
-      return error.exitCode;
+      return exitStatuses[error.kind];
     }
     log.error(`unexpected failure: ${error instanceof Error ? error.message : String(error)}; please report this with CMK_LOG_LEVEL=DEBUG output`);
     log.debug(error instanceof Error ? (error.stack ?? "") : "");
-    return exitCodes.failure;
+    return exitStatuses.failure;
   }
 }
 
@@ -99,6 +112,6 @@ main(process.argv.slice(2)).then(
     process.once("exit", () => exitNowIfLoaded(code));
   },
   () => {
-    process.exitCode = exitCodes.failure;
+    process.exitCode = exitStatuses.failure;
   },
 );

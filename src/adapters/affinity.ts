@@ -4,7 +4,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError } from "../core/errors.ts";
-import { errnoName, native } from "./native.ts";
+import type { NodeState } from "../core/node-state.ts";
+import { workloadPid } from "../core/tasks.ts";
+import { errnoName, ESRCH, native } from "./native.ts";
 
 /** The affinity of a thread (0 = the calling thread). */
 export function getAffinity(tid: number): CpuSet {
@@ -44,7 +46,7 @@ export function pinProcess(procFs: string, pid: number, cpus: CpuSet): number {
   for (const thread of threads) {
     const rc = native().setAffinity(Number(thread), cpus.toBytes());
     if (rc === 0) pinned++;
-    else if (rc !== -3) throw new CmkError("affinity", `cannot pin thread ${thread} of process ${pid} to CPUs ${cpus}: ${errnoName(rc)}`);
+    else if (rc !== -ESRCH) throw new CmkError("affinity", `cannot pin thread ${thread} of process ${pid} to CPUs ${cpus}: ${errnoName(rc)}`);
   }
   return pinned;
 }
@@ -81,4 +83,9 @@ export function allowedCpus(procFs: string, pid: number): CpuSet | null {
   } catch {
     return null;
   }
+}
+
+/** The CPUs each task of `state` runs on, read from its workload process; null when it is gone. */
+export function taskAffinityReader(procFs: string, state: NodeState): (taskId: string) => CpuSet | null {
+  return (taskId) => allowedCpus(procFs, workloadPid(taskId, state.tasks.get(taskId)));
 }

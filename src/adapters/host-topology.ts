@@ -2,15 +2,16 @@
 import { parseIsolcpus } from "../core/isolcpus.ts";
 import { buildTopology, type Topology } from "../core/topology.ts";
 import { readCmdline } from "./procfs.ts";
-import { readCpuRecords, sysRootFromEnv } from "./sysfs.ts";
+import { readCpuRecords } from "./sysfs.ts";
 
 export interface HostTopology {
   readonly topology: Topology;
   readonly warnings: readonly string[];
 }
 
-export function readHostTopology(env: NodeJS.ProcessEnv, procFs: string, power: boolean): HostTopology {
-  const records = readCpuRecords({ root: sysRootFromEnv(env), power });
+/** `sysRoot` holds sys/devices/system ("/" normally); `procFs` the kernel command line. */
+export function readHostTopology(sysRoot: string, procFs: string, power: boolean): HostTopology {
+  const records = readCpuRecords({ root: sysRoot, power });
   const lastCpu = records.reduce((last, record) => Math.max(last, record.id), 0);
   const isolcpus = parseIsolcpus(readCmdline(procFs), lastCpu);
   return { topology: buildTopology(records, isolcpus.cpus), warnings: isolcpus.warnings };

@@ -22,6 +22,9 @@ export interface NativeBindings {
 
 export const ETIMEDOUT = 110;
 
+/** No such process or thread: it ended meanwhile. */
+export const ESRCH = 3;
+
 export const LOCK_UN = 8;
 
 let bindings: NativeBindings | undefined;

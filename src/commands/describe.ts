@@ -1,8 +1,8 @@
 // cmk describe: print the node's pools and tasks as JSON (default) or YAML.
-import { choiceValue, type ParsedArgs } from "../cli/args.ts";
-import { openStore, notInitialised, type Context } from "../cli/context.ts";
+import { notInitialisedError, openStore, type Context } from "../app/context.ts";
 import { describeState, naturalCompare, sortedJson, type Json } from "../core/describe.ts";
 import { emitYaml, type YamlValue } from "../core/yaml.ts";
+import type { describeFlags, OptionsOf } from "./flags.ts";
 
 function toYamlValue(value: Json): YamlValue {
   if (Array.isArray(value)) return value.map(toYamlValue);
@@ -12,14 +12,11 @@ function toYamlValue(value: Json): YamlValue {
   return value;
 }
 
-export async function run(args: ParsedArgs, context: Context): Promise<number> {
-  const output = choiceValue("--output", args.values.get("output") as string, ["json", "yaml"] as const);
-  const store = openStore(args, context);
+export async function run(options: OptionsOf<typeof describeFlags>, context: Context): Promise<number> {
+  const store = openStore(options, context);
   const state = await store.read();
-  if (state === null) {
-    throw notInitialised(store);
-  }
+  if (state === null) throw notInitialisedError(store);
   const description = describeState(state, store.location);
-  context.stdout(output === "json" ? `${sortedJson(description)}\n` : emitYaml(toYamlValue(description)));
+  context.stdout(options.output === "json" ? `${sortedJson(description)}\n` : emitYaml(toYamlValue(description)));
   return 0;
 }

@@ -1,14 +1,13 @@
 // cmk init: carve the node's CPUs into pools and store them. Idempotent for the same layout;
 // refuses to re-carve while tasks are allocated (that is `cmk reconfigure`'s job).
-import type { ParsedArgs } from "../cli/args.ts";
-import { openStore, type Context } from "../cli/context.ts";
+import { openStore, type Context } from "../app/context.ts";
 import { CmkError } from "../core/errors.ts";
 import { allTaskIds, sameLayout } from "../core/node-state.ts";
-import { carveNode, layoutSummary } from "./carve-node.ts";
+import { carveNode, layoutSummary, type CarvingOptions } from "./carve-node.ts";
 
-export async function run(args: ParsedArgs, context: Context): Promise<number> {
-  const store = openStore(args, context);
-  const { carving, state: carved } = carveNode(args, context);
+export async function run(options: CarvingOptions, context: Context): Promise<number> {
+  const store = openStore(options, context);
+  const { carving, state: carved } = carveNode(options, context);
   const outcome = await store.update((current) => {
     if (current !== null && sameLayout(current, carved)) return { result: "unchanged" as const };
     const tasks = current === null ? 0 : allTaskIds(current).size;

@@ -1,10 +1,10 @@
 // cmk install: place the self-contained cmk executable in --install-dir (see adapters/installer.ts).
 import { install } from "../adapters/installer.ts";
-import type { ParsedArgs } from "../cli/args.ts";
-import type { Context } from "../cli/context.ts";
+import type { Context } from "../app/context.ts";
+import type { installFlags, OptionsOf } from "./flags.ts";
 
-export async function run(args: ParsedArgs, context: Context): Promise<number> {
-  const result = install(args.values.get("install-dir") as string);
+export async function run(options: OptionsOf<typeof installFlags>, context: Context): Promise<number> {
+  const result = install(options.installDir);
   context.log.debug(`${result.reused ? "kept" : "wrote"} ${result.sidecar} (${Math.ceil(result.bytes / 1048576)} MB)`);
   for (const path of result.removed) context.log.debug(`removed ${path}, which no installed cmk uses`);
   for (const path of result.notRemoved) context.log.warning(`cannot remove ${path}, which no installed cmk uses; remove it by hand`);

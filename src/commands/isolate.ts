@@ -5,14 +5,15 @@
 import { pinThread } from "../adapters/affinity.ts";
 import { forwardSignals, forwardTo, spawnHeld, type HeldChild } from "../adapters/held-child.ts";
 import { childHostPid, ownProcess, readStartTime, taskLiveness } from "../adapters/procfs.ts";
-import { integerValue, nearest, type ParsedArgs } from "../cli/args.ts";
-import { openStore, procFs, notInitialised, type Context } from "../cli/context.ts";
+import { notInitialisedError, openStore, type Context } from "../app/context.ts";
+import { integerValue } from "../app/input.ts";
 import { allocate, poolCpus, releaseTask, type Allocation, type AllocationRequest, type Placement } from "../core/allocate.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { usageError } from "../core/errors.ts";
 import type { ProcessIdentity, TaskRecord } from "../core/node-state.ts";
-import { isExclusivePool, isPoolName, poolNames, type PoolName } from "../core/pools.ts";
+import { isExclusivePool, poolNames } from "../core/pools.ts";
 import type { StateStore } from "../core/state-store.ts";
+import type { isolateFlags, OptionsOf } from "./flags.ts";
 
 /** SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 (Linux numbers; node:os costs start-up time to load). */
 const forwardedSignals = [15, 2, 1, 3, 10, 12];
@@ -30,20 +31,10 @@ const execErrors: Readonly<Record<string, string>> = {
 const cannotExecute = 126;
 const notFound = 127;
 
-function poolFromArgs(args: ParsedArgs): PoolName {
-  const pool = args.values.get("pool");
-  if (pool === undefined) throw usageError("cmk isolate needs --pool=<pool>: one of " + poolNames.join(", "));
-  if (!isPoolName(pool)) {
-    const suggestion = nearest(pool, poolNames);
-    throw usageError(`--pool="${pool}" is not a pool${suggestion ? `; did you mean ${suggestion}?` : ""} (pools: ${poolNames.join(", ")})`);
-  }
-  return pool;
-}
-
 /** NUMA node and L3 group of each list, read from sysfs only for multi-list requests. */
 async function placementReader(context: Context): Promise<(cpus: CpuSet) => Placement> {
-  const { readCpuRecords, sysRootFromEnv } = await import("../adapters/sysfs.ts");
-  const byCpu = new Map(readCpuRecords({ root: sysRootFromEnv(context.env), power: false }).map((cpu) => [cpu.id, { numaNode: cpu.numaNode, l3: cpu.l3 }]));
+  const { readCpuRecords } = await import("../adapters/sysfs.ts");
+  const byCpu = new Map(readCpuRecords({ root: context.settings.sysRoot, power: false }).map((cpu) => [cpu.id, { numaNode: cpu.numaNode, l3: cpu.l3 }]));
   return (cpus) => byCpu.get(cpus.first ?? -1) ?? { numaNode: -1, l3: -1 };
 }
 
@@ -58,25 +49,24 @@ function childIdentity(context: Context, proc: string, ownPid: number, child: He
   return { pid, start };
 }
 
-export async function run(args: ParsedArgs, context: Context): Promise<number> {
-  const pool = poolFromArgs(args);
-  const socketText = args.values.get("socket-id") as string;
-  const socketId = socketText.trim() === "-1" ? null : integerValue("--socket-id", socketText, 0);
+export async function run(options: OptionsOf<typeof isolateFlags>, context: Context, program: readonly string[]): Promise<number> {
+  const { pool, socketId } = options;
+  if (pool === undefined) throw usageError("cmk isolate needs --pool=<pool>: one of " + poolNames.join(", "));
   const countText = context.env["CMK_NUM_CORES"];
   const count = countText === undefined || countText === "" ? 1 : integerValue("CMK_NUM_CORES", countText, 1, 8192);
-  const pinned = !args.switches.has("no-affinity");
-  const proc = procFs(context.env);
+  const pinned = !options.noAffinity;
+  const proc = context.settings.procFs;
   const own = ownProcess(proc);
   const hostPid = own.pid;
   const taskId = String(hostPid);
-  const store = openStore(args, context);
+  const store = openStore(options, context);
   const placement = isExclusivePool(pool) && count > 1 ? await placementReader(context) : undefined;
 
   // Until the command runs, a forwarded signal is held back: it ends isolate instead.
   forwardSignals(forwardedSignals);
   // The command gets its own CMK_CPUS_* when it starts; none may linger from an enclosing isolate.
   const { CMK_CPUS_ASSIGNED, CMK_CPUS_ASSIGNED_MASK, CMK_CPUS_SHARED, CMK_CPUS_INFRA, ...inherited } = context.env;
-  const child = spawnHeld(args.command as [string, ...string[]], inherited);
+  const child = spawnHeld(program as [string, ...string[]], inherited);
   let allocated: Allocated;
   try {
     const identity = childIdentity(context, proc, hostPid, child);
@@ -102,7 +92,7 @@ export async function run(args: ParsedArgs, context: Context): Promise<number> {
     if (infra !== null) env["CMK_CPUS_INFRA"] = infra.toString();
     const execError = child.start(env);
     if (execError !== null) {
-      context.log.error(`cannot run ${args.command[0] as string}: ${execErrors[execError] ?? execError}; check the command and PATH`);
+      context.log.error(`cannot run ${program[0] as string}: ${execErrors[execError] ?? execError}; check the command and PATH`);
       child.wait();
       return execError === "ENOENT" ? notFound : cannotExecute;
     }
@@ -122,7 +112,7 @@ interface Allocated {
 /** The one state transaction before the command runs: its CPU lists, with both processes recorded. */
 async function allocateFor(store: StateStore, request: AllocationRequest, proc: string, placement: ((cpus: CpuSet) => Placement) | undefined): Promise<Allocated> {
   return store.update((current) => {
-    if (current === null) throw notInitialised(store);
+    if (current === null) throw notInitialisedError(store);
     // A fresh liveness for each run of the change: the store may run it again.
     const allocation = allocate(current, request, taskLiveness(proc), placement);
     return { state: allocation.state, result: { allocation, shared: poolCpus(current, "shared"), infra: poolCpus(current, "infra") }, durability: "tasks" };

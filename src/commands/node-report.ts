@@ -1,17 +1,17 @@
 // cmk node-report: topology, state description and consistency checks, as JSON (CMK's report)
 // or as a terminal map of the node.
-import { isatty } from "node:tty";
-import { allowedCpus } from "../adapters/affinity.ts";
+import { taskAffinityReader } from "../adapters/affinity.ts";
 import { readHostTopology } from "../adapters/host-topology.ts";
-import { choiceValue, secondsValue, type ParsedArgs } from "../cli/args.ts";
-import { openStore, procFs, type Context } from "../cli/context.ts";
-import { repeatEvery } from "../cli/interval.ts";
+import { openStore, type Context } from "../app/context.ts";
+import { repeatEvery } from "../app/repeat.ts";
 import { findMaskMismatches, findOverlaps, findUnisolated } from "../core/checks.ts";
 import { describeState, sortedJson, type Json } from "../core/describe.ts";
 import { describeCause } from "../core/errors.ts";
 import { renderNodeMap } from "../core/node-map.ts";
 import type { NodeState } from "../core/node-state.ts";
+import type { StateStore } from "../core/state-store.ts";
 import { sstBfCpus, type Topology } from "../core/topology.ts";
+import type { nodeReportFlags, OptionsOf } from "./flags.ts";
 
 function check(errors: string[]): Json {
   return { errors, ok: errors.length === 0 };
@@ -45,7 +45,7 @@ function buildReport(topology: Topology, state: NodeState | null, stateError: st
     for (const entry of findUnisolated(state, topology.isolcpus)) {
       isolationErrors.push(`${entry.pool}:${entry.list} has CPUs ${entry.cpus} not isolated by isolcpus`);
     }
-    for (const mismatch of findMaskMismatches(state, (task) => allowedCpus(proc, state.tasks.get(task)?.child?.pid ?? Number(task)))) {
+    for (const mismatch of findMaskMismatches(state, taskAffinityReader(proc, state))) {
       affinityErrors.push(`task ${mismatch.pid} in ${mismatch.pool}:${mismatch.cpus} runs on CPUs ${mismatch.actualCpus}`);
     }
   }
@@ -56,34 +56,32 @@ function buildReport(topology: Topology, state: NodeState | null, stateError: st
   };
 }
 
-export async function run(args: ParsedArgs, context: Context): Promise<number> {
-  const interval = secondsValue("--interval", args.values.get("interval") as string);
-  const format = choiceValue("--format", args.values.get("format") as string, ["json", "text"] as const);
-  const store = openStore(args, context);
-  const proc = procFs(context.env);
-  await repeatEvery(
-    interval,
-    async () => {
-      const { topology, warnings } = readHostTopology(context.env, proc, true);
-      for (const warning of warnings) context.log.warning(warning);
-      let state: NodeState | null = null;
-      let stateError: string | null = null;
-      try {
-        state = await store.read();
-        if (state === null) stateError = "no state yet (run cmk init)";
-      } catch (error) {
-        stateError = describeCause(error);
-      }
-      if (format === "json") {
-        context.stdout(`${sortedJson(buildReport(topology, state, stateError, store.location, proc))}\n`);
-      } else {
-        const terminal = isatty(1);
-        const colour = (terminal && (context.env["NO_COLOR"] ?? "") === "") || context.env["CMK_COLOR"] === "always";
-        if (stateError !== null) context.log.warning(stateError);
-        context.stdout(renderNodeMap(topology, state, { colour, width: (terminal ? process.stdout.columns : undefined) ?? 100 }));
-      }
-    },
-    (seconds) => context.log.info(`waiting ${seconds} seconds until the next report`),
-  );
+/** The state, or why it cannot be shown: the report goes on without it. */
+async function readState(store: StateStore): Promise<{ state: NodeState | null; stateError: string | null }> {
+  try {
+    const state = await store.read();
+    return { state, stateError: state === null ? "no state yet (run cmk init)" : null };
+  } catch (error) {
+    return { state: null, stateError: describeCause(error) };
+  }
+}
+
+export async function run(options: OptionsOf<typeof nodeReportFlags>, context: Context): Promise<number> {
+  const store = openStore(options, context);
+  const { procFs, sysRoot } = context.settings;
+  const pass = async (): Promise<void> => {
+    const { topology, warnings } = readHostTopology(sysRoot, procFs, true);
+    for (const warning of warnings) context.log.warning(warning);
+    const { state, stateError } = await readState(store);
+    if (options.format === "json") {
+      context.stdout(`${sortedJson(buildReport(topology, state, stateError, store.location, procFs))}\n`);
+      return;
+    }
+    const terminal = context.terminal();
+    const colour = (terminal.isTerminal && (context.env["NO_COLOR"] ?? "") === "") || context.env["CMK_COLOR"] === "always";
+    if (stateError !== null) context.log.warning(stateError);
+    context.stdout(renderNodeMap(topology, state, { colour, width: terminal.columns ?? 100 }));
+  };
+  await repeatEvery(options.interval, pass, (seconds) => context.log.info(`waiting ${seconds} seconds until the next report`), context.stopSignal);
   return 0;
 }

@@ -3,51 +3,48 @@
 // result, then re-pins every thread of the moved tasks' processes and their descendants.
 import { pinProcess } from "../adapters/affinity.ts";
 import { ownProcess, processTree, taskLiveness } from "../adapters/procfs.ts";
-import type { ParsedArgs } from "../cli/args.ts";
-import { openStore, procFs, notInitialised, type Context } from "../cli/context.ts";
-import { sortedJson, type Json } from "../core/describe.ts";
-import { CmkError, describeCause, exitCodes } from "../core/errors.ts";
+import { notInitialisedError, openStore, type Context } from "../app/context.ts";
+import { reclaimedReport, sortedJson, type Json } from "../core/describe.ts";
+import { CmkError, describeCause } from "../core/errors.ts";
+import type { TaskRecord } from "../core/node-state.ts";
+import type { Move } from "../core/reconfigure.ts";
 import { planReconfigure } from "../core/reconfigure.ts";
-import { carveNode, layoutSummary } from "./carve-node.ts";
+import { taskRoots } from "../core/tasks.ts";
+import { carveNode, layoutSummary, type CarvingOptions } from "./carve-node.ts";
 
-export async function run(args: ParsedArgs, context: Context): Promise<number> {
-  const store = openStore(args, context);
-  const proc = procFs(context.env);
+export async function run(options: CarvingOptions, context: Context): Promise<number | "affinity"> {
+  const store = openStore(options, context);
+  const proc = context.settings.procFs;
   if (ownProcess(proc).pid !== process.pid) {
     throw new CmkError("usage", `cmk reconfigure must run in the host PID namespace to re-pin tasks (CMK_PROC_FS=${proc} shows another namespace); run it on the host or in a pod with hostPID: true`);
   }
-  const { carving, state: carved } = carveNode(args, context);
+  const { carving, state: carved } = carveNode(options, context);
   const plan = await store.update((current) => {
-    if (current === null) throw notInitialised(store);
+    if (current === null) throw notInitialisedError(store);
     const result = planReconfigure(current, carved, taskLiveness(proc));
     return { state: result.state, result };
   });
   context.log.info(`${store.location} reconfigured (${carving.strategy}; CPU lists per pool: ${layoutSummary(carving)})`);
-
-  let failures = 0;
-  const moved: Json[] = [];
-  for (const move of plan.moves) {
-    const record = plan.state.tasks.get(move.taskId);
-    let threads = 0;
-    let error: string | null = null;
-    if (record?.affinity === false) {
-      context.log.warning(`task ${move.taskId} runs with --no-affinity: it must move itself from CPUs ${move.from} to ${move.to}`);
-    } else {
-      const roots = record === undefined ? [Number(move.taskId)] : [record.isolate.pid, ...(record.child === undefined ? [] : [record.child.pid])];
-      try {
-        for (const pid of new Set(roots.flatMap((root) => processTree(proc, root)))) threads += pinProcess(proc, pid, move.to);
-      } catch (cause) {
-        failures++;
-        error = describeCause(cause);
-        context.log.error(`task ${move.taskId}: ${error}`);
-      }
-    }
-    moved.push({ cpus: move.to.toString(), error, pid: Number(move.taskId), pool: move.pool, previousCpus: move.from.toString(), threads });
-  }
-  const report: Json = {
-    movedTasks: moved,
-    reclaimedCpuLists: plan.reclaimed.map((entry) => ({ cpus: entry.cpus, pid: entry.pid, pool: entry.pool })),
-  };
+  const moved = plan.moves.map((move) => repin(move, plan.state.tasks.get(move.taskId), context));
+  const report: Json = { movedTasks: moved.map((entry) => entry.report), reclaimedCpuLists: reclaimedReport(plan.reclaimed) };
   context.stdout(`${sortedJson(report)}\n`);
-  return failures === 0 ? 0 : exitCodes.affinity;
+  return moved.every((entry) => entry.ok) ? 0 : "affinity";
+}
+
+/** Re-pins every thread of a moved task's processes and their descendants; reports what it did. */
+function repin(move: Move, record: TaskRecord | undefined, context: Context): { ok: boolean; report: Json } {
+  const proc = context.settings.procFs;
+  let threads = 0;
+  let error: string | null = null;
+  if (record?.affinity === false) {
+    context.log.warning(`task ${move.taskId} runs with --no-affinity: it must move itself from CPUs ${move.from} to ${move.to}`);
+  } else {
+    try {
+      for (const pid of new Set(taskRoots(move.taskId, record).flatMap((root) => processTree(proc, root)))) threads += pinProcess(proc, pid, move.to);
+    } catch (cause) {
+      error = describeCause(cause);
+      context.log.error(`task ${move.taskId}: ${error}`);
+    }
+  }
+  return { ok: error === null, report: { cpus: move.to.toString(), error, pid: Number(move.taskId), pool: move.pool, previousCpus: move.from.toString(), threads } };
 }

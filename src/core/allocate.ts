@@ -43,10 +43,10 @@ export function allocate(
 ): Allocation {
   const pool = state.pools.get(request.pool);
   if (pool === undefined) {
-    throw new CmkError("usage", `pool "${request.pool}" does not exist on this node; pools here: ${[...state.pools.keys()].join(", ")}`);
+    throw new CmkError("usage", `pool "${request.pool}" does not exist on this node; pools here: ${[...state.pools.keys()].join(", ")}`, { field: "pool" });
   }
   if (request.socketId !== null && !pool.sockets.has(request.socketId)) {
-    throw new CmkError("usage", `--socket-id=${request.socketId}: pool ${request.pool} has no socket ${request.socketId}; sockets: ${[...pool.sockets.keys()].join(", ")}`);
+    throw new CmkError("usage", `pool ${request.pool} has no socket ${request.socketId}; sockets: ${[...pool.sockets.keys()].join(", ")}`, { field: "socketId" });
   }
   // A PID already recorded as a task belongs to a dead process: the PID is ours now.
   let current = releaseTask(state, request.taskId);
@@ -90,7 +90,8 @@ function exhausted(request: AllocationRequest, lists: readonly (CpuListState & {
   const scope = request.socketId === null ? "" : ` on socket ${request.socketId}`;
   return new CmkError(
     "pool-exhausted",
-    `pool ${request.pool}${scope} has ${free} free of ${lists.length} CPU lists, ${request.count} requested; held: ${holders.join(", ")}${more > 0 ? `, and ${more} more` : ""}; wait for a task to end or request fewer (CMK_NUM_CORES)`,
+    `pool ${request.pool}${scope} has ${free} free of ${lists.length} CPU lists, ${request.count} requested; held: ${holders.join(", ")}${more > 0 ? `, and ${more} more` : ""}; wait for a task to end or request fewer`,
+    { field: "count" },
   );
 }
 

@@ -58,17 +58,48 @@ export function orderCores(topology: Topology, cores: readonly Core[], mode: Mod
 }
 
 export function carvePools(topology: Topology, request: CarveRequest): Carving {
-  const notices: Notice[] = [];
+  requireSocket(topology, request.socketId);
+  const notices = partialIsolationNotices(topology);
+  const pools = poolAssigner(topology, request);
+  const cores = isolationOf(topology, request, pools.onSocket, notices);
+  const strategy = carveWithStrategy(topology, request, cores, pools, notices);
+  const carved: PoolName[] = ["exclusive", "shared", "infra"];
+  if (request.exclNonIsolcpus !== null) carved.push("exclusive-non-isolcpus");
+  return { layout: buildLayout(topology, pools.assigned, carved), strategy, notices };
+}
+
+/** Refuses a socket the node does not have. */
+function requireSocket(topology: Topology, socketId: number | null): void {
+  if (socketId !== null && !topology.sockets.some((socket) => socket.id === socketId)) {
+    throw new CmkError("usage", `socket ${socketId} is not a socket of this node; sockets are ${topology.sockets.map((socket) => socket.id).join(", ")}`, { field: "socketId" });
+  }
+}
+
+/** A warning for each core that isolcpus covers only in part (cmk treats it as not isolated). */
+function partialIsolationNotices(topology: Topology): Notice[] {
+  return topology.cores
+    .filter((core) => core.partiallyIsolated)
+    .map((core) => ({ level: "warning", message: `physical core ${coreName(core)} is partially isolated: isolcpus covers ${core.cpus.intersection(topology.isolcpus)} only, so cmk treats the core as not isolated; isolate all its CPUs or none` }));
+}
+
+type Assign = (candidates: readonly Core[], pool: PoolName, count?: number) => void;
+
+interface PoolAssigner {
+  readonly assigned: ReadonlyMap<Core, PoolName>;
+  readonly assign: Assign;
+  readonly isSstBf: (core: Core) => boolean;
+  /** Whether a core may go to a pool under the request's socket restriction. */
+  readonly onSocket: (pool: PoolName, core: Core) => boolean;
+}
+
+/** Hands cores to pools in the order given (SST-BF cores first), each core to one pool only. */
+function poolAssigner(topology: Topology, request: CarveRequest): PoolAssigner {
   const assigned = new Map<Core, PoolName>();
   const highPriority = request.sstBf ? sstBfCpus(topology) : CpuSet.empty;
   const isSstBf = (core: Core): boolean => isSstBfCore(core, highPriority);
-
-  if (request.socketId !== null && !topology.sockets.some((socket) => socket.id === request.socketId)) {
-    throw new CmkError("usage", `--socket-id=${request.socketId} names no socket of this node; sockets are ${topology.sockets.map((socket) => socket.id).join(", ")}`);
-  }
   const onSocket = (pool: PoolName, core: Core): boolean =>
     request.socketId === null || pool === "infra" || pool === "exclusive-non-isolcpus" || core.socket === request.socketId;
-  const assign = (candidates: readonly Core[], pool: PoolName, count?: number): void => {
+  const assign: Assign = (candidates, pool, count) => {
     const free = candidates.filter((core) => !assigned.has(core) && onSocket(pool, core));
     // SST-BF cores first, keeping the mode's order otherwise (a stable sort).
     if (!highPriority.isEmpty) free.sort((a, b) => Number(isSstBf(b)) - Number(isSstBf(a)));
@@ -80,14 +111,22 @@ export function carvePools(topology: Topology, request: CarveRequest): Carving {
     }
     for (const core of count === undefined ? free : free.slice(0, count)) assigned.set(core, pool);
   };
+  return { assigned, assign, isSstBf, onSocket };
+}
 
-  for (const core of topology.cores) {
-    if (core.partiallyIsolated) {
-      notices.push({ level: "warning", message: `physical core ${coreName(core)} is partially isolated: isolcpus covers ${core.cpus.intersection(topology.isolcpus)} only, so cmk treats the core as not isolated; isolate all its CPUs or none` });
-    }
-  }
-  // Whether the node isolates cores decides the strategy; --socket-id only narrows where
-  // exclusive and shared cores come from, so other sockets' isolated cores never reach infra.
+interface Isolation {
+  /** Isolated cores anywhere on the node: whether there are any decides the strategy. */
+  readonly nodeIsolated: readonly Core[];
+  /** Isolated cores exclusive and shared pools may take (on the requested socket). */
+  readonly isolated: readonly Core[];
+  readonly notIsolated: readonly Core[];
+}
+
+/**
+ * Sorts the cores by isolation and checks there are enough isolated ones. The socket only narrows
+ * where exclusive and shared cores come from, so other sockets' isolated cores never reach infra.
+ */
+function isolationOf(topology: Topology, request: CarveRequest, onSocket: PoolAssigner["onSocket"], notices: Notice[]): Isolation {
   const nodeIsolated = topology.cores.filter((core) => core.isolated);
   const isolated = nodeIsolated.filter((core) => onSocket("exclusive", core));
   const notIsolated = topology.cores.filter((core) => !core.isolated);
@@ -101,46 +140,42 @@ export function carvePools(topology: Topology, request: CarveRequest): Carving {
       notices.push({ level: "warning", message: `not all isolated cores will be used by exclusive and shared pools: ${nodeIsolated.length} isolated but only ${requested} used; the rest stay idle (they cannot join infra)` });
     }
   }
+  return { nodeIsolated, isolated, notIsolated };
+}
 
-  let strategy: Carving["strategy"];
-  if (request.sstCp && nodeIsolated.length > 0) {
-    strategy = "sst-cp";
+/** Carves with the first strategy that applies: SST-CP, SST-BF, isolcpus, or no isolation. */
+function carveWithStrategy(topology: Topology, request: CarveRequest, cores: Isolation, pools: PoolAssigner, notices: Notice[]): Carving["strategy"] {
+  const { assign } = pools;
+  const exclNonIsolcpus = (): void => assignExclNonIsolcpus(topology, request, pools.assigned, assign);
+  if (request.sstCp && cores.nodeIsolated.length > 0) {
     const infraCandidates = carveSstCp(topology, request, assign, notices);
-    assignExclNonIsolcpus(topology, request, assigned, assign);
+    exclNonIsolcpus();
     assign(infraCandidates, "infra");
-  } else if (request.sstBf && isolated.some(isSstBf)) {
-    strategy = "sst-bf";
-    const sstBfIsolated = isolated.filter(isSstBf);
+    return "sst-cp";
+  }
+  if (request.sstBf && cores.isolated.some(pools.isSstBf)) {
+    const sstBfIsolated = cores.isolated.filter(pools.isSstBf);
     notices.push({ level: "info", message: `isolated SST-BF cores (socket:core): ${coreIds(sstBfIsolated)}` });
     if (sstBfIsolated.length < request.numExclusiveCores) {
       throw new CmkError("failure", `${request.numExclusiveCores} exclusive cores requested but only ${sstBfIsolated.length} isolated SST-BF (high-priority) cores exist; request fewer or isolate more high-priority cores`);
     }
     assign(orderCores(topology, sstBfIsolated, request.exclusiveMode), "exclusive", request.numExclusiveCores);
-    assign(orderCores(topology, isolated, request.sharedMode), "shared", request.numSharedCores);
-    assignExclNonIsolcpus(topology, request, assigned, assign);
-    assign(notIsolated, "infra");
-  } else if (nodeIsolated.length > 0) {
-    strategy = "isolcpus";
-    notices.push({ level: "info", message: `isolated physical cores (socket:core): ${coreIds(isolated)}` });
-    assign(orderCores(topology, isolated, request.exclusiveMode), "exclusive", request.numExclusiveCores);
-    assign(orderCores(topology, isolated, request.sharedMode), "shared", request.numSharedCores);
-    assignExclNonIsolcpus(topology, request, assigned, assign);
-    assign(notIsolated, "infra");
-  } else {
-    strategy = "no-isolation";
-    notices.push({ level: "info", message: "no isolated physical cores detected: carving pools from all cores" });
-    assign(orderCores(topology, topology.cores, request.exclusiveMode), "exclusive", request.numExclusiveCores);
-    assign(orderCores(topology, topology.cores, request.sharedMode), "shared", request.numSharedCores);
-    assignExclNonIsolcpus(topology, request, assigned, assign);
-    assign(topology.cores, "infra");
+    assign(orderCores(topology, cores.isolated, request.sharedMode), "shared", request.numSharedCores);
+    exclNonIsolcpus();
+    assign(cores.notIsolated, "infra");
+    return "sst-bf";
   }
-
-  const pools: PoolName[] = ["exclusive", "shared", "infra"];
-  if (request.exclNonIsolcpus !== null) pools.push("exclusive-non-isolcpus");
-  return { layout: buildLayout(topology, assigned, pools), strategy, notices };
+  const isolating = cores.nodeIsolated.length > 0;
+  const source = isolating ? cores.isolated : topology.cores;
+  notices.push(isolating
+    ? { level: "info", message: `isolated physical cores (socket:core): ${coreIds(cores.isolated)}` }
+    : { level: "info", message: "no isolated physical cores detected: carving pools from all cores" });
+  assign(orderCores(topology, source, request.exclusiveMode), "exclusive", request.numExclusiveCores);
+  assign(orderCores(topology, source, request.sharedMode), "shared", request.numSharedCores);
+  exclNonIsolcpus();
+  assign(isolating ? cores.notIsolated : topology.cores, "infra");
+  return isolating ? "isolcpus" : "no-isolation";
 }
-
-type Assign = (candidates: readonly Core[], pool: PoolName, count?: number) => void;
 
 /** Assigns exclusive and shared by EPP priority; returns the cores infra may take. */
 function carveSstCp(topology: Topology, request: CarveRequest, assign: Assign, notices: Notice[]): Core[] {
@@ -153,16 +188,16 @@ function carveSstCp(topology: Topology, request: CarveRequest, assign: Assign, n
     throw new CmkError("failure", `there must not be more than 3 EPP values among the cores for SST-CP, found ${present.length} (${counts}); set energy_performance_preference to at most 3 values`);
   }
   if (present.length < 2) {
-    throw new CmkError("failure", `there must be either 2 or 3 EPP values set among the cores for SST-CP, found ${present.length} (${counts || "none"}); set energy_performance_preference per core or disable SST-CP with --sst=off`);
+    throw new CmkError("failure", `there must be either 2 or 3 EPP values set among the cores for SST-CP, found ${present.length} (${counts || "none"}); set energy_performance_preference per core or disable SST-CP`, { field: "sst" });
   }
   const [high, middle, low] = present as [string, string, string?];
   const { numExclusiveCores: e, numSharedCores: s } = request;
   if (low !== undefined) {
     if (coresWith(high).length !== e || coresWith(middle).length !== s) {
-      throw new CmkError("failure", `SST-CP needs exactly ${e} cores with EPP ${high} (found ${coresWith(high).length}) and ${s} with ${middle} (found ${coresWith(middle).length}); adjust --num-exclusive-cores/--num-shared-cores or the EPP settings`);
+      throw new CmkError("failure", `SST-CP needs exactly ${e} cores with EPP ${high} (found ${coresWith(high).length}) and ${s} with ${middle} (found ${coresWith(middle).length}); adjust the exclusive and shared core counts or the EPP settings`, { field: "numExclusiveCores" });
     }
   } else if (coresWith(high).length !== e + s) {
-    throw new CmkError("failure", `SST-CP needs exactly ${e + s} cores with EPP ${high} for exclusive and shared pools (found ${coresWith(high).length}); adjust --num-exclusive-cores/--num-shared-cores or the EPP settings`);
+    throw new CmkError("failure", `SST-CP needs exactly ${e + s} cores with EPP ${high} for exclusive and shared pools (found ${coresWith(high).length}); adjust the exclusive and shared core counts or the EPP settings`, { field: "numExclusiveCores" });
   }
   notices.push({ level: "info", message: `SST-CP: EPP values in priority order: ${present.join(", ")}` });
   assign(coresWith(high), "exclusive", e);
@@ -174,21 +209,21 @@ function carveSstCp(topology: Topology, request: CarveRequest, assign: Assign, n
   return coresWith(low ?? middle);
 }
 
-function assignExclNonIsolcpus(topology: Topology, request: CarveRequest, assigned: Map<Core, PoolName>, assign: Assign): void {
+function assignExclNonIsolcpus(topology: Topology, request: CarveRequest, assigned: ReadonlyMap<Core, PoolName>, assign: Assign): void {
   if (request.exclNonIsolcpus === null) return;
   const ids = new Set(request.exclNonIsolcpus);
   const missing = [...ids].filter((id) => !topology.cores.some((core) => core.id === id));
   if (missing.length > 0) {
-    throw new CmkError("usage", `--excl-non-isolcpus names physical cores not on this node: ${missing.join(", ")}; list physical core ids (see cmk node-report), not logical CPUs`);
+    throw new CmkError("usage", `exclusive-non-isolcpus names physical cores not on this node: ${missing.join(", ")}; list physical core ids, not logical CPUs`, { field: "exclNonIsolcpus" });
   }
   const chosen = topology.cores.filter((core) => ids.has(core.id));
   const taken = chosen.filter((core) => assigned.has(core));
   if (taken.length > 0) {
-    throw new CmkError("usage", `--excl-non-isolcpus cores already assigned to other pools: ${taken.map((core) => `${core.id} (${assigned.get(core)})`).join(", ")}; choose other cores`);
+    throw new CmkError("usage", `exclusive-non-isolcpus cores already assigned to other pools: ${taken.map((core) => `${core.id} (${assigned.get(core)})`).join(", ")}; choose other cores`, { field: "exclNonIsolcpus" });
   }
   const isolated = chosen.filter((core) => core.isolated);
   if (isolated.length > 0) {
-    throw new CmkError("usage", `--excl-non-isolcpus cores are isolated by isolcpus and cannot join exclusive-non-isolcpus: ${isolated.map((core) => core.id).join(", ")}; choose non-isolated cores`);
+    throw new CmkError("usage", `exclusive-non-isolcpus cores are isolated by isolcpus and cannot join that pool: ${isolated.map((core) => core.id).join(", ")}; choose non-isolated cores`, { field: "exclNonIsolcpus" });
   }
   assign(chosen, "exclusive-non-isolcpus");
 }

@@ -1,20 +1,28 @@
-// The JSON description of the node's pools (CMK's `describe` and node-report `description`).
+// The JSON reports cmk prints: the description of the node's pools (CMK's `describe` and
+// node-report `description`), the reclaimed-lists report of reconcile and reconfigure, and the
+// sorted, indented JSON text CMK's reports use.
+import type { ReclaimedTask } from "./allocate.ts";
 import { cpuListsOf, type NodeState } from "./node-state.ts";
 import { isExclusivePool } from "./pools.ts";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** `path` and integer tasks as CMK 1.4 printed them for a directory-based state. */
-export function describeState(state: NodeState, path: string | null): Json {
+/** The pools with `path` (where the state lives) and integer tasks, as CMK 1.4 printed them. */
+export function describeState(state: NodeState, path: string): Json {
   const pools: { [key: string]: Json } = {};
   for (const pool of state.pools.values()) {
     const cpuLists: { [key: string]: Json } = {};
     for (const list of cpuListsOf(pool)) {
-      cpuLists[list.key] = { cpus: list.key, tasks: list.tasks.map((task) => (path === null ? task : Number(task))) };
+      cpuLists[list.key] = { cpus: list.key, tasks: list.tasks.map(Number) };
     }
     pools[pool.name] = { cpuLists, exclusive: isExclusivePool(pool.name), name: pool.name };
   }
-  return path === null ? { pools } : { path, pools };
+  return { path, pools };
+}
+
+/** The `reclaimedCpuLists` entries of reconcile's and reconfigure's reports. */
+export function reclaimedReport(reclaimed: readonly ReclaimedTask[]): Json[] {
+  return reclaimed.map((entry) => ({ cpus: entry.cpus, pid: entry.pid, pool: entry.pool }));
 }
 
 // Reports repeat the same few keys thousands of times: split each distinct key once.

@@ -1,38 +1,43 @@
-// Every failure the user can see is a CmkError: a one-line message that says what is wrong
-// and how to fix it, a kind that fixes the documented exit code, and the underlying cause.
+// Every failure cmk can report is a CmkError: a one-line message in the core's own words (what is
+// wrong, and what would fix it), a kind that says what sort of failure it is, and, for a request
+// that does not fit, the request field at fault. The core knows nothing of flags, environment
+// variables or exit statuses: each edge (the CLI, later an agent or a webhook) maps the kind to its
+// own status and names the field the way its users wrote it.
 
 export type ErrorKind =
   | "failure" // an operation failed (I/O, system call, unexpected state)
-  | "usage" // bad flag, argument or environment variable
-  | "invalid-state" // the state file or object cannot be read as a CMK state
-  | "lock-timeout" // CMK_LOCK_TIMEOUT expired while waiting for the state lock
+  | "usage" // a bad request: a malformed value or one this node cannot have
+  | "invalid-state" // the stored state cannot be read as a cmk state
+  | "lock-timeout" // the wait for the state lock expired
   | "pool-exhausted" // not enough free CPU lists in the requested pool
   | "affinity" // the kernel refused or narrowed the requested CPU affinity
   | "conflict" // the request contradicts running workloads (init/reconfigure)
-  | "not-initialised"; // no pools yet: run `cmk init`
+  | "not-initialised"; // the node has no pools yet
 
-export const exitCodes: Readonly<Record<ErrorKind, number>> = {
-  failure: 1,
-  usage: 2,
-  "invalid-state": 3,
-  "lock-timeout": 4,
-  "pool-exhausted": 5,
-  affinity: 6,
-  conflict: 7,
-  "not-initialised": 8,
-};
+export const errorKinds: readonly ErrorKind[] = ["failure", "usage", "invalid-state", "lock-timeout", "pool-exhausted", "affinity", "conflict", "not-initialised"];
+
+/** The inputs of the core's requests (allocation, carving) an error can be about. */
+export type RequestField = "pool" | "socketId" | "count" | "numExclusiveCores" | "numSharedCores" | "exclNonIsolcpus" | "sst";
+
+export interface ErrorDetails {
+  readonly cause?: unknown;
+  /** The request field whose value does not fit. */
+  readonly field?: RequestField;
+  /** Where the node's state lives, for errors about the state ("/etc/cmk"). */
+  readonly location?: string;
+}
 
 export class CmkError extends Error {
   readonly kind: ErrorKind;
+  readonly field: RequestField | undefined;
+  readonly location: string | undefined;
 
-  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(kind: ErrorKind, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = "CmkError";
     this.kind = kind;
-  }
-
-  get exitCode(): number {
-    return exitCodes[this.kind];
+    this.field = details.field;
+    this.location = details.location;
   }
 }
 

@@ -1,4 +1,5 @@
-// Logging to stderr as CMK did (`LEVEL:cmk:message`), filtered by CMK_LOG_LEVEL.
+// Logging as CMK did (`LEVEL:cmk:message`, one line each), filtered by a level. The line goes to
+// whatever writer the process gives (stderr for the CLI), so servers can log through it too.
 import { usageError } from "../core/errors.ts";
 
 const levels = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const;

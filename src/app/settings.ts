@@ -1,0 +1,42 @@
+// The settings every command and server shares, read once from the environment: where the host's
+// procfs and sysfs are, how long to wait for the state lock, how much to log. Commands get them
+// typed, never by looking up a variable name, and each default is written here only.
+import { secondsValue } from "./input.ts";
+import { levelFromEnv, type Level } from "./log.ts";
+
+export interface Settings {
+  /** The host's procfs as mounted here (CMK_PROC_FS): kernel command line, host PIDs. */
+  readonly procFs: string;
+  /** A system root whose sys/devices/system is read instead of the real one (CMK_DEV_LSCPU_SYSFS). */
+  readonly sysRoot: string;
+  /** Seconds to wait for the state lock (CMK_LOCK_TIMEOUT). */
+  readonly lockTimeoutSeconds: number;
+  readonly logLevel: Level;
+}
+
+export const defaultLockTimeoutSeconds = 30;
+
+/** The environment variables behind the settings, as `--help` lists them. */
+export const settingsHelp = [
+  "CMK_PROC_FS       host procfs as mounted here (default /proc)",
+  `CMK_LOCK_TIMEOUT  seconds to wait for the state lock (default ${defaultLockTimeoutSeconds})`,
+  "CMK_LOG_LEVEL     DEBUG, INFO (default), WARNING, ERROR or CRITICAL",
+] as const;
+
+export const sysRootHelp = "CMK_DEV_LSCPU_SYSFS  system root to read sys/devices/system from (testing)";
+
+function variable(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === "" ? undefined : value;
+}
+
+/** Reads the settings; a malformed variable is a usage error naming it. */
+export function settingsFromEnvironment(env: NodeJS.ProcessEnv): Settings {
+  const lockTimeout = variable(env, "CMK_LOCK_TIMEOUT");
+  return {
+    procFs: variable(env, "CMK_PROC_FS") ?? "/proc",
+    sysRoot: variable(env, "CMK_DEV_LSCPU_SYSFS") ?? "/",
+    lockTimeoutSeconds: lockTimeout === undefined ? defaultLockTimeoutSeconds : secondsValue("CMK_LOCK_TIMEOUT", lockTimeout),
+    logLevel: levelFromEnv(env["CMK_LOG_LEVEL"]),
+  };
+}

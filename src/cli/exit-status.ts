@@ -1,0 +1,34 @@
+// The CLI's side of errors: the documented exit status of each kind of failure, and the hint that
+// names the flag or environment variable a user changes to fix a request the core refused. The
+// core says what is wrong in its own words; only here do those words meet the command line.
+import type { CmkError, ErrorKind, RequestField } from "../core/errors.ts";
+
+export const exitStatuses: Readonly<Record<ErrorKind, number>> = {
+  failure: 1,
+  usage: 2,
+  "invalid-state": 3,
+  "lock-timeout": 4,
+  "pool-exhausted": 5,
+  affinity: 6,
+  conflict: 7,
+  "not-initialised": 8,
+};
+
+/** How a user sets each request field from the command line. */
+const fieldHints: Readonly<Record<RequestField, string>> = {
+  pool: "--pool chooses the pool",
+  socketId: "--socket-id chooses the socket; -1 for any",
+  count: "CMK_NUM_CORES sets how many lists to take",
+  numExclusiveCores: "--num-exclusive-cores and --num-shared-cores set the counts",
+  numSharedCores: "--num-exclusive-cores and --num-shared-cores set the counts",
+  exclNonIsolcpus: "--excl-non-isolcpus takes physical core ids; cmk node-report shows them",
+  sst: "--sst=off turns SST off",
+};
+
+/** The one line a user sees for an error: the core's message and the command-line hint. */
+export function cliMessage(error: CmkError): string {
+  let message = error.message;
+  if (error.kind === "not-initialised" && error.location !== undefined) message += `; run cmk init --conf-dir=${error.location} first`;
+  if (error.field !== undefined) message += ` (${fieldHints[error.field]})`;
+  return message;
+}

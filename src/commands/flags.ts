@@ -1,0 +1,127 @@
+// Every flag cmk accepts, defined once: its name, help, default and the parser that turns its text
+// into a typed value. A command's flag set maps option names to these definitions, and the CLI
+// parses argv against it into an object whose type follows from the set, so a renamed or
+// mistyped option is a type error, not a silent `undefined` at run time.
+import { CpuSet } from "../core/cpuset.ts";
+import { CmkError } from "../core/errors.ts";
+import type { Mode } from "../core/carve.ts";
+import { poolNames, isPoolName, type PoolName } from "../core/pools.ts";
+import { choiceValue, integerValue, nearest, secondsValue, socketIdValue } from "../app/input.ts";
+
+export interface FlagDefinition<T> {
+  /** Without the leading dashes. */
+  readonly name: string;
+  readonly kind: "value" | "switch";
+  readonly valueName?: string;
+  /** The text assumed when the flag is absent, shown in help. */
+  readonly defaultText?: string;
+  readonly help: string;
+  /** The flag's value from its text (the default when absent; undefined when absent without one); throws a usage error. */
+  readonly parse: (text: string | undefined) => T;
+}
+
+export type FlagSet = { readonly [option: string]: FlagDefinition<unknown> };
+
+/** The typed options a flag set parses into. */
+export type OptionsOf<F extends FlagSet> = { readonly [K in keyof F]: F[K] extends FlagDefinition<infer T> ? T : never };
+
+interface ValueFlag<T> {
+  readonly valueName: string;
+  readonly defaultText?: string;
+  readonly help: string;
+  readonly parse: (text: string, flag: string) => T;
+}
+
+/** A flag with a value and a default: its parser always gets text. */
+function valueFlag<T>(name: string, spec: ValueFlag<T> & { readonly defaultText: string }): FlagDefinition<T> {
+  return { name, kind: "value", ...spec, parse: (text) => spec.parse(text ?? spec.defaultText, `--${name}`) };
+}
+
+/** A flag with a value and no default: absent reads as undefined. */
+function optionalFlag<T>(name: string, spec: ValueFlag<T>): FlagDefinition<T | undefined> {
+  return { name, kind: "value", ...spec, parse: (text) => (text === undefined ? undefined : spec.parse(text, `--${name}`)) };
+}
+
+function switchFlag(name: string, help: string): FlagDefinition<boolean> {
+  return { name, kind: "switch", help, parse: (text) => text !== undefined };
+}
+
+const anyText = (text: string): string => text;
+
+// ---- Where state lives ------------------------------------------------------------------
+
+export const defaultConfDir = "/etc/cmk";
+
+export const storeFlags = {
+  confDir: valueFlag("conf-dir", { valueName: "dir", defaultText: defaultConfDir, help: "directory holding the node state (state.json, layout.json and their lock)", parse: anyText }),
+  namespace: optionalFlag("namespace", { valueName: "name", help: "namespace of the node's ConfigMap when state is kept in Kubernetes (CMK 1.5 compatibility)", parse: anyText }),
+};
+
+// ---- Carving (init, reconfigure) ------------------------------------------------------------
+
+const modes: readonly Mode[] = ["packed", "spread"];
+export const sstModes = ["auto", "bf", "cp", "off"] as const;
+export type SstMode = (typeof sstModes)[number];
+
+function coreIdList(text: string, flag: string): readonly number[] | null {
+  if (text.trim() === "-1") return null;
+  try {
+    return CpuSet.parse(text, { what: `${flag} core list` }).ids;
+  } catch (error) {
+    throw new CmkError("usage", `${flag}="${text}" is not valid: expected physical core ids such as 0,3-5, or -1 for none`, { cause: error });
+  }
+}
+
+const socketIdFlag = (help: string): FlagDefinition<number | null> =>
+  valueFlag("socket-id", { valueName: "num", defaultText: "-1", help, parse: (text, flag) => socketIdValue(flag, text) });
+
+export const carvingFlags = {
+  numExclusiveCores: valueFlag("num-exclusive-cores", { valueName: "num", defaultText: "4", help: "physical cores in the exclusive pool (0 or more)", parse: (text, flag) => integerValue(flag, text, 0) }),
+  numSharedCores: valueFlag("num-shared-cores", { valueName: "num", defaultText: "1", help: "physical cores in the shared pool (0 or more)", parse: (text, flag) => integerValue(flag, text, 0) }),
+  exclusiveMode: valueFlag("exclusive-mode", { valueName: "mode", defaultText: "packed", help: "packed (socket by socket) or spread (round robin over sockets)", parse: (text, flag) => choiceValue(flag, text, modes) }),
+  sharedMode: valueFlag("shared-mode", { valueName: "mode", defaultText: "packed", help: "packed or spread, as --exclusive-mode", parse: (text, flag) => choiceValue(flag, text, modes) }),
+  exclNonIsolcpus: valueFlag("excl-non-isolcpus", { valueName: "list", defaultText: "-1", help: "physical core ids (e.g. 0,3-5) for the exclusive-non-isolcpus pool; -1 for none", parse: coreIdList }),
+  socketId: socketIdFlag("socket to take CPUs from; -1 for any"),
+  sst: valueFlag("sst", { valueName: "mode", defaultText: "auto", help: "Intel SST strategy: auto (from sysfs), bf, cp or off", parse: (text, flag) => choiceValue(flag, text, sstModes) }),
+  ...storeFlags,
+};
+
+// ---- Per command -------------------------------------------------------------------------------
+
+export const describeFlags = {
+  output: valueFlag("output", { valueName: "format", defaultText: "json", help: "json or yaml", parse: (text, flag) => choiceValue(flag, text, ["json", "yaml"] as const) }),
+  ...storeFlags,
+};
+
+function poolName(text: string, flag: string): PoolName {
+  if (isPoolName(text)) return text;
+  const suggestion = nearest(text, poolNames);
+  throw new CmkError("usage", `${flag}="${text}" is not a pool${suggestion ? `; did you mean ${suggestion}?` : ""} (pools: ${poolNames.join(", ")})`);
+}
+
+export const isolateFlags = {
+  pool: optionalFlag("pool", { valueName: "pool", help: "exclusive, shared, infra or exclusive-non-isolcpus", parse: poolName }),
+  socketId: socketIdFlag("take CPU lists from this socket; -1 for any"),
+  noAffinity: switchFlag("no-affinity", "allocate and export CMK_CPUS_* but do not pin; the command pins itself"),
+  ...storeFlags,
+};
+
+const intervalFlag = valueFlag("interval", { valueName: "seconds", defaultText: "0", help: "repeat every <seconds> (fractions allowed) until SIGTERM; 0 runs once", parse: (text, flag) => secondsValue(flag, text) });
+
+export const reconcileFlags = { interval: intervalFlag, ...storeFlags };
+
+export const nodeReportFlags = {
+  format: valueFlag("format", { valueName: "format", defaultText: "json", help: "json (CMK's report) or text (a map of the node; colour on a terminal unless NO_COLOR is set)", parse: (text, flag) => choiceValue(flag, text, ["json", "text"] as const) }),
+  interval: intervalFlag,
+  ...storeFlags,
+};
+
+const installDirFlag = valueFlag("install-dir", { valueName: "dir", defaultText: "/opt/bin", help: "directory of the cmk executable (a host directory that workload containers mount)", parse: anyText });
+
+export const installFlags = { installDir: installDirFlag };
+
+export const uninstallFlags = {
+  installDir: installDirFlag,
+  confDir: { ...storeFlags.confDir, help: "accepted for CMK compatibility; left untouched" },
+  namespace: { ...storeFlags.namespace, help: "accepted for CMK compatibility; no Kubernetes object is removed" },
+};

@@ -1,0 +1,104 @@
+// The command table: each subcommand's name, summary, usage, typed flags and environment, and a
+// loader for its implementation, which is imported only when it runs, so `cmk isolate` never
+// pays for code it does not use. The table's types tie each module's `run` to its flag set.
+import { settingsHelp, sysRootHelp } from "../app/settings.ts";
+import type { Context } from "../app/context.ts";
+import type { ErrorKind } from "../core/errors.ts";
+import { carvingFlags, describeFlags, installFlags, isolateFlags, nodeReportFlags, reconcileFlags, uninstallFlags, type FlagSet, type OptionsOf } from "./flags.ts";
+
+/**
+ * How a command ended: a number is the exit status it chose (isolate passes on its program's);
+ * an error kind means its work was done and reported, but part of it failed in that way.
+ */
+export type CommandResult = number | ErrorKind;
+
+export interface CommandModule<O> {
+  /** `program` is the program and arguments of a command that runs one (isolate), verbatim. */
+  run(options: O, context: Context, program: readonly string[]): Promise<CommandResult>;
+}
+
+export interface CommandSpec<F extends FlagSet> {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly flags: F;
+  /** The command runs a program given after its flags. */
+  readonly takesProgram?: boolean;
+  readonly environment?: readonly string[];
+  readonly load: () => Promise<CommandModule<OptionsOf<F>>>;
+}
+
+/** A table entry with its flag set's type erased; `define` checked the module against it. */
+export type Command = CommandSpec<FlagSet>;
+
+function define<F extends FlagSet>(spec: CommandSpec<F>): Command {
+  return spec as unknown as Command;
+}
+
+const carvingUsage = "[--num-exclusive-cores=<num>] [--num-shared-cores=<num>] [--exclusive-mode=<mode>] [--shared-mode=<mode>] [--excl-non-isolcpus=<list>] [--socket-id=<num>] [--sst=<mode>] [--conf-dir=<dir>]";
+
+export const commands: readonly Command[] = [
+  define({
+    name: "init",
+    summary: "carve the node's CPUs into pools and store them",
+    usage: `cmk init ${carvingUsage}`,
+    flags: carvingFlags,
+    environment: [...settingsHelp, sysRootHelp],
+    load: () => import("./init.ts"),
+  }),
+  define({
+    name: "reconfigure",
+    summary: "change pool sizes on a node with running tasks, re-pinning them",
+    usage: `cmk reconfigure ${carvingUsage}`,
+    flags: carvingFlags,
+    environment: [...settingsHelp, sysRootHelp],
+    load: () => import("./reconfigure.ts"),
+  }),
+  define({
+    name: "describe",
+    summary: "print the node's pools and tasks",
+    usage: "cmk describe [--output=json|yaml] [--conf-dir=<dir>]",
+    flags: describeFlags,
+    environment: settingsHelp,
+    load: () => import("./describe.ts"),
+  }),
+  define({
+    name: "isolate",
+    summary: "run a command pinned to CPU lists of a pool",
+    usage: "cmk isolate --pool=<pool> [--socket-id=<num>] [--no-affinity] [--conf-dir=<dir>] -- <command> [<args>...]\n       cmk isolate --pool=<pool> [flags] <command> [-- <args>...]",
+    flags: isolateFlags,
+    takesProgram: true,
+    environment: [...settingsHelp, "CMK_NUM_CORES     CPU lists to take from an exclusive pool (whole number >= 1, default 1)"],
+    load: () => import("./isolate.ts"),
+  }),
+  define({
+    name: "reconcile",
+    summary: "free CPU lists of dead tasks; report tasks running off their CPUs",
+    usage: "cmk reconcile [--interval=<seconds>] [--conf-dir=<dir>]",
+    flags: reconcileFlags,
+    environment: settingsHelp,
+    load: () => import("./reconcile.ts"),
+  }),
+  define({
+    name: "node-report",
+    summary: "report topology, pools and consistency checks (JSON, or a terminal map)",
+    usage: "cmk node-report [--format=json|text] [--interval=<seconds>] [--conf-dir=<dir>]",
+    flags: nodeReportFlags,
+    environment: [...settingsHelp, "NO_COLOR          any value turns colour off in --format=text", "CMK_COLOR         always: colour even when not writing to a terminal"],
+    load: () => import("./node-report.ts"),
+  }),
+  define({
+    name: "install",
+    summary: "place a self-contained cmk executable (runtime included) in --install-dir",
+    usage: "cmk install [--install-dir=<dir>]",
+    flags: installFlags,
+    load: () => import("./install.ts"),
+  }),
+  define({
+    name: "uninstall",
+    summary: "remove the cmk executable that install placed (not the conf dir or cluster objects)",
+    usage: "cmk uninstall [--install-dir=<dir>] [--conf-dir=<dir>] [--namespace=<name>]",
+    flags: uninstallFlags,
+    load: () => import("./uninstall.ts"),
+  }),
+];
