@@ -1,8 +1,7 @@
-// Builds the runnable tree: dist/cmk.cjs (entry) and dist/cmk-main.cjs (one bundle, subcommands loaded lazily),
-// dist/.code-cache (V8's compiled code of the bundle per subcommand), dist/cmk_native.node (the
-// system-call shim), dist/cmk-hold (isolate's held command) and dist/cmk-launcher (the installed
-// executable). Run by `npm ci` (prepare)
-// and `npm run build`.
+// Builds the runnable tree: dist/cmk.cjs (entry) and dist/cmk-main.cjs (one bundle, subcommands
+// loaded lazily), dist/.code-cache (V8's compiled code of the bundle per subcommand),
+// dist/cmk_native.node (the system-call shim), dist/cmk-hold (isolate's held command) and
+// dist/cmk-launcher (the installed executable). Run by `npm ci` (prepare) and `npm run build`.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,7 +14,8 @@ const dist = join(root, "dist");
 mkdirSync(dist, { recursive: true });
 // Compiled code of an older bundle is useless; start the caches afresh.
 rmSync(join(dist, ".code-cache"), { recursive: true, force: true });
-rmSync(join(dist, ".compile-cache"), { recursive: true, force: true }); // The previous cache's place.
+// A dist/ built by an older cmk may hold an eager compile cache; it is no part of this build.
+rmSync(join(dist, ".compile-cache"), { recursive: true, force: true });
 
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
 
