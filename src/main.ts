@@ -12,7 +12,7 @@ import { parseArgs } from "./cli/args.ts";
 import { cliMessage, exitStatuses } from "./cli/exit-status.ts";
 import { commandHelp, mainHelp } from "./cli/help.ts";
 import { writeFd } from "./cli/output.ts";
-import { commands, type Command } from "./commands/table.ts";
+import { commands, plannedCommands, roadmapDoc, type Command } from "./commands/table.ts";
 import { CmkError } from "./core/errors.ts";
 
 /** The launchers keep a workload's NODE_OPTIONS away from cmk's own runtime; give it back to the workload. */
@@ -43,6 +43,8 @@ function stopOnSignal(): () => AbortSignal {
 function findCommand(name: string): Command {
   const command = commands.find((candidate) => candidate.name === name);
   if (command !== undefined) return command;
+  const planned = plannedCommands.find((candidate) => candidate.name === name);
+  if (planned !== undefined) throw new CmkError("usage", `cmk ${name} (${planned.summary}) is not available yet in this version; see ${roadmapDoc}`);
   const suggestion = nearest(name, commands.map((candidate) => candidate.name));
   throw new CmkError("usage", `unknown command "${name}"${suggestion ? `; did you mean ${suggestion}?` : ""}; see cmk --help`);
 }

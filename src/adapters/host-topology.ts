@@ -9,10 +9,10 @@ export interface HostTopology {
   readonly warnings: readonly string[];
 }
 
-/** `sysRoot` holds sys/devices/system ("/" normally); `procFs` the kernel command line. */
-export function readHostTopology(sysRoot: string, procFs: string, power: boolean): HostTopology {
+/** `sysRoot` holds sys/devices/system ("/" normally); `kernelFs` the kernel command line (cmdline). */
+export function readHostTopology(sysRoot: string, kernelFs: string, power: boolean): HostTopology {
   const records = readCpuRecords({ root: sysRoot, power });
   const lastCpu = records.reduce((last, record) => Math.max(last, record.id), 0);
-  const isolcpus = parseIsolcpus(readCmdline(procFs), lastCpu);
+  const isolcpus = parseIsolcpus(readCmdline(kernelFs), lastCpu);
   return { topology: buildTopology(records, isolcpus.cpus), warnings: isolcpus.warnings };
 }

@@ -11,7 +11,7 @@ export function readCmdline(procFs: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (error) {
-    throw new CmkError("failure", `cannot read the kernel command line ${path}: ${describeCause(error)}; set CMK_PROC_FS to the host's procfs mount`, { cause: error });
+    throw new CmkError("failure", `cannot read the kernel command line ${path}: ${describeCause(error)}; set CMK_PROC_FS to the host's procfs mount (with CMK_DEV_LSCPU_SYSFS, give its root a proc/cmdline)`, { cause: error });
   }
 }
 

@@ -25,13 +25,9 @@ export interface Context {
 /** Where a command keeps the node's state, as its flags name it. */
 export interface StoreOptions {
   readonly confDir: string;
-  readonly namespace: string | undefined;
 }
 
 export function openStore(options: StoreOptions, context: Context): StateStore {
-  if (options.namespace !== undefined) {
-    context.log.warning("--namespace applies to state kept in a Kubernetes ConfigMap; this command keeps state in --conf-dir, so it is ignored");
-  }
   return new FileStateStore(options.confDir, context.settings.lockTimeoutSeconds, context.log.warning);
 }
 

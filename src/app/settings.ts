@@ -5,10 +5,15 @@ import { secondsValue } from "./input.ts";
 import { levelFromEnv, type Level } from "./log.ts";
 
 export interface Settings {
-  /** The host's procfs as mounted here (CMK_PROC_FS): kernel command line, host PIDs. */
+  /** The host's procfs as mounted here (CMK_PROC_FS): its processes, by host PID. */
   readonly procFs: string;
   /** A system root whose sys/devices/system is read instead of the real one (CMK_DEV_LSCPU_SYSFS). */
   readonly sysRoot: string;
+  /**
+   * Where the kernel's command line and meminfo are read: the host's procfs, or the proc/ of a
+   * fake system root, which describes a machine whose processes are still the real ones.
+   */
+  readonly kernelFs: string;
   /** Seconds to wait for the state lock (CMK_LOCK_TIMEOUT). */
   readonly lockTimeoutSeconds: number;
   readonly logLevel: Level;
@@ -23,7 +28,7 @@ export const settingsHelp = [
   "CMK_LOG_LEVEL     DEBUG, INFO (default), WARNING, ERROR or CRITICAL",
 ] as const;
 
-export const sysRootHelp = "CMK_DEV_LSCPU_SYSFS  system root to read sys/devices/system from (testing)";
+export const sysRootHelp = "CMK_DEV_LSCPU_SYSFS  a fake system root (testing): its sys/devices/system and proc/cmdline describe the machine";
 
 function variable(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name];
@@ -33,9 +38,12 @@ function variable(env: NodeJS.ProcessEnv, name: string): string | undefined {
 /** Reads the settings; a malformed variable is a usage error naming it. */
 export function settingsFromEnvironment(env: NodeJS.ProcessEnv): Settings {
   const lockTimeout = variable(env, "CMK_LOCK_TIMEOUT");
+  const procFs = variable(env, "CMK_PROC_FS") ?? "/proc";
+  const fakeRoot = variable(env, "CMK_DEV_LSCPU_SYSFS");
   return {
-    procFs: variable(env, "CMK_PROC_FS") ?? "/proc",
-    sysRoot: variable(env, "CMK_DEV_LSCPU_SYSFS") ?? "/",
+    procFs,
+    sysRoot: fakeRoot ?? "/",
+    kernelFs: fakeRoot === undefined ? procFs : `${fakeRoot.replace(/\/+$/, "")}/proc`,
     lockTimeoutSeconds: lockTimeout === undefined ? defaultLockTimeoutSeconds : secondsValue("CMK_LOCK_TIMEOUT", lockTimeout),
     logLevel: levelFromEnv(env["CMK_LOG_LEVEL"]),
   };

@@ -1,8 +1,13 @@
 // The text of `cmk --help` and `cmk <command> --help`, made from the command table.
-import type { Command } from "../commands/table.ts";
+import type { ErrorKind } from "../core/errors.ts";
+import { plannedCommands, roadmapDoc, type Command } from "../commands/table.ts";
 import { exitStatuses } from "./exit-status.ts";
 
-const exitStatusHelp = Object.entries(exitStatuses).map(([kind, code]) => `  ${code}  ${kind}`).join("\n");
+/** "  0  success" and a line for each kind, in order of status. */
+function exitStatusLines(kinds: readonly ErrorKind[]): string[] {
+  const sorted = [...new Set(kinds)].sort((a, b) => exitStatuses[a] - exitStatuses[b]);
+  return ["  0  success", ...sorted.map((kind) => `  ${exitStatuses[kind]}  ${kind}`)];
+}
 
 export function mainHelp(commands: readonly Command[]): string {
   const width = Math.max(...commands.map((command) => command.name.length));
@@ -15,21 +20,25 @@ export function mainHelp(commands: readonly Command[]): string {
     "Commands:",
     ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
     "",
+    `Not available yet in this version (see ${roadmapDoc}): ${plannedCommands.map((command) => command.name).join(", ")}`,
+    "",
     "Exit codes:",
-    "  0  success",
-    exitStatusHelp,
+    ...exitStatusLines(Object.keys(exitStatuses) as ErrorKind[]),
     "",
   ].join("\n");
 }
 
 export function commandHelp(command: Command): string {
   const lines = [`Usage: ${command.usage}`, "", command.summary, "", "Flags:"];
-  for (const flag of Object.values(command.flags)) {
+  const flags = Object.values(command.flags);
+  for (const flag of flags.filter((candidate) => candidate.planned !== true)) {
     const name = flag.kind === "switch" ? `--${flag.name}` : `--${flag.name}=<${flag.valueName ?? "value"}>`;
     const defaultText = flag.defaultText !== undefined ? ` (default ${flag.defaultText})` : "";
     lines.push(`  ${name.padEnd(32)} ${flag.help}${defaultText}`);
   }
+  const planned = flags.filter((flag) => flag.planned === true);
+  if (planned.length > 0) lines.push(`  Not available yet (see ${roadmapDoc}): ${planned.map((flag) => `--${flag.name}`).join(", ")}`);
   if (command.environment !== undefined) lines.push("", "Environment:", ...command.environment.map((line) => `  ${line}`));
-  lines.push("", "Exit codes:", "  0  success", exitStatusHelp, "");
+  lines.push("", "Exit codes:", ...exitStatusLines(command.failures), ...(command.otherStatuses ?? []).map((line) => `  ${line}`), "");
   return lines.join("\n");
 }

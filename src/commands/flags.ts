@@ -16,6 +16,8 @@ export interface FlagDefinition<T> {
   /** The text assumed when the flag is absent, shown in help. */
   readonly defaultText?: string;
   readonly help: string;
+  /** CMK has this flag and cmk will: today giving it is a usage error, and help does not offer it. */
+  readonly planned?: true;
   /** The flag's value from its text (the default when absent; undefined when absent without one); throws a usage error. */
   readonly parse: (text: string | undefined) => T;
 }
@@ -46,15 +48,38 @@ function switchFlag(name: string, help: string): FlagDefinition<boolean> {
   return { name, kind: "switch", help, parse: (text) => text !== undefined };
 }
 
-const anyText = (text: string): string => text;
+/** Where the commands and flags that are not available yet are described. */
+export const roadmapDoc = "docs/roadmap.md";
+
+/** A flag of CMK's that this version does not have yet: refused, never silently ignored. */
+function plannedFlag(name: string, help: string): FlagDefinition<undefined> {
+  return {
+    name,
+    kind: "value",
+    help,
+    planned: true,
+    parse: (text) => {
+      if (text !== undefined) throw new CmkError("usage", `--${name} is not available yet in this version (${help}); see ${roadmapDoc}`);
+      return undefined;
+    },
+  };
+}
+
+/** A directory flag: an empty value (an unset shell variable) is refused, never read as the current directory. */
+function directoryValue(example: string): (text: string, flag: string) => string {
+  return (text, flag) => {
+    if (text.trim() === "") throw new CmkError("usage", `${flag} is empty; give a directory, e.g. ${flag}=${example} (an unset shell variable gives an empty value)`);
+    return text;
+  };
+}
 
 // ---- Where state lives ------------------------------------------------------------------
 
 export const defaultConfDir = "/etc/cmk";
 
 export const storeFlags = {
-  confDir: valueFlag("conf-dir", { valueName: "dir", defaultText: defaultConfDir, help: "directory holding the node state (state.json, layout.json and their lock)", parse: anyText }),
-  namespace: optionalFlag("namespace", { valueName: "name", help: "namespace of the node's ConfigMap when state is kept in Kubernetes (CMK 1.5 compatibility)", parse: anyText }),
+  confDir: valueFlag("conf-dir", { valueName: "dir", defaultText: defaultConfDir, help: "directory holding the node state (state.json, layout.json and their lock)", parse: directoryValue(defaultConfDir) }),
+  namespace: plannedFlag("namespace", "state kept in a Kubernetes ConfigMap"),
 };
 
 // ---- Carving (init, reconfigure) ------------------------------------------------------------
@@ -108,20 +133,24 @@ export const isolateFlags = {
 
 const intervalFlag = valueFlag("interval", { valueName: "seconds", defaultText: "0", help: "repeat every <seconds> (fractions allowed) until SIGTERM; 0 runs once", parse: (text, flag) => secondsValue(flag, text) });
 
-export const reconcileFlags = { interval: intervalFlag, ...storeFlags };
+const publishFlag = plannedFlag("publish", "reports published to the Kubernetes API");
+
+export const reconcileFlags = { interval: intervalFlag, publish: publishFlag, ...storeFlags };
 
 export const nodeReportFlags = {
   format: valueFlag("format", { valueName: "format", defaultText: "json", help: "json (CMK's report) or text (a map of the node; colour on a terminal unless NO_COLOR is set)", parse: (text, flag) => choiceValue(flag, text, ["json", "text"] as const) }),
   interval: intervalFlag,
+  publish: publishFlag,
   ...storeFlags,
 };
 
-const installDirFlag = valueFlag("install-dir", { valueName: "dir", defaultText: "/opt/bin", help: "directory of the cmk executable (a host directory that workload containers mount)", parse: anyText });
+const defaultInstallDir = "/opt/bin";
+const installDirFlag = valueFlag("install-dir", { valueName: "dir", defaultText: defaultInstallDir, help: "directory of the cmk executable (a host directory that workload containers mount)", parse: directoryValue(defaultInstallDir) });
 
 export const installFlags = { installDir: installDirFlag };
 
 export const uninstallFlags = {
   installDir: installDirFlag,
-  confDir: { ...storeFlags.confDir, help: "accepted for CMK compatibility; left untouched" },
-  namespace: { ...storeFlags.namespace, help: "accepted for CMK compatibility; no Kubernetes object is removed" },
+  confDir: { ...storeFlags.confDir, help: "accepted for CMK compatibility; the node state is left untouched" },
+  namespace: storeFlags.namespace,
 };

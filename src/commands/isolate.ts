@@ -71,7 +71,10 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
   try {
     const identity = childIdentity(context, proc, hostPid, child);
     const record: TaskRecord = identity === null ? { isolate: own, affinity: pinned } : { isolate: own, child: identity, affinity: pinned };
+    const started = context.now();
     allocated = await allocateFor(store, { pool, socketId, count: isExclusivePool(pool) ? count : 1, taskId, record }, proc, placement);
+    const { lists, why } = allocated.allocation;
+    context.log.debug(`task ${taskId}: pool ${pool} CPU lists ${lists.map((list) => list.key).join(" + ")}: ${why}; lock wait and transaction ${(context.now() - started).toFixed(1)} ms`);
   } catch (error) {
     child.abandon();
     throw error;

@@ -68,9 +68,9 @@ async function readState(store: StateStore): Promise<{ state: NodeState | null; 
 
 export async function run(options: OptionsOf<typeof nodeReportFlags>, context: Context): Promise<number> {
   const store = openStore(options, context);
-  const { procFs, sysRoot } = context.settings;
+  const { procFs, sysRoot, kernelFs } = context.settings;
   const pass = async (): Promise<void> => {
-    const { topology, warnings } = readHostTopology(sysRoot, procFs, true);
+    const { topology, warnings } = readHostTopology(sysRoot, kernelFs, true);
     for (const warning of warnings) context.log.warning(warning);
     const { state, stateError } = await readState(store);
     if (options.format === "json") {

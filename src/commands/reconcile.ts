@@ -12,12 +12,15 @@ export async function run(options: OptionsOf<typeof reconcileFlags>, context: Co
   const store = openStore(options, context);
   const proc = context.settings.procFs;
   const pass = async (): Promise<void> => {
+    const started = context.now();
     const reclaimed = await store.update((current) => {
       if (current === null) throw notInitialisedError(store);
       // A fresh view of procfs for every pass: a listing from an earlier pass misses newer tasks.
       const result = reclaimDead(current, taskLiveness(proc));
       return result.reclaimed.length > 0 ? { state: result.state, result, durability: "tasks" } : { result };
     });
+    context.log.debug(`checked ${reclaimed.state.tasks.size + reclaimed.reclaimed.length} recorded tasks, reclaimed ${reclaimed.reclaimed.length} CPU lists; lock wait and transaction ${(context.now() - started).toFixed(1)} ms`);
+    for (const entry of reclaimed.reclaimed) context.log.debug(`reclaimed ${entry.pool} CPU list ${entry.cpus} of dead task ${entry.pid}`);
     const mismatched = findMaskMismatches(reclaimed.state, taskAffinityReader(proc, reclaimed.state));
     const report: Json = {
       reclaimedCpuLists: reclaimedReport(reclaimed.reclaimed),

@@ -4,7 +4,7 @@
 import { settingsHelp, sysRootHelp } from "../app/settings.ts";
 import type { Context } from "../app/context.ts";
 import type { ErrorKind } from "../core/errors.ts";
-import { carvingFlags, describeFlags, installFlags, isolateFlags, nodeReportFlags, reconcileFlags, uninstallFlags, type FlagSet, type OptionsOf } from "./flags.ts";
+import { carvingFlags, describeFlags, installFlags, isolateFlags, nodeReportFlags, reconcileFlags, roadmapDoc, uninstallFlags, type FlagSet, type OptionsOf } from "./flags.ts";
 
 /**
  * How a command ended: a number is the exit status it chose (isolate passes on its program's);
@@ -25,6 +25,10 @@ export interface CommandSpec<F extends FlagSet> {
   /** The command runs a program given after its flags. */
   readonly takesProgram?: boolean;
   readonly environment?: readonly string[];
+  /** The kinds of failure the command can end with, for its help. */
+  readonly failures: readonly ErrorKind[];
+  /** Exit statuses of its own beyond those (isolate passes on its program's). */
+  readonly otherStatuses?: readonly string[];
   readonly load: () => Promise<CommandModule<OptionsOf<F>>>;
 }
 
@@ -35,6 +39,9 @@ function define<F extends FlagSet>(spec: CommandSpec<F>): Command {
   return spec as unknown as Command;
 }
 
+/** Failures of every command that reads or changes the node's state. */
+const stateFailures: readonly ErrorKind[] = ["failure", "usage", "invalid-state", "lock-timeout"];
+
 const carvingUsage = "[--num-exclusive-cores=<num>] [--num-shared-cores=<num>] [--exclusive-mode=<mode>] [--shared-mode=<mode>] [--excl-non-isolcpus=<list>] [--socket-id=<num>] [--sst=<mode>] [--conf-dir=<dir>]";
 
 export const commands: readonly Command[] = [
@@ -44,6 +51,7 @@ export const commands: readonly Command[] = [
     usage: `cmk init ${carvingUsage}`,
     flags: carvingFlags,
     environment: [...settingsHelp, sysRootHelp],
+    failures: [...stateFailures, "does-not-fit", "conflict"],
     load: () => import("./init.ts"),
   }),
   define({
@@ -52,6 +60,7 @@ export const commands: readonly Command[] = [
     usage: `cmk reconfigure ${carvingUsage}`,
     flags: carvingFlags,
     environment: [...settingsHelp, sysRootHelp],
+    failures: [...stateFailures, "does-not-fit", "conflict", "not-initialised", "affinity"],
     load: () => import("./reconfigure.ts"),
   }),
   define({
@@ -60,6 +69,7 @@ export const commands: readonly Command[] = [
     usage: "cmk describe [--output=json|yaml] [--conf-dir=<dir>]",
     flags: describeFlags,
     environment: settingsHelp,
+    failures: ["failure", "usage", "invalid-state", "not-initialised"],
     load: () => import("./describe.ts"),
   }),
   define({
@@ -69,6 +79,8 @@ export const commands: readonly Command[] = [
     flags: isolateFlags,
     takesProgram: true,
     environment: [...settingsHelp, "CMK_NUM_CORES     CPU lists to take from an exclusive pool (whole number >= 1, default 1)"],
+    failures: [...stateFailures, "does-not-fit", "pool-exhausted", "affinity", "not-initialised"],
+    otherStatuses: ["once the command runs, its own status: 128+N when signal N ended it, 127 command not found, 126 command not runnable"],
     load: () => import("./isolate.ts"),
   }),
   define({
@@ -77,6 +89,7 @@ export const commands: readonly Command[] = [
     usage: "cmk reconcile [--interval=<seconds>] [--conf-dir=<dir>]",
     flags: reconcileFlags,
     environment: settingsHelp,
+    failures: [...stateFailures, "not-initialised"],
     load: () => import("./reconcile.ts"),
   }),
   define({
@@ -85,6 +98,7 @@ export const commands: readonly Command[] = [
     usage: "cmk node-report [--format=json|text] [--interval=<seconds>] [--conf-dir=<dir>]",
     flags: nodeReportFlags,
     environment: [...settingsHelp, "NO_COLOR          any value turns colour off in --format=text", "CMK_COLOR         always: colour even when not writing to a terminal"],
+    failures: ["failure", "usage"],
     load: () => import("./node-report.ts"),
   }),
   define({
@@ -92,6 +106,7 @@ export const commands: readonly Command[] = [
     summary: "place a self-contained cmk executable (runtime included) in --install-dir",
     usage: "cmk install [--install-dir=<dir>]",
     flags: installFlags,
+    failures: ["failure", "usage"],
     load: () => import("./install.ts"),
   }),
   define({
@@ -99,6 +114,18 @@ export const commands: readonly Command[] = [
     summary: "remove the cmk executable that install placed (not the conf dir or cluster objects)",
     usage: "cmk uninstall [--install-dir=<dir>] [--conf-dir=<dir>] [--namespace=<name>]",
     flags: uninstallFlags,
+    failures: ["failure", "usage"],
     load: () => import("./uninstall.ts"),
   }),
 ];
+
+/** CMK's commands that this version does not have yet: named so that asking for one says so. */
+export const plannedCommands: readonly { readonly name: string; readonly summary: string }[] = [
+  { name: "discover", summary: "advertise the node's exclusive cores to the Kubernetes scheduler" },
+  { name: "cluster-init", summary: "put cmk on a cluster's nodes" },
+  { name: "webhook", summary: "the admission webhook that gives pods what cmk isolate needs" },
+  { name: "reconfigure_setup", summary: "reconfigure pools across a cluster's nodes" },
+  { name: "reaffinitize", summary: "re-pin a workload after reconfigure (cmk reconfigure re-pins every thread itself)" },
+];
+
+export { roadmapDoc };

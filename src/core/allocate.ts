@@ -27,6 +27,8 @@ export interface Allocation {
   readonly state: NodeState;
   readonly lists: readonly (CpuListState & { readonly socket: number })[];
   readonly reclaimed: readonly ReclaimedTask[];
+  /** Why these lists, in a few words, for the debug log. */
+  readonly why: string;
 }
 
 export interface ReclaimedTask {
@@ -43,10 +45,10 @@ export function allocate(
 ): Allocation {
   const pool = state.pools.get(request.pool);
   if (pool === undefined) {
-    throw new CmkError("usage", `pool "${request.pool}" does not exist on this node; pools here: ${[...state.pools.keys()].join(", ")}`, { field: "pool" });
+    throw new CmkError("does-not-fit", `pool "${request.pool}" does not exist on this node; pools here: ${[...state.pools.keys()].join(", ")}`, { field: "pool" });
   }
   if (request.socketId !== null && !pool.sockets.has(request.socketId)) {
-    throw new CmkError("usage", `pool ${request.pool} has no socket ${request.socketId}; sockets: ${[...pool.sockets.keys()].join(", ")}`, { field: "socketId" });
+    throw new CmkError("does-not-fit", `pool ${request.pool} has no socket ${request.socketId}; sockets: ${[...pool.sockets.keys()].join(", ")}`, { field: "socketId" });
   }
   // A PID already recorded as a task belongs to a dead process: the PID is ours now.
   let current = releaseTask(state, request.taskId);
@@ -56,7 +58,12 @@ export function allocate(
 
   let reclaimed: ReclaimedTask[] = [];
   let chosen: (CpuListState & { socket: number })[];
+  let why: string;
   if (isExclusivePool(request.pool)) {
+    const total = candidates(current).length;
+    if (total < request.count) {
+      throw new CmkError("does-not-fit", `pool ${request.pool}${onSocket(request)} has ${total} CPU list${total === 1 ? "" : "s"} in all, ${request.count} requested; request at most ${total}`, { field: "count" });
+    }
     let free = candidates(current).filter((list) => list.tasks.length === 0);
     if (free.length < request.count) {
       // Lists of killed isolates are taken back here, without waiting for cmk reconcile.
@@ -66,19 +73,21 @@ export function allocate(
       free = candidates(current).filter((list) => list.tasks.length === 0);
     }
     if (free.length < request.count) throw exhausted(request, candidates(current), free.length, current);
-    chosen = closest(free, request.count, placementOf);
+    ({ lists: chosen, why } = closest(free, request.count, placementOf));
+    why += `, ${free.length} of ${candidates(current).length} lists free`;
   } else {
     const lists = candidates(current);
     if (lists.length === 0) {
-      throw new CmkError("pool-exhausted", `pool ${request.pool} has no CPU lists${request.socketId === null ? "" : ` on socket ${request.socketId}`}; re-run cmk init with cores for it`);
+      throw new CmkError("does-not-fit", `pool ${request.pool} has no CPU lists${onSocket(request)}; re-run cmk init with cores for it`);
     }
     chosen = [lists.reduce((best, list) => (list.tasks.length < best.tasks.length ? list : best))];
+    why = `the least-loaded of ${lists.length} list${lists.length === 1 ? "" : "s"} (${chosen[0]?.tasks.length ?? 0} tasks on it)`;
   }
   const keys = new Set(chosen.map((list) => `${list.socket}/${list.key}`));
   const tasks = new Map(current.tasks).set(request.taskId, request.record);
   const next = mapTasks(current, (name, list, socket) =>
     name === request.pool && keys.has(`${socket}/${list.key}`) ? [...list.tasks, request.taskId] : list.tasks, tasks);
-  return { state: next, lists: chosen, reclaimed };
+  return { state: next, lists: chosen, reclaimed, why };
 }
 
 function exhausted(request: AllocationRequest, lists: readonly (CpuListState & { socket: number })[], free: number, state: NodeState): CmkError {
@@ -87,7 +96,7 @@ function exhausted(request: AllocationRequest, lists: readonly (CpuListState & {
     .slice(0, 8)
     .map((list) => `${list.key} by ${list.tasks.map((task) => describeHolder(task, state.tasks.get(task))).join("+")}`);
   const more = lists.filter((list) => list.tasks.length > 0).length - holders.length;
-  const scope = request.socketId === null ? "" : ` on socket ${request.socketId}`;
+  const scope = onSocket(request);
   return new CmkError(
     "pool-exhausted",
     `pool ${request.pool}${scope} has ${free} free of ${lists.length} CPU lists, ${request.count} requested; held: ${holders.join(", ")}${more > 0 ? `, and ${more} more` : ""}; wait for a task to end or request fewer`,
@@ -95,20 +104,25 @@ function exhausted(request: AllocationRequest, lists: readonly (CpuListState & {
   );
 }
 
+/** " on socket N" for a request restricted to a socket, else "". */
+function onSocket(request: AllocationRequest): string {
+  return request.socketId === null ? "" : ` on socket ${request.socketId}`;
+}
+
 function describeHolder(taskId: string, record: TaskRecord | undefined): string {
   return record?.child === undefined ? `PID ${taskId}` : `PID ${taskId} (child ${record.child.pid})`;
 }
 
 /** Picks `count` lists that sit close: within one L3 group, else one NUMA node, else one socket. */
-function closest<T extends CpuListState & { socket: number }>(free: readonly T[], count: number, placementOf: (cpus: CpuSet) => Placement): T[] {
-  if (count === 1) return free.slice(0, 1);
+function closest<T extends CpuListState & { socket: number }>(free: readonly T[], count: number, placementOf: (cpus: CpuSet) => Placement): { lists: T[]; why: string } {
+  if (count === 1) return { lists: free.slice(0, 1), why: "the first free list in pool order" };
   const placed = free.map((list, order) => ({ list, order, ...placementOf(list.cpus) }));
-  const domains: ((entry: (typeof placed)[number]) => string)[] = [
-    (entry) => `${entry.list.socket}/${entry.numaNode}/${entry.l3}`,
-    (entry) => `${entry.list.socket}/${entry.numaNode}`,
-    (entry) => `${entry.list.socket}`,
+  const domains: [string, (entry: (typeof placed)[number]) => string][] = [
+    ["one L3 group", (entry) => `${entry.list.socket}/${entry.numaNode}/${entry.l3}`],
+    ["one NUMA node", (entry) => `${entry.list.socket}/${entry.numaNode}`],
+    ["one socket", (entry) => `${entry.list.socket}`],
   ];
-  for (const domainOf of domains) {
+  for (const [domainName, domainOf] of domains) {
     const groups = new Map<string, (typeof placed)[number][]>();
     for (const entry of placed) {
       const key = domainOf(entry);
@@ -117,12 +131,13 @@ function closest<T extends CpuListState & { socket: number }>(free: readonly T[]
     // Best fit: the fullest domain that still holds the request keeps larger domains whole.
     const fitting = [...groups.values()].filter((group) => group.length >= count).sort((a, b) => a.length - b.length || (a[0]?.order ?? 0) - (b[0]?.order ?? 0));
     const best = fitting[0];
-    if (best !== undefined) return best.slice(0, count).map((entry) => entry.list);
+    if (best !== undefined) return { lists: best.slice(0, count).map((entry) => entry.list), why: `${count} lists in ${domainName}, the fullest that fits` };
   }
-  return [...placed]
+  const lists = [...placed]
     .sort((a, b) => a.list.socket - b.list.socket || a.numaNode - b.numaNode || a.l3 - b.l3 || a.order - b.order)
     .slice(0, count)
     .map((entry) => entry.list);
+  return { lists, why: `${count} lists across sockets: no one socket has that many free` };
 }
 
 /** Removes a task from every list and forgets its record. */

@@ -71,7 +71,7 @@ export function carvePools(topology: Topology, request: CarveRequest): Carving {
 /** Refuses a socket the node does not have. */
 function requireSocket(topology: Topology, socketId: number | null): void {
   if (socketId !== null && !topology.sockets.some((socket) => socket.id === socketId)) {
-    throw new CmkError("usage", `socket ${socketId} is not a socket of this node; sockets are ${topology.sockets.map((socket) => socket.id).join(", ")}`, { field: "socketId" });
+    throw new CmkError("does-not-fit", `socket ${socketId} is not a socket of this node; sockets are ${topology.sockets.map((socket) => socket.id).join(", ")}`, { field: "socketId" });
   }
 }
 
@@ -104,10 +104,10 @@ function poolAssigner(topology: Topology, request: CarveRequest): PoolAssigner {
     // SST-BF cores first, keeping the mode's order otherwise (a stable sort).
     if (!highPriority.isEmpty) free.sort((a, b) => Number(isSstBf(b)) - Number(isSstBf(a)));
     if (count !== undefined && free.length < count) {
-      throw new CmkError("failure", `${count} cores requested for ${pool}, but only ${free.length} cores are available for it; request fewer cores or free more (see isolcpus)`);
+      throw new CmkError("does-not-fit", `${count} cores requested for ${pool}, but only ${free.length} cores are available for it; request fewer cores or free more (see isolcpus)`, { field: pool === "shared" ? "numSharedCores" : "numExclusiveCores" });
     }
     if (free.length === 0 && pool === "infra") {
-      throw new CmkError("failure", "no cores are left for the infra pool; request fewer exclusive or shared cores, or isolate fewer cores, so the system keeps at least one core");
+      throw new CmkError("does-not-fit", "no cores are left for the infra pool; request fewer exclusive or shared cores, or isolate fewer cores, so the system keeps at least one core", { field: "numExclusiveCores" });
     }
     for (const core of count === undefined ? free : free.slice(0, count)) assigned.set(core, pool);
   };
@@ -134,7 +134,7 @@ function isolationOf(topology: Topology, request: CarveRequest, onSocket: PoolAs
   if (nodeIsolated.length > 0) {
     const where = request.socketId === null ? "" : ` on socket ${request.socketId}`;
     if (isolated.length < requested) {
-      throw new CmkError("failure", `cannot use isolated cores for exclusive and shared pools: ${isolated.length} cores are isolated${where} but ${requested} were requested; isolate more cores (isolcpus) or request fewer`);
+      throw new CmkError("does-not-fit", `cannot use isolated cores for exclusive and shared pools: ${isolated.length} cores are isolated${where} but ${requested} were requested; isolate more cores (isolcpus) or request fewer`, { field: "numExclusiveCores" });
     }
     if (nodeIsolated.length > requested) {
       notices.push({ level: "warning", message: `not all isolated cores will be used by exclusive and shared pools: ${nodeIsolated.length} isolated but only ${requested} used; the rest stay idle (they cannot join infra)` });
@@ -157,7 +157,7 @@ function carveWithStrategy(topology: Topology, request: CarveRequest, cores: Iso
     const sstBfIsolated = cores.isolated.filter(pools.isSstBf);
     notices.push({ level: "info", message: `isolated SST-BF cores (socket:core): ${coreIds(sstBfIsolated)}` });
     if (sstBfIsolated.length < request.numExclusiveCores) {
-      throw new CmkError("failure", `${request.numExclusiveCores} exclusive cores requested but only ${sstBfIsolated.length} isolated SST-BF (high-priority) cores exist; request fewer or isolate more high-priority cores`);
+      throw new CmkError("does-not-fit", `${request.numExclusiveCores} exclusive cores requested but only ${sstBfIsolated.length} isolated SST-BF (high-priority) cores exist; request fewer or isolate more high-priority cores`, { field: "numExclusiveCores" });
     }
     assign(orderCores(topology, sstBfIsolated, request.exclusiveMode), "exclusive", request.numExclusiveCores);
     assign(orderCores(topology, cores.isolated, request.sharedMode), "shared", request.numSharedCores);
@@ -185,19 +185,19 @@ function carveSstCp(topology: Topology, request: CarveRequest, assign: Assign, n
   const coresWith = (value: string | undefined): Core[] => topology.cores.filter((core) => eppOf(core) === value);
   const counts = present.map((value) => `${value}: ${coresWith(value).length}`).join(", ");
   if (present.length > 3) {
-    throw new CmkError("failure", `there must not be more than 3 EPP values among the cores for SST-CP, found ${present.length} (${counts}); set energy_performance_preference to at most 3 values`);
+    throw new CmkError("does-not-fit", `there must not be more than 3 EPP values among the cores for SST-CP, found ${present.length} (${counts}); set energy_performance_preference to at most 3 values`);
   }
   if (present.length < 2) {
-    throw new CmkError("failure", `there must be either 2 or 3 EPP values set among the cores for SST-CP, found ${present.length} (${counts || "none"}); set energy_performance_preference per core or disable SST-CP`, { field: "sst" });
+    throw new CmkError("does-not-fit", `there must be either 2 or 3 EPP values set among the cores for SST-CP, found ${present.length} (${counts || "none"}); set energy_performance_preference per core or disable SST-CP`, { field: "sst" });
   }
   const [high, middle, low] = present as [string, string, string?];
   const { numExclusiveCores: e, numSharedCores: s } = request;
   if (low !== undefined) {
     if (coresWith(high).length !== e || coresWith(middle).length !== s) {
-      throw new CmkError("failure", `SST-CP needs exactly ${e} cores with EPP ${high} (found ${coresWith(high).length}) and ${s} with ${middle} (found ${coresWith(middle).length}); adjust the exclusive and shared core counts or the EPP settings`, { field: "numExclusiveCores" });
+      throw new CmkError("does-not-fit", `SST-CP needs exactly ${e} cores with EPP ${high} (found ${coresWith(high).length}) and ${s} with ${middle} (found ${coresWith(middle).length}); adjust the exclusive and shared core counts or the EPP settings`, { field: "numExclusiveCores" });
     }
   } else if (coresWith(high).length !== e + s) {
-    throw new CmkError("failure", `SST-CP needs exactly ${e + s} cores with EPP ${high} for exclusive and shared pools (found ${coresWith(high).length}); adjust the exclusive and shared core counts or the EPP settings`, { field: "numExclusiveCores" });
+    throw new CmkError("does-not-fit", `SST-CP needs exactly ${e + s} cores with EPP ${high} for exclusive and shared pools (found ${coresWith(high).length}); adjust the exclusive and shared core counts or the EPP settings`, { field: "numExclusiveCores" });
   }
   notices.push({ level: "info", message: `SST-CP: EPP values in priority order: ${present.join(", ")}` });
   assign(coresWith(high), "exclusive", e);
@@ -214,16 +214,16 @@ function assignExclNonIsolcpus(topology: Topology, request: CarveRequest, assign
   const ids = new Set(request.exclNonIsolcpus);
   const missing = [...ids].filter((id) => !topology.cores.some((core) => core.id === id));
   if (missing.length > 0) {
-    throw new CmkError("usage", `exclusive-non-isolcpus names physical cores not on this node: ${missing.join(", ")}; list physical core ids, not logical CPUs`, { field: "exclNonIsolcpus" });
+    throw new CmkError("does-not-fit", `exclusive-non-isolcpus names physical cores not on this node: ${missing.join(", ")}; list physical core ids, not logical CPUs`, { field: "exclNonIsolcpus" });
   }
   const chosen = topology.cores.filter((core) => ids.has(core.id));
   const taken = chosen.filter((core) => assigned.has(core));
   if (taken.length > 0) {
-    throw new CmkError("usage", `exclusive-non-isolcpus cores already assigned to other pools: ${taken.map((core) => `${core.id} (${assigned.get(core)})`).join(", ")}; choose other cores`, { field: "exclNonIsolcpus" });
+    throw new CmkError("does-not-fit", `exclusive-non-isolcpus cores already assigned to other pools: ${taken.map((core) => `${core.id} (${assigned.get(core)})`).join(", ")}; choose other cores`, { field: "exclNonIsolcpus" });
   }
   const isolated = chosen.filter((core) => core.isolated);
   if (isolated.length > 0) {
-    throw new CmkError("usage", `exclusive-non-isolcpus cores are isolated by isolcpus and cannot join that pool: ${isolated.map((core) => core.id).join(", ")}; choose non-isolated cores`, { field: "exclNonIsolcpus" });
+    throw new CmkError("does-not-fit", `exclusive-non-isolcpus cores are isolated by isolcpus and cannot join that pool: ${isolated.map((core) => core.id).join(", ")}; choose non-isolated cores`, { field: "exclNonIsolcpus" });
   }
   assign(chosen, "exclusive-non-isolcpus");
 }

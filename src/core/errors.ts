@@ -6,15 +6,14 @@
 
 export type ErrorKind =
   | "failure" // an operation failed (I/O, system call, unexpected state)
-  | "usage" // a bad request: a malformed value or one this node cannot have
+  | "usage" // a malformed request: a bad flag, argument, variable or value
+  | "does-not-fit" // a well-formed request this node cannot satisfy (more cores than it has, a socket it lacks)
   | "invalid-state" // the stored state cannot be read as a cmk state
   | "lock-timeout" // the wait for the state lock expired
   | "pool-exhausted" // not enough free CPU lists in the requested pool
   | "affinity" // the kernel refused or narrowed the requested CPU affinity
   | "conflict" // the request contradicts running workloads (init/reconfigure)
   | "not-initialised"; // the node has no pools yet
-
-export const errorKinds: readonly ErrorKind[] = ["failure", "usage", "invalid-state", "lock-timeout", "pool-exhausted", "affinity", "conflict", "not-initialised"];
 
 /** The inputs of the core's requests (allocation, carving) an error can be about. */
 export type RequestField = "pool" | "socketId" | "count" | "numExclusiveCores" | "numSharedCores" | "exclNonIsolcpus" | "sst";
