@@ -1,0 +1,62 @@
+// What `cmk --help` and each command's --help promise: only the exit statuses that command can
+// return, and CMK's commands and flags that are not available yet named as such, never offered
+// as if they worked. Asking for one of those fails with a pointer to docs/roadmap.md and changes nothing.
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { repoRoot, runCmk, scratchDir } from "../helpers/cmk.ts";
+
+/** The "N  kind" lines under "Exit codes:" of a help text. */
+function exitStatuses(help: string): number[] {
+  const section = help.slice(help.indexOf("Exit codes:"));
+  return [...section.matchAll(/^ {2}(\d+) {2}\S/gm)].map((match) => Number(match[1]));
+}
+
+test("each command's --help lists only the exit statuses it can return", () => {
+  const expected: Record<string, number[]> = {
+    describe: [0, 1, 2, 3, 8],
+    install: [0, 1, 2],
+    isolate: [0, 1, 2, 3, 4, 5, 6, 8, 9],
+    init: [0, 1, 2, 3, 4, 7, 9],
+    reconcile: [0, 1, 2, 3, 4, 8],
+  };
+  for (const [command, statuses] of Object.entries(expected)) {
+    const help = runCmk([command, "--help"]);
+    assert.equal(help.status, 0, help.stderr);
+    assert.deepEqual(exitStatuses(help.stdout), statuses, `${command} --help`);
+  }
+  assert.match(runCmk(["isolate", "--help"]).stdout, /127 command not found, 126 command not runnable/);
+  assert.deepEqual(exitStatuses(runCmk(["--help"]).stdout), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+});
+
+test("CMK's commands that are not available yet say so, exit 2, and point to a document that exists", () => {
+  assert.ok(existsSync(join(repoRoot, "docs", "roadmap.md")));
+  const main = runCmk(["--help"]).stdout;
+  for (const command of ["discover", "cluster-init", "webhook", "reconfigure_setup", "reaffinitize"]) {
+    assert.match(main, new RegExp(`Not available yet in this version \\(see docs/roadmap.md\\): .*\\b${command}\\b`));
+    const result = runCmk([command]);
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, new RegExp(`^ERROR:cmk:cmk ${command} \\(.*\\) is not available yet in this version; see docs/roadmap.md\\n$`));
+  }
+});
+
+test("--publish and --namespace are refused, not ignored, and not offered as flags", () => {
+  const dir = join(scratchDir("help"), "conf");
+  for (const args of [["reconcile", "--publish=true"], ["node-report", "--publish"], ["init", "--namespace=default"], ["describe", "--namespace=default"]]) {
+    const result = runCmk([...args, `--conf-dir=${dir}`]);
+    assert.equal(result.status, 2, `${args.join(" ")}: ${result.stderr}`);
+    assert.match(result.stderr, /is not available yet in this version \(.*\); see docs\/roadmap.md/);
+    assert.equal(existsSync(dir), false, `${args.join(" ")} wrote state`);
+  }
+  const help = runCmk(["reconcile", "--help"]).stdout;
+  assert.doesNotMatch(help, /^ {2}--publish/m);
+  assert.match(help, /Not available yet \(see docs\/roadmap.md\): --publish, --namespace/);
+});
+
+test("the README's exit status table matches the CLI's", () => {
+  const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
+  const table = readme.slice(readme.indexOf("## Exit codes"));
+  const documented = [...table.matchAll(/^\| (\d+) \|/gm)].map((match) => Number(match[1]));
+  assert.deepEqual(documented, exitStatuses(runCmk(["--help"]).stdout));
+});
