@@ -122,3 +122,20 @@ export function processTree(procFs: string, pid: number): number[] {
   }
   return found;
 }
+
+/** The PIDs of running `cmk isolate` processes (any install of cmk), found by their command lines. */
+export function runningIsolates(procFs: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync(procFs)) {
+    if (name.charCodeAt(0) > 57) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`${procFs}/${name}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue; // Ended meanwhile.
+    }
+    const command = argv.findIndex((arg) => /(^|\/)(cmk|cmk\.cjs|cmk-main\.cjs)$/.test(arg));
+    if (command >= 0 && argv[command + 1] === "isolate") found.push(Number(name));
+  }
+  return found.sort((a, b) => a - b);
+}
