@@ -8,10 +8,10 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { CmkError, describeCause } from "../core/errors.ts";
-import { mapTasks, readPoolDocument, type NodeState } from "../core/node-state.ts";
-import { decodeStateFile, decodeYamlStateFile, encodeStateFile } from "../core/state-codec.ts";
+import { mapTasks, type NodeState } from "../core/node-state.ts";
 import type { StateStore, Transition } from "../core/state-store.ts";
-import type { YamlKey, YamlValue } from "../core/yaml.ts";
+import { decodeStateFile, decodeYamlStateFile, encodeStateFile, readPoolDocument } from "../formats/state-document.ts";
+import type { YamlKey, YamlValue } from "../formats/yaml.ts";
 import { acquireLock } from "./flock.ts";
 
 const stateFileName = "state.json";

@@ -2,7 +2,7 @@
 import { choiceValue, type ParsedArgs } from "../cli/args.ts";
 import { openStore, notInitialised, type Context } from "../cli/context.ts";
 import { describeState, naturalCompare, sortedJson, type Json } from "../core/describe.ts";
-import { emitYaml, type YamlValue } from "../core/yaml.ts";
+import { emitYaml, type YamlValue } from "../formats/yaml.ts";
 
 function toYamlValue(value: Json): YamlValue {
   if (Array.isArray(value)) return value.map(toYamlValue);

@@ -4,10 +4,10 @@ import { allocate, poolCpus, reclaimDead, releaseTask, type Placement, type Task
 import { findMaskMismatches, findOverlaps, findUnisolated } from "../../src/core/checks.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
-import { poolDocument, stateFromLayout, type NodeState, type PoolState, type TaskRecord } from "../../src/core/node-state.ts";
+import { stateFromLayout, type NodeState, type PoolState, type TaskRecord } from "../../src/core/node-state.ts";
 import type { CpuList, PoolLayout, PoolName } from "../../src/core/pools.ts";
-import { decodeStateFile, decodeYamlStateFile, encodeStateFile } from "../../src/core/state-codec.ts";
-import { emitYaml, parseYaml } from "../../src/core/yaml.ts";
+import { decodeStateFile, decodeYamlStateFile, encodeStateFile, poolDocument } from "../../src/formats/state-document.ts";
+import { emitYaml, parseYaml } from "../../src/formats/yaml.ts";
 import { specPoolDocument } from "../helpers/documents.ts";
 
 type PoolSpec = Partial<Record<PoolName, Record<number, Record<string, string[]>>>>;

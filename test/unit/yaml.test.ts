@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CmkError } from "../../src/core/errors.ts";
-import { emitYaml, parseYaml, type YamlKey, type YamlValue } from "../../src/core/yaml.ts";
+import { emitYaml, parseYaml, type YamlKey, type YamlValue } from "../../src/formats/yaml.ts";
 import { specPoolDocument } from "../helpers/documents.ts";
 
 const map = (...entries: [YamlKey, YamlValue][]): Map<YamlKey, YamlValue> => new Map(entries);
