@@ -1,5 +1,5 @@
 // What every subcommand gets: environment, logger, output, and the node-local adapters' settings.
-import { FileStateStore } from "../adapters/file-store.ts";
+import { FileStateStore } from "../adapters/file-store/store.ts";
 import { CmkError } from "../core/errors.ts";
 import type { StateStore } from "../core/state-store.ts";
 import { secondsValue, type ParsedArgs } from "./args.ts";
