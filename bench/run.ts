@@ -96,11 +96,11 @@ function editState(conf: string, edit: (config: Record<string, Record<string, Re
 // then its own copy of node), which is what workload containers run.
 const installDir = join(diskScratch, "opt-bin");
 timeOnce(cmk, ["install", `--install-dir=${installDir}`]);
-const sidecar = readdirSync(installDir).find((entry) => entry.startsWith(".cmk-v"));
-if (sidecar === undefined) throw new Error(`cmk install left no runtime directory in ${installDir}`);
+const runtimeDir = readdirSync(installDir).find((entry) => entry.startsWith(".cmk-v"));
+if (runtimeDir === undefined) throw new Error(`cmk install left no runtime directory in ${installDir}`);
 const forms = [
   { name: "source tree", cmk, node },
-  { name: "installed", cmk: join(installDir, "cmk"), node: join(installDir, sidecar, "node") },
+  { name: "installed", cmk: join(installDir, "cmk"), node: join(installDir, runtimeDir, "node") },
 ] as const;
 
 // 2. isolate on this machine's real CPUs, pinned, state on disk.

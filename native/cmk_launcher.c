@@ -21,7 +21,7 @@
 #define DYNAMIC_LOADER "/lib64/ld-linux-x86-64.so.2"
 
 // Not const and not static, so the compiler cannot fold the markers into the code.
-char cmk_sidecar[128] = "@CMK_SIDECAR@";
+char cmk_runtime_dir[128] = "@CMK_RUNTIME_DIR@";
 char cmk_libs_glibc[16] = "@CMK_LIBS_GLIBC@";
 
 // True when glibc version `have` ("2.35") is older than `need` ("2.36").
@@ -39,7 +39,7 @@ static int join(char *out, const char *dir, const char *name) {
 }
 
 int main(int argc, char **argv) {
-  if (cmk_sidecar[0] == '@') {
+  if (cmk_runtime_dir[0] == '@') {
     fputs("cmk: this launcher is a template; install cmk with 'cmk install'\n", stderr);
     return 1;
   }
@@ -58,8 +58,8 @@ int main(int argc, char **argv) {
   // A replaced binary reads as "<dir>/cmk (deleted)": the directory is still right.
   *strrchr(dir, '/') = '\0';
 
-  char sidecar[PATH_MAX], node[PATH_MAX], script[PATH_MAX], libs[PATH_MAX];
-  if (!join(sidecar, dir, cmk_sidecar) || !join(node, sidecar, "node") || !join(script, sidecar, "cmk.cjs") || !join(libs, sidecar, "lib")) {
+  char runtime_dir[PATH_MAX], node[PATH_MAX], script[PATH_MAX], libs[PATH_MAX];
+  if (!join(runtime_dir, dir, cmk_runtime_dir) || !join(node, runtime_dir, "node") || !join(script, runtime_dir, "cmk.cjs") || !join(libs, runtime_dir, "lib")) {
     fprintf(stderr, "cmk: the path of %s is too long; install cmk into a shorter directory\n", dir);
     return 1;
   }

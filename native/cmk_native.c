@@ -1,8 +1,8 @@
 // Thin Node-API bindings for the system calls Node.js does not expose: sched_setaffinity,
-// sched_getaffinity, flock (also a blocking flock bounded by a timeout), a held child (started
-// now, told later to exec), signal forwarding, a blocking wait and an immediate exit. Every function returns 0 (or
-// its result) or a negative errno; all interpretation (CPU sets, retries, messages) lives in
-// TypeScript.
+// sched_getaffinity, flock (also a wait for an exclusive lock, bounded by a timeout, on a worker
+// thread), a held child (started now, told later to exec), signal forwarding, a blocking wait
+// and an immediate exit. Every function returns (or resolves to) 0, or its result, or a negative
+// errno; all interpretation (CPU sets, retries, messages) lives in TypeScript.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -86,29 +86,66 @@ static napi_value flock_fd(napi_env env, napi_callback_info info) {
   return int32_value(env, rc == 0 ? 0 : -errno);
 }
 
+// ---- Waiting for a lock off the event loop ----------------------------------------------------
+//
+// A blocking flock wakes its waiter the moment the holder releases, which polling cannot do. It
+// runs on a libuv worker thread, so the event loop of a server (or the CLI's timers) keeps
+// running, and a timer aimed at that worker thread alone interrupts it when the timeout expires.
+
 static void interrupt_wait(int signal_number) {
   (void)signal_number;  // Only there to make a blocked flock return EINTR.
 }
 
-// flockWait(fd, timeoutMs) -> 0 | -ETIMEDOUT | -errno. Blocks in the kernel for an exclusive lock,
-// so a waiter wakes the moment the holder releases; a timer aimed at this thread alone
-// interrupts the wait when the timeout expires.
-static napi_value flock_wait(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  double timeout_ms = 0;
-  if (argc < 2 || napi_get_value_double(env, argv[1], &timeout_ms) != napi_ok) return int32_value(env, -EINVAL);
-  int fd = arg_int32(env, argv[0]);
-  if (flock(fd, LOCK_EX | LOCK_NB) == 0) return int32_value(env, 0);
-  if (errno != EWOULDBLOCK) return int32_value(env, -errno);
-  if (timeout_ms <= 0) return int32_value(env, -ETIMEDOUT);
+// SIGALRM interrupts a blocked flock while any wait is under way; the disposition in force
+// before the first of them is restored after the last.
+static pthread_mutex_t alarm_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int alarm_waits = 0;
+static struct sigaction alarm_previous;
 
-  struct sigaction action, previous;
-  memset(&action, 0, sizeof action);
-  action.sa_handler = interrupt_wait;  // No SA_RESTART: the blocked flock must return.
-  sigemptyset(&action.sa_mask);
-  if (sigaction(SIGALRM, &action, &previous) != 0) return int32_value(env, -errno);
+static int alarm_interrupts_begin(void) {
+  int result = 0;
+  pthread_mutex_lock(&alarm_mutex);
+  if (alarm_waits == 0) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = interrupt_wait;  // No SA_RESTART: the blocked flock must return.
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGALRM, &action, &alarm_previous) != 0) result = -errno;
+  }
+  if (result == 0) alarm_waits++;
+  pthread_mutex_unlock(&alarm_mutex);
+  return result;
+}
+
+static void alarm_interrupts_end(void) {
+  pthread_mutex_lock(&alarm_mutex);
+  if (--alarm_waits == 0) sigaction(SIGALRM, &alarm_previous, NULL);
+  pthread_mutex_unlock(&alarm_mutex);
+}
+
+static double monotonic_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)now.tv_sec * 1000 + (double)now.tv_nsec / 1e6;
+}
+
+static struct timespec timespec_of_ms(double ms) {
+  struct timespec out;
+  out.tv_sec = (time_t)(ms / 1000);
+  out.tv_nsec = (long)((ms - (double)out.tv_sec * 1000) * 1e6);
+  if (out.tv_sec == 0 && out.tv_nsec <= 0) out.tv_nsec = 1;
+  return out;
+}
+
+// Blocks the calling thread in flock(LOCK_EX) until it holds the lock or timeout_ms pass:
+// 0 | -ETIMEDOUT | -errno. The timer signals this thread at the deadline and every 10 ms after,
+// so that a signal landing just before flock blocks cannot leave it waiting past the deadline.
+static int flock_wait_here(int fd, double timeout_ms) {
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 0;
+  if (errno != EWOULDBLOCK) return -errno;
+  if (timeout_ms <= 0) return -ETIMEDOUT;
+  int result = alarm_interrupts_begin();
+  if (result != 0) return result;
   sigset_t alarm_only, old_mask;
   sigemptyset(&alarm_only);
   sigaddset(&alarm_only, SIGALRM);
@@ -120,15 +157,13 @@ static napi_value flock_wait(napi_env env, napi_callback_info info) {
   event.sigev_signo = SIGALRM;
   event._sigev_un._tid = (pid_t)syscall(SYS_gettid);
   timer_t timer;
-  int result = 0;
+  double deadline = monotonic_ms() + timeout_ms;
   if (timer_create(CLOCK_MONOTONIC, &event, &timer) != 0) {
     result = -errno;
   } else {
     struct itimerspec expiry;
-    memset(&expiry, 0, sizeof expiry);
-    expiry.it_value.tv_sec = (time_t)(timeout_ms / 1000);
-    expiry.it_value.tv_nsec = (long)((timeout_ms - (double)expiry.it_value.tv_sec * 1000) * 1e6);
-    if (expiry.it_value.tv_sec == 0 && expiry.it_value.tv_nsec == 0) expiry.it_value.tv_nsec = 1;
+    expiry.it_value = timespec_of_ms(timeout_ms);
+    expiry.it_interval = timespec_of_ms(10);
     timer_settime(timer, 0, &expiry, NULL);
     for (;;) {
       if (flock(fd, LOCK_EX) == 0) break;
@@ -136,9 +171,7 @@ static napi_value flock_wait(napi_env env, napi_callback_info info) {
         result = -errno;
         break;
       }
-      struct itimerspec left;
-      timer_gettime(timer, &left);
-      if (left.it_value.tv_sec == 0 && left.it_value.tv_nsec == 0) {
+      if (monotonic_ms() >= deadline) {
         result = -ETIMEDOUT;
         break;
       }
@@ -147,8 +180,56 @@ static napi_value flock_wait(napi_env env, napi_callback_info info) {
     timer_delete(timer);
   }
   pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
-  sigaction(SIGALRM, &previous, NULL);
-  return int32_value(env, result);
+  alarm_interrupts_end();
+  return result;
+}
+
+struct lock_wait {
+  int fd;
+  double timeout_ms;
+  int result;
+  napi_deferred deferred;
+  napi_async_work work;
+};
+
+static void lock_wait_execute(napi_env env, void *data) {
+  (void)env;  // A worker thread: no JavaScript here.
+  struct lock_wait *wait = data;
+  wait->result = flock_wait_here(wait->fd, wait->timeout_ms);
+}
+
+static void lock_wait_complete(napi_env env, napi_status status, void *data) {
+  struct lock_wait *wait = data;
+  napi_resolve_deferred(env, wait->deferred, int32_value(env, status == napi_ok ? wait->result : -ECANCELED));
+  napi_delete_async_work(env, wait->work);
+  free(wait);
+}
+
+// flockWaitAsync(fd, timeoutMs) -> Promise of 0 | -ETIMEDOUT | -errno (or -errno at once when
+// the wait cannot be started). Waits for an exclusive lock on a worker thread.
+static napi_value flock_wait_async(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  double timeout_ms = 0;
+  if (argc < 2 || napi_get_value_double(env, argv[1], &timeout_ms) != napi_ok) return int32_value(env, -EINVAL);
+  struct lock_wait *wait = calloc(1, sizeof *wait);
+  if (wait == NULL) return int32_value(env, -ENOMEM);
+  wait->fd = arg_int32(env, argv[0]);
+  wait->timeout_ms = timeout_ms;
+  napi_value promise, name;
+  if (napi_create_promise(env, &wait->deferred, &promise) != napi_ok) {
+    free(wait);
+    return int32_value(env, -ENOMEM);
+  }
+  napi_create_string_utf8(env, "cmk:flockWait", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, lock_wait_execute, lock_wait_complete, wait, &wait->work) != napi_ok ||
+      napi_queue_async_work(env, wait->work) != napi_ok) {
+    napi_resolve_deferred(env, wait->deferred, int32_value(env, -ENOMEM));
+    if (wait->work != NULL) napi_delete_async_work(env, wait->work);
+    free(wait);
+  }
+  return promise;
 }
 
 // ---- A held child: started before its CPUs are known, released to exec once they are --------
@@ -351,7 +432,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"setAffinity", NULL, set_affinity, NULL, NULL, NULL, napi_default, NULL},
     {"getAffinity", NULL, get_affinity, NULL, NULL, NULL, napi_default, NULL},
     {"flock", NULL, flock_fd, NULL, NULL, NULL, napi_default, NULL},
-    {"flockWait", NULL, flock_wait, NULL, NULL, NULL, napi_default, NULL},
+    {"flockWaitAsync", NULL, flock_wait_async, NULL, NULL, NULL, napi_default, NULL},
     {"spawnHeld", NULL, spawn_held, NULL, NULL, NULL, napi_default, NULL},
     {"forwardSignals", NULL, forward_signals, NULL, NULL, NULL, napi_default, NULL},
     {"forwardTo", NULL, forward_to, NULL, NULL, NULL, napi_default, NULL},

@@ -68,7 +68,8 @@ async function runCommand(name: string, tokens: readonly string[], log: Logger):
     settings: settingsFromEnvironment(process.env),
     log,
     stdout,
-    now: () => performance.now(),
+    // hrtime, not performance.now(): the perf_hooks modules cost start-up time.
+    now: () => Number(process.hrtime.bigint()) / 1e6,
     stopSignal: stopOnSignal(),
     terminal: () => {
       const isTerminal = process.stdout.isTTY === true;

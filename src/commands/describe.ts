@@ -1,7 +1,7 @@
 // cmk describe: print the node's pools and tasks as JSON (default) or YAML.
 import { notInitialisedError, openStore, type Context } from "../app/context.ts";
 import { describeState, naturalCompare, sortedJson, type Json } from "../core/describe.ts";
-import { emitYaml, type YamlValue } from "../core/yaml.ts";
+import { emitYaml, type YamlValue } from "../formats/yaml.ts";
 import type { describeFlags, OptionsOf } from "./flags.ts";
 
 function toYamlValue(value: Json): YamlValue {

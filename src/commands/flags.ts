@@ -151,6 +151,6 @@ export const installFlags = { installDir: installDirFlag };
 
 export const uninstallFlags = {
   installDir: installDirFlag,
-  confDir: { ...storeFlags.confDir, help: "accepted for CMK compatibility; the node state is left untouched" },
+  confDir: { ...storeFlags.confDir, help: "accepted for CMK compatibility; left untouched" },
   namespace: storeFlags.namespace,
 };

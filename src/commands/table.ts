@@ -112,7 +112,7 @@ export const commands: readonly Command[] = [
   define({
     name: "uninstall",
     summary: "remove the cmk executable that install placed (not the conf dir or cluster objects)",
-    usage: "cmk uninstall [--install-dir=<dir>] [--conf-dir=<dir>] [--namespace=<name>]",
+    usage: "cmk uninstall [--install-dir=<dir>] [--conf-dir=<dir>]",
     flags: uninstallFlags,
     failures: ["failure", "usage"],
     load: () => import("./uninstall.ts"),

@@ -1,5 +1,5 @@
 // The one interface every command uses to read and change the node's state. Implementations:
-// a file in --conf-dir guarded by flock (adapters/file-store.ts); a ConfigMap (later).
+// a file in --conf-dir guarded by flock (adapters/file-store/); a ConfigMap (later).
 import type { NodeState } from "./node-state.ts";
 
 export interface Transition<T> {

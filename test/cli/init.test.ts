@@ -132,13 +132,13 @@ describe("cmk command line", () => {
     assert.equal(readFileSync(file, "utf8"), before);
   });
 
-  it("reports errors of carving in one line with a non-zero exit", () => {
+  it("reports errors of carving in one line with exit 9 (the request does not fit the node)", () => {
     const env = fixtureEnv("spec-1s8c", join(root, "fixture-1s"));
     const tooMany = runCmk(["init", `--conf-dir=${confDir()}`, "--num-exclusive-cores=3", "--num-shared-cores=1"], env);
-    assert.equal(tooMany.status, 1);
+    assert.equal(tooMany.status, 9);
     assert.match(tooMany.stderr, /ERROR:cmk:cannot use isolated cores for exclusive and shared pools: 2 cores are isolated but 4 were requested/);
     const isolatedEni = runCmk(["init", `--conf-dir=${confDir()}`, "--num-exclusive-cores=1", "--num-shared-cores=1", "--excl-non-isolcpus=1"], env);
-    assert.equal(isolatedEni.status, 2);
+    assert.equal(isolatedEni.status, 9);
     assert.match(isolatedEni.stderr, /already assigned to other pools: 1 \(exclusive\)/);
   });
 

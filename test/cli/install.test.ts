@@ -222,7 +222,7 @@ describe("cmk install", () => {
   it("uninstall removes what install placed; a second uninstall only warns", () => {
     const gone = join(root, "gone");
     assert.equal(install(gone).status, 0);
-    const first = runInstalled(join(gone, "cmk"), ["uninstall", `--install-dir=${gone}`, "--conf-dir=/nonexistent", "--namespace=cmk"]);
+    const first = runInstalled(join(gone, "cmk"), ["uninstall", `--install-dir=${gone}`, "--conf-dir=/nonexistent"]);
     assert.equal(first.status, 0, first.stderr);
     assert.match(first.stderr, /INFO:cmk:Removed .*\/gone\/cmk\n/);
     assert.deepEqual(readdirSync(gone), []);

@@ -1,4 +1,4 @@
-// The pool document of the CMK spec (§3.2), exactly as PyYAML writes it: shared by tests.
+// A pool document exactly as PyYAML (CMK) writes it: pools alphabetical, sockets numeric, PIDs quoted. Shared by tests.
 export const specPoolDocument = `exclusive:
   0:
     4,12: []

@@ -2,13 +2,13 @@
 // Usage: store-worker.ts <conf-dir> append <first-pid> <count>   (adds fake tasks to the infra list;
 //                                                               prints "writing" after the first)
 //        store-worker.ts <conf-dir> hold                         (takes the lock, prints "locked", sleeps)
-import { FileStateStore } from "../../src/adapters/file-store.ts";
+import { FileStateStore } from "../../src/adapters/file-store/store.ts";
 import { acquireLock } from "../../src/adapters/flock.ts";
 import { mapTasks } from "../../src/core/node-state.ts";
 
 const [confDir, action, first, count] = process.argv.slice(2) as [string, string, string?, string?];
 if (action === "hold") {
-  acquireLock(`${confDir}/lock`, 5);
+  await acquireLock(`${confDir}/lock`, 5);
   process.stdout.write("locked\n");
   setInterval(() => {}, 1000);
 } else if (action === "append") {

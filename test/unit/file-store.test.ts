@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { FileStateStore } from "../../src/adapters/file-store.ts";
+import { FileStateStore } from "../../src/adapters/file-store/store.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
 import { cpuListsOf, mapTasks, stateFromLayout, type NodeState } from "../../src/core/node-state.ts";

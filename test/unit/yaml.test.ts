@@ -1,11 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CmkError } from "../../src/core/errors.ts";
-import { emitYaml, parseYaml, type YamlKey, type YamlValue } from "../../src/core/yaml.ts";
+import { emitYaml, parseYaml, type YamlKey, type YamlValue } from "../../src/formats/yaml.ts";
 import { specPoolDocument } from "../helpers/documents.ts";
 
 const map = (...entries: [YamlKey, YamlValue][]): Map<YamlKey, YamlValue> => new Map(entries);
-
 
 const poolValue = map(
   ["exclusive", map([0, map(["4,12", []], ["5,13", []], ["6,14", ["48624"]])], [1, map()])],
@@ -44,6 +43,15 @@ test("the PyYAML pool document parses with number socket keys, string CPU-list k
 test("the pool document re-emits byte-identically", () => {
   assert.equal(emitYaml(parseYaml(specPoolDocument, "pools")), specPoolDocument);
   assert.equal(emitYaml(poolValue), specPoolDocument);
+});
+
+test("JSON text, as cmk writes state.json, reads as the same document (JSON is YAML)", () => {
+  const json = '{\n  "exclusive": {\n    "0": {\n      "4,12": [],\n      "6,14": ["48624"]\n    },\n    "1": {}\n  },\n  "tasks": { "48624": { "pid": 48624, "start": 5, "affinity": true } }\n}\n';
+  const expected = map(
+    ["exclusive", map(["0", map(["4,12", []], ["6,14", ["48624"]])], ["1", map()])],
+    ["tasks", map(["48624", map(["pid", 48624], ["start", 5], ["affinity", true])])],
+  );
+  assert.deepEqual(parseYaml(json, "state.json"), expected);
 });
 
 test("long and empty keys use PyYAML's explicit \"? key\" form, in both directions", () => {

@@ -2,7 +2,7 @@
 // Python CMK used): block and flow collections of plain or quoted scalars, one document, comments.
 // Features that state never needs (anchors, aliases, tags, block scalars, collection keys,
 // multi-line scalars, several documents) are rejected with the line number rather than half-supported.
-import { CmkError } from "./errors.ts";
+import { CmkError } from "../core/errors.ts";
 
 export type YamlKey = string | number | boolean | null;
 export type YamlValue = null | boolean | number | string | YamlValue[] | Map<YamlKey, YamlValue>;

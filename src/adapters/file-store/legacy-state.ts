@@ -1,0 +1,24 @@
+// What earlier versions left in a conf dir, as one shape for the store: where it lives, how to
+// read it, and the backup name it moves to once the first write in the current format has
+// replaced it. A migration is then just "read it when there is no state.json, retire it after
+// writing one", and nothing of an earlier version is ever deleted.
+import { existsSync, renameSync } from "node:fs";
+import type { NodeState } from "../../core/node-state.ts";
+
+export interface LegacyState {
+  /** The file or directory an earlier version kept in the conf dir. */
+  readonly name: string;
+  /** Where it goes once migrated (with .1, .2 ... when that exists already). */
+  readonly backup: string;
+  /** Its state, or null when the conf dir has none of it. */
+  read(location: string): NodeState | null;
+}
+
+/** Moves an earlier version's state out of the way, keeping it as a backup; nothing when absent. */
+export function retireLegacyState(location: string, legacy: LegacyState): void {
+  const path = `${location}/${legacy.name}`;
+  if (!existsSync(path)) return;
+  let backup = `${location}/${legacy.backup}`;
+  for (let attempt = 1; existsSync(backup); attempt++) backup = `${location}/${legacy.backup}.${attempt}`;
+  renameSync(path, backup);
+}
