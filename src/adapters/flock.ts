@@ -3,8 +3,8 @@
 // once, with one system call, as every cmk isolate on a workload's launch path takes it; a
 // contended one is waited for on a worker thread, so that the event loop of the process (a
 // server's requests, the CLI's timers) keeps running meanwhile.
-import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
-import { CmkError } from "../core/errors.ts";
+import { closeSync, fstatSync, openSync, readFileSync, statSync } from "node:fs";
+import { CmkError, describeCause } from "../core/errors.ts";
 import { errnoName, ETIMEDOUT, EWOULDBLOCK, LOCK_EX, LOCK_NB, LOCK_UN, native } from "./native.ts";
 
 export interface HeldLock {
@@ -16,7 +16,7 @@ export async function acquireLock(path: string, timeoutSeconds: number): Promise
   try {
     fd = openSync(path, "a+", 0o644);
   } catch (error) {
-    throw new CmkError("failure", `cannot open the state lock ${path}: check that the directory exists and is writable`, { cause: error });
+    throw new CmkError("failure", `cannot open the state lock ${path}: ${lockOpenProblem(path, error)}`, { cause: error });
   }
   let rc = native().flock(fd, LOCK_EX | LOCK_NB);
   if (rc === -EWOULDBLOCK) rc = timeoutSeconds > 0 ? await native().flockWaitAsync(fd, timeoutSeconds * 1000) : -ETIMEDOUT;
@@ -68,4 +68,22 @@ function lockHolder(fd: number): string {
     // /proc/locks is informative only.
   }
   return "";
+}
+
+/** Why the lock file cannot be opened for writing, and what to do about it. */
+function lockOpenProblem(path: string, error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "EACCES" || code === "EPERM") {
+    let owner = "";
+    try {
+      const stat = statSync(path);
+      owner = ` (owned by uid ${stat.uid}, mode ${(stat.mode & 0o777).toString(8).padStart(4, "0")})`;
+    } catch {
+      owner = ` (its directory does not let uid ${process.getuid?.() ?? "?"} create it)`;
+    }
+    return `permission denied${owner}; run cmk as a user that may write it (root, usually) or choose a --conf-dir you own`;
+  }
+  if (code === "ENOENT") return "its directory does not exist; run cmk init with this --conf-dir first";
+  if (code === "EROFS") return "the file system is read-only; choose a writable --conf-dir";
+  return `${describeCause(error)}; check the directory and its permissions`;
 }

@@ -1,7 +1,7 @@
 // Reads of the host's procfs (CMK_PROC_FS): kernel command line, process start times, affinity
 // as the kernel reports it, and free hugepages.
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { CmkError, describeCause } from "../core/errors.ts";
 import type { TaskLiveness } from "../core/allocate.ts";
 import type { ProcessIdentity } from "../core/node-state.ts";
@@ -123,8 +123,11 @@ export function processTree(procFs: string, pid: number): number[] {
   return found;
 }
 
-/** The PIDs of running `cmk isolate` processes (any install of cmk), found by their command lines. */
-export function runningIsolates(procFs: string): number[] {
+/**
+ * The PIDs of running `cmk isolate` processes (of any install of cmk, or CMK's) whose state
+ * directory is `confDir`, found by their command lines (`--conf-dir`, else `defaultConfDir`).
+ */
+export function runningIsolates(procFs: string, confDir: string, defaultConfDir: string): number[] {
   const found: number[] = [];
   for (const name of readdirSync(procFs)) {
     if (name.charCodeAt(0) > 57) continue;
@@ -135,7 +138,26 @@ export function runningIsolates(procFs: string): number[] {
       continue; // Ended meanwhile.
     }
     const command = argv.findIndex((arg) => /(^|\/)(cmk|cmk\.cjs|cmk-main\.cjs)$/.test(arg));
-    if (command >= 0 && argv[command + 1] === "isolate") found.push(Number(name));
+    if (command < 0 || argv[command + 1] !== "isolate") continue;
+    const own = isolateConfDir(argv.slice(command + 2)) ?? defaultConfDir;
+    let cwd = "/";
+    try {
+      cwd = readlinkSync(`${procFs}/${name}/cwd`);
+    } catch {
+      // Another user's process: its relative --conf-dir is taken from /.
+    }
+    if (resolve(cwd, own) === confDir) found.push(Number(name));
   }
   return found.sort((a, b) => a - b);
+}
+
+/** The --conf-dir an isolate's arguments name, before its program; undefined when none. */
+function isolateConfDir(args: readonly string[]): string | undefined {
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index] as string;
+    if (arg === "--" || !arg.startsWith("-")) return undefined;
+    if (arg.startsWith("--conf-dir=")) return arg.slice("--conf-dir=".length);
+    if (arg === "--conf-dir") return args[index + 1];
+  }
+  return undefined;
 }

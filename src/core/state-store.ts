@@ -24,4 +24,10 @@ export interface StateStore {
    * `change` must be free of side effects: a store may run it again after a conflict.
    */
   update<T>(change: (current: NodeState | null) => Transition<T>): Promise<T>;
+  /**
+   * Moves a state that cannot be read out of the way, under the lock, keeping it as a backup, so
+   * the node can start afresh. Returns where it went, or null when the state reads fine (or there
+   * is none) and nothing was moved. The caller decides that no task recorded in it can be alive.
+   */
+  setAsideUnreadable(): Promise<string | null>;
 }

@@ -39,7 +39,7 @@ export function decodeStateFile(text: string, source: string): NodeState {
     parsed = JSON.parse(text) as DocumentValue;
   } catch (error) {
     const reason = error instanceof SyntaxError ? error.message : String(error);
-    throw new CmkError("invalid-state", `${source}: not valid JSON (${reason}); restore it from its backup or remove it and run cmk init`, { cause: error });
+    throw new CmkError("invalid-state", `${source}: not valid JSON (${reason}); restore it from its backup, or run cmk init to start afresh (it keeps the unreadable file as a backup)`, { cause: error });
   }
   return stateOf(parsed, source);
 }
@@ -52,7 +52,7 @@ export function decodeYamlStateFile(text: string, source: string): NodeState {
 function stateOf(document: DocumentValue, source: string): NodeState {
   const top: ReadonlyMap<YamlKey, DocumentValue> | null = !isMapping(document) ? null : document instanceof Map ? document : new Map(Object.entries(document));
   if (top === null || !top.has("config")) {
-    throw new CmkError("invalid-state", `${source}: not a cmk state file (no "config" mapping at the top); restore it from its backup or remove it and run cmk init`);
+    throw new CmkError("invalid-state", `${source}: not a cmk state file (no "config" mapping at the top); restore it from its backup, or run cmk init to start afresh (it keeps the unreadable file as a backup)`);
   }
   for (const key of top.keys()) {
     if (key !== "config" && key !== "tasks") {
@@ -244,7 +244,7 @@ function entriesOf(value: DocumentValue, where: () => string, source: string): I
   if (value instanceof Map) return value;
   if (isMapping(value)) return Object.entries(value);
   if (value === null) return [];
-  throw new CmkError("invalid-state", `${source}: ${where()} must be a mapping, found ${describeValue(value)}; restore the file from a backup or re-run cmk init`);
+  throw new CmkError("invalid-state", `${source}: ${where()} must be a mapping, found ${describeValue(value)}; restore the file from a backup, or run cmk init to start afresh (it keeps the unreadable file as a backup)`);
 }
 
 function describeValue(value: DocumentValue): string {

@@ -16,9 +16,14 @@ export interface LegacyState {
 
 /** Moves an earlier version's state out of the way, keeping it as a backup; nothing when absent. */
 export function retireLegacyState(location: string, legacy: LegacyState): void {
-  const path = `${location}/${legacy.name}`;
-  if (!existsSync(path)) return;
-  let backup = `${location}/${legacy.backup}`;
-  for (let attempt = 1; existsSync(backup); attempt++) backup = `${location}/${legacy.backup}.${attempt}`;
-  renameSync(path, backup);
+  moveToBackup(`${location}/${legacy.name}`, `${location}/${legacy.backup}`);
+}
+
+/** Renames `path` to `backup` (with .1, .2 ... when taken), never over another file; returns where, or null when absent. */
+export function moveToBackup(path: string, backup: string): string | null {
+  if (!existsSync(path)) return null;
+  let target = backup;
+  for (let attempt = 1; existsSync(target); attempt++) target = `${backup}.${attempt}`;
+  renameSync(path, target);
+  return target;
 }

@@ -10,9 +10,12 @@ import { readText } from "./read-text.ts";
 
 export const layoutFileName = "layout.json";
 
-/** True for what a power failure leaves of a file never fsynced (JSON never holds NUL). */
+/**
+ * True for what a power failure leaves of a file never fsynced: nothing, or zeros only. Any other
+ * damage is corruption, not loss: its tasks may still run, so it is never taken for a lost file.
+ */
 export function lostToPowerFailure(text: string): boolean {
-  return text === "" || text.includes("\0");
+  return /^\0*$/.test(text);
 }
 
 /** What layout.json keeps: the pools, with every CPU list free and no task records. */
@@ -28,7 +31,7 @@ export function restoreFromLayout(location: string, stateFile: string, notice: (
   const layoutFile = `${location}/${layoutFileName}`;
   const text = readText(layoutFile);
   if (text === null) {
-    throw new CmkError("invalid-state", `${stateFile} is empty or zero-filled and there is no ${layoutFileName} to restore the pools from; run cmk init --conf-dir=${location}`);
+    throw new CmkError("invalid-state", `${stateFile} is empty or zero-filled and there is no ${layoutFileName} to restore the pools from; run cmk init --conf-dir=${location} to start afresh (it keeps the file as a backup)`);
   }
   const layout = decodeStateFile(text, layoutFile);
   notice(`${stateFile} was empty or zero-filled (a power failure before it reached the disk); restored the pools from ${layoutFile}; the tasks it recorded ended with the machine`);

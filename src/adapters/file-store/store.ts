@@ -4,7 +4,7 @@
 // power failure empty state.json (power-failure.ts). Task bookkeeping, written by every isolate,
 // skips fsync: every task dies with the machine. What earlier versions left (cmk-1.4-tree.ts,
 // alpha-yaml.ts) is read as is and migrated by the first write, keeping a backup.
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { CmkError, describeCause } from "../../core/errors.ts";
 import type { NodeState } from "../../core/node-state.ts";
@@ -14,7 +14,7 @@ import { replaceFile } from "../atomic-file.ts";
 import { acquireLock } from "../flock.ts";
 import { alphaYamlState } from "./alpha-yaml.ts";
 import { cmk14TreeState } from "./cmk-1.4-tree.ts";
-import { retireLegacyState, type LegacyState } from "./legacy-state.ts";
+import { moveToBackup, retireLegacyState, type LegacyState } from "./legacy-state.ts";
 import { layoutFileName, layoutOf, lostToPowerFailure, restoreFromLayout } from "./power-failure.ts";
 import { readText } from "./read-text.ts";
 
@@ -46,7 +46,7 @@ export class FileStateStore implements StateStore {
   }
 
   async update<T>(change: (current: NodeState | null) => Transition<T>): Promise<T> {
-    if (!existsSync(this.location)) {
+    if (!this.directoryExists()) {
       // No directory, no state: a change that fails or writes nothing must leave no trace.
       const transition = change(null);
       if (transition.state === undefined) return transition.result;
@@ -60,6 +60,39 @@ export class FileStateStore implements StateStore {
       return transition.result;
     } finally {
       lock.release();
+    }
+  }
+
+  async setAsideUnreadable(): Promise<string | null> {
+    if (!this.directoryExists()) return null;
+    const lock = await acquireLock(`${this.location}/lock`, this.lockTimeoutSeconds);
+    try {
+      try {
+        this.readNow();
+        return null;
+      } catch (error) {
+        if (!(error instanceof CmkError && error.kind === "invalid-state")) throw error;
+      }
+      if (existsSync(this.stateFile)) return moveToBackup(this.stateFile, `${this.stateFile}.unreadable`);
+      // No state.json: what failed to read is an earlier version's state.
+      for (const legacy of legacyStates) {
+        const moved = moveToBackup(`${this.location}/${legacy.name}`, `${this.location}/${legacy.name}.unreadable`);
+        if (moved !== null) return moved;
+      }
+      return null;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Whether the conf dir exists; one this user may not reach is an error, not a missing state. */
+  private directoryExists(): boolean {
+    try {
+      statSync(this.location);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw new CmkError("failure", `cannot reach the state directory ${this.location}: ${describeCause(error)}; run cmk as a user that may (root, usually) or choose a --conf-dir you own`, { cause: error });
     }
   }
 
