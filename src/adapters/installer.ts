@@ -9,7 +9,7 @@
 // directory its launcher named (the previous build's directory is kept for that reason).
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CmkError, describeCause } from "../core/errors.ts";
@@ -320,32 +320,48 @@ export function install(installDir: string, version: string): InstallResult {
 
 export function uninstall(installDir: string): UninstallResult {
   const dir = resolve(installDir);
-  const removed: string[] = [];
   const executable = join(dir, executableName);
-  let executableMissing = false;
-  try {
-    rmSync(executable);
-    removed.push(executable);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== "ENOENT") throw new CmkError("failure", `cannot remove ${executable}: ${describeCause(error)}; check that ${dir} is writable`, { cause: error });
-    executableMissing = true;
+  const executableMissing = !existsSync(executable) && !isSymlink(executable);
+  if (!executableMissing && runtimeDirOf(executable) === undefined) {
+    throw new CmkError("failure", `${executable} is not a launcher that cmk install placed (it names no cmk runtime directory), so cmk uninstall removes nothing; check --install-dir, or remove the file yourself if it is yours to remove`);
   }
+  const removed: string[] = [];
+  if (!executableMissing) removeOwned(executable, dir, removed);
   let entries: string[] = [];
   try {
     entries = readdirSync(dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw new CmkError("failure", `cannot list ${dir}: ${describeCause(error)}`, { cause: error });
   }
-  for (const entry of entries.filter((candidate) => runtimeDirPattern.test(candidate) || candidate.startsWith(partialPrefix))) {
-    const path = join(dir, entry);
-    try {
-      rmSync(path, { recursive: true });
-    } catch (error) {
-      throw new CmkError("failure", `cannot remove ${path}: ${describeCause(error)}; check that ${dir} is writable`, { cause: error });
-    }
-    removed.push(path);
-  }
+  for (const entry of entries.filter((candidate) => isOwnedDirectory(join(dir, candidate), candidate))) removeOwned(join(dir, entry), dir, removed);
   return { removed, executableMissing };
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** A runtime directory cmk install made (its name, holding cmk's bundle), or one it left half-written. */
+function isOwnedDirectory(path: string, name: string): boolean {
+  try {
+    if (!lstatSync(path).isDirectory()) return false;
+    if (name.startsWith(partialPrefix)) return true;
+    return runtimeDirPattern.test(name) && existsSync(join(path, "cmk.cjs")) && existsSync(join(path, "cmk-main.cjs"));
+  } catch {
+    return false;
+  }
+}
+
+function removeOwned(path: string, dir: string, removed: string[]): void {
+  try {
+    rmSync(path, { recursive: true });
+  } catch (error) {
+    throw new CmkError("failure", `cannot remove ${path}: ${describeCause(error)}; check that ${dir} is writable`, { cause: error });
+  }
+  removed.push(path);
 }
 
