@@ -198,6 +198,47 @@ describe("file store", () => {
     const exclusive = migrated?.pools.get("exclusive");
     assert.deepEqual(exclusive === undefined ? [] : [...cpuListsOf(exclusive)].map((entry) => [entry.key, entry.tasks]), [["4,12", ["2000"]], ["5,13", []]]);
   });
+  it("skips what CMK 1.4 skipped (files where directories belong), naming each, and migrates only CMK's state", async () => {
+    const dir = freshDir();
+    const tree: Record<string, string> = {
+      "pools/exclusive/exclusive": "1",
+      "pools/exclusive/0/4,12/tasks": "2000",
+      "pools/exclusive/0/tasks": "",
+      "pools/exclusive/README": "notes",
+      "pools/infra/exclusive": "0",
+      "pools/infra/0/0-2,8-10/tasks": "",
+      "pools/stray": "x",
+    };
+    for (const [path, content] of Object.entries(tree)) {
+      mkdirSync(join(dir, path, ".."), { recursive: true });
+      writeFileSync(join(dir, path), content);
+    }
+    const notices: string[] = [];
+    const store = new FileStateStore(dir, 30, (message) => notices.push(message));
+    const legacy = await store.read();
+    const exclusive = legacy?.pools.get("exclusive");
+    assert.deepEqual(exclusive === undefined ? [] : [...cpuListsOf(exclusive)].map((entry) => [entry.key, entry.tasks]), [["4,12", ["2000"]]]);
+    const skipped = ["pools/exclusive/0/tasks", "pools/exclusive/README", "pools/stray"].map((path) => `skipping ${join(dir, path)} in the CMK 1.4 tree: not a directory, so CMK never read it as state`);
+    assert.deepEqual(notices.sort(), skipped.sort());
+    await store.update((current) => ({ state: withInfraTask(current, "7"), result: undefined }));
+    assert.equal(readFileSync(join(dir, "pools.cmk-1.4-backup", "exclusive", "0", "tasks"), "utf8"), "", "the backup keeps the tree whole");
+    const migrated = JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as { config: Record<string, unknown> };
+    assert.deepEqual(migrated.config, { exclusive: { "0": { "4,12": ["2000"] } }, infra: { "0": { "0-2,8-10": ["7"] } } });
+  });
+
+  it("refuses a CMK 1.4 tree CMK could not have written: a CPU-list directory that is no CPU list, a tasks file of non-numbers", async () => {
+    for (const [path, content, message] of [
+      ["pools/exclusive/0/4,x/tasks", "", /"4,x" is not a CPU list/],
+      ["pools/exclusive/0/4,12/tasks", "12,abc", /task "abc" is not a process id/],
+    ] as const) {
+      const dir = freshDir();
+      mkdirSync(join(dir, path, ".."), { recursive: true });
+      writeFileSync(join(dir, path), content);
+      const store = new FileStateStore(dir, 30);
+      await assert.rejects(store.read(), (error: unknown) => error instanceof CmkError && error.kind === "invalid-state" && message.test(error.message));
+    }
+  });
+
   it("reads cmk 2.0.0-alpha.1's state.yaml and migrates it on the first write, keeping a backup", async () => {
     const dir = freshDir();
     const yaml = "config:\n  exclusive:\n    0:\n      2,10:\n      - '500'\n      3,11: []\n  infra:\n    0:\n      0,8,1,9: []\ntasks:\n  '500':\n    pid: 500\n    start: 9\n    child: 501\n    childStart: 10\n    affinity: true\n";

@@ -10,8 +10,8 @@ export interface LegacyState {
   readonly name: string;
   /** Where it goes once migrated (with .1, .2 ... when that exists already). */
   readonly backup: string;
-  /** Its state, or null when the conf dir has none of it. */
-  read(location: string): NodeState | null;
+  /** Its state, or null when the conf dir has none of it; `notice` hears of what it skips. */
+  read(location: string, notice: (message: string) => void): NodeState | null;
 }
 
 /** Moves an earlier version's state out of the way, keeping it as a backup; nothing when absent. */

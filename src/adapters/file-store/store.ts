@@ -111,7 +111,7 @@ export class FileStateStore implements StateStore {
       return lostToPowerFailure(text) ? restoreFromLayout(this.location, this.stateFile, this.notice) : decodeStateFile(text, this.stateFile);
     }
     for (const legacy of legacyStates) {
-      const state = legacy.read(this.location);
+      const state = legacy.read(this.location, this.notice);
       if (state !== null) return state;
     }
     return null;
