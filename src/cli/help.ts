@@ -29,6 +29,7 @@ export function commandHelp(command: Command): string {
     const defaultText = flag.defaultText !== undefined ? ` (default ${flag.defaultText})` : "";
     lines.push(`  ${name.padEnd(32)} ${flag.help}${defaultText}`);
   }
+  for (const note of command.notes ?? []) lines.push("", `${note.title}:`, ...note.lines.map((line) => `  ${line}`));
   if (command.environment !== undefined) lines.push("", "Environment:", ...command.environment.map((line) => `  ${line}`));
   lines.push("", "Exit codes:", "  0  success", exitStatusHelp, "");
   return lines.join("\n");

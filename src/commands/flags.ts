@@ -68,7 +68,7 @@ function coreIdList(text: string, flag: string): readonly number[] | null {
   try {
     return CpuSet.parse(text, { what: `${flag} core list` }).ids;
   } catch (error) {
-    throw new CmkError("usage", `${flag}="${text}" is not valid: expected physical core ids such as 0,3-5, or -1 for none`, { cause: error });
+    throw new CmkError("usage", `${flag}="${text}" is not valid: expected core ids such as 0,3-5 (see cmk node-report --format=text), or -1 for none`, { cause: error });
   }
 }
 
@@ -80,7 +80,7 @@ export const carvingFlags = {
   numSharedCores: valueFlag("num-shared-cores", { valueName: "num", defaultText: "1", help: "physical cores in the shared pool (0 or more)", parse: (text, flag) => integerValue(flag, text, 0) }),
   exclusiveMode: valueFlag("exclusive-mode", { valueName: "mode", defaultText: "packed", help: "packed (socket by socket) or spread (round robin over sockets)", parse: (text, flag) => choiceValue(flag, text, modes) }),
   sharedMode: valueFlag("shared-mode", { valueName: "mode", defaultText: "packed", help: "packed or spread, as --exclusive-mode", parse: (text, flag) => choiceValue(flag, text, modes) }),
-  exclNonIsolcpus: valueFlag("excl-non-isolcpus", { valueName: "list", defaultText: "-1", help: "physical core ids (e.g. 0,3-5) for the exclusive-non-isolcpus pool; -1 for none", parse: coreIdList }),
+  exclNonIsolcpus: valueFlag("excl-non-isolcpus", { valueName: "list", defaultText: "-1", help: "core ids (e.g. 0,3-5), numbered across the whole node as lscpu -p does (see Core ids below), for the exclusive-non-isolcpus pool; -1 for none", parse: coreIdList }),
   socketId: socketIdFlag("socket to take CPUs from; -1 for any"),
   sst: valueFlag("sst", { valueName: "mode", defaultText: "auto", help: "Intel SST strategy: auto (from sysfs), bf, cp or off", parse: (text, flag) => choiceValue(flag, text, sstModes) }),
   ...storeFlags,

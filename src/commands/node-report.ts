@@ -25,6 +25,7 @@ function topologyJson(topology: Topology): Json {
       id: socket.id,
       cores: socket.cores.map((core) => ({
         id: core.id,
+        kernelCoreId: core.kernelCoreId,
         numaNode: core.numaNode,
         l3: core.l3,
         cpus: [...core.cpus].map((cpu) => ({ id: cpu, isolated: topology.isolcpus.has(cpu), ...(highPriority.has(cpu) ? { sst_bf: true } : {}) })),

@@ -25,6 +25,8 @@ export interface CommandSpec<F extends FlagSet> {
   /** The command runs a program given after its flags. */
   readonly takesProgram?: boolean;
   readonly environment?: readonly string[];
+  /** Paragraphs that explain what the flags' one-line help cannot, each a titled block of lines. */
+  readonly notes?: readonly { readonly title: string; readonly lines: readonly string[] }[];
   readonly load: () => Promise<CommandModule<OptionsOf<F>>>;
 }
 
@@ -35,6 +37,20 @@ function define<F extends FlagSet>(spec: CommandSpec<F>): Command {
   return spec as unknown as Command;
 }
 
+/** How --excl-non-isolcpus names cores, for the help of the commands that carve. */
+const coreIdNotes = [{
+  title: "Core ids",
+  lines: [
+    "--excl-non-isolcpus names physical cores by CMK's core ids: the Core column of lscpu -p.",
+    "Cores are numbered 0, 1, 2, ... across the whole node, in the order of their lowest online",
+    "CPU, so an id names one core on one socket (the kernel's topology/core_id repeats on every",
+    "socket and is not what is meant). Example: on two sockets of four cores where CPUs n and",
+    "n+8 share a core, core 4 is CPUs 4,12 on socket 1, and --excl-non-isolcpus=0,4 takes CPUs",
+    "0,8 and 4,12. cmk node-report --format=text shows each core's id (c4[...]); init logs the",
+    "CPUs each id took. Ids follow which CPUs are online: see docs/core-ids.md.",
+  ],
+}] as const;
+
 const carvingUsage = "[--num-exclusive-cores=<num>] [--num-shared-cores=<num>] [--exclusive-mode=<mode>] [--shared-mode=<mode>] [--excl-non-isolcpus=<list>] [--socket-id=<num>] [--sst=<mode>] [--conf-dir=<dir>]";
 
 export const commands: readonly Command[] = [
@@ -44,6 +60,7 @@ export const commands: readonly Command[] = [
     usage: `cmk init ${carvingUsage}`,
     flags: carvingFlags,
     environment: [...settingsHelp, sysRootHelp],
+    notes: coreIdNotes,
     load: () => import("./init.ts"),
   }),
   define({
@@ -52,6 +69,7 @@ export const commands: readonly Command[] = [
     usage: `cmk reconfigure ${carvingUsage}`,
     flags: carvingFlags,
     environment: [...settingsHelp, sysRootHelp],
+    notes: coreIdNotes,
     load: () => import("./reconfigure.ts"),
   }),
   define({

@@ -10,7 +10,7 @@ const root = scratchDir("node-report");
 interface Report {
   checks: Record<string, { ok: boolean; errors: string[] }>;
   description: { pools: Record<string, unknown> } | null;
-  topology: { sockets: Record<string, { id: number; cores: { id: number; numaNode: number; cpus: { id: number; isolated: boolean }[] }[] }> };
+  topology: { sockets: Record<string, { id: number; cores: { id: number; kernelCoreId: number; numaNode: number; cpus: { id: number; isolated: boolean }[] }[] }> };
 }
 
 describe("cmk node-report", () => {
@@ -71,6 +71,23 @@ describe("cmk node-report", () => {
     assert.match(result.stdout, /^exclusive\s+3 lists\s+6 CPUs\s+0 taken\s+0 tasks$/m);
     const coloured = runCmk(["node-report", `--conf-dir=${dir}`, "--format=text"], { ...env, CMK_COLOR: "always" });
     assert.match(coloured.stdout, /\x1b\[31m 0E~\x1b\[0m/, "exclusive CPUs in red");
+  });
+
+  it("numbers cores across the node as lscpu -p does, with the kernel's core_id beside (offline CPUs take no number)", () => {
+    // offline-mix: socket 1 keeps cores 4,12 and 5,13 and CPU 14 alone; its kernel core_ids are 0, 1, 2.
+    const mixEnv = fixtureEnv("offline-mix", join(root, "sysfs-offline"));
+    const mixDir = join(root, "state-offline");
+    assert.equal(runCmk(["init", `--conf-dir=${mixDir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"], mixEnv).status, 0);
+    const result = runCmk(["node-report", `--conf-dir=${mixDir}`], mixEnv);
+    const report = JSON.parse(result.stdout) as Report;
+    const cores = (socket: string): { id: number; kernelCoreId: number; cpus: number[] }[] =>
+      (report.topology.sockets[socket]?.cores ?? []).map((core) => ({ id: core.id, kernelCoreId: core.kernelCoreId, cpus: core.cpus.map((cpu) => cpu.id) }));
+    assert.deepEqual(cores("0").map((core) => core.id), [0, 1, 2, 3]);
+    assert.deepEqual(cores("1"), [
+      { id: 4, kernelCoreId: 0, cpus: [4, 12] },
+      { id: 5, kernelCoreId: 1, cpus: [5, 13] },
+      { id: 6, kernelCoreId: 2, cpus: [14] },
+    ]);
   });
 
   it("rejects an unknown format and a bad interval", () => {
