@@ -21,8 +21,18 @@ function sstSupport(topology: Topology): { readonly bf: boolean; readonly cp: bo
   return { bf: cpus.some((cpu) => cpu.baseFrequencyKHz !== undefined), cp: eppValues.size > 1 };
 }
 
+/** One warning for each mode flag written with CMK's older name (vertical, horizontal). */
+function warnOlderModeNames(options: CarvingOptions, context: Context): void {
+  for (const [flag, choice] of [["--exclusive-mode", options.exclusiveMode], ["--shared-mode", options.sharedMode]] as const) {
+    if (choice.givenAs !== undefined) {
+      context.log.warning(`${flag}=${choice.givenAs} is deprecated: it is older CMK documentation's name for ${choice.mode}; write ${flag}=${choice.mode}`);
+    }
+  }
+}
+
 /** Reads the node and carves it, logging the notices. */
 export function carveNode(options: CarvingOptions, context: Context): CarvedNode {
+  warnOlderModeNames(options, context);
   const { procFs, sysRoot } = context.settings;
   if (readHugepagesFree(procFs) === 0) context.log.warning("no hugepages are free (HugePages_Free is 0); DPDK-style workloads will not start");
   const { topology, warnings } = readHostTopology(sysRoot, procFs, options.sst !== "off");
@@ -32,8 +42,8 @@ export function carveNode(options: CarvingOptions, context: Context): CarvedNode
   const carving = carvePools(topology, {
     numExclusiveCores: options.numExclusiveCores,
     numSharedCores: options.numSharedCores,
-    exclusiveMode: options.exclusiveMode,
-    sharedMode: options.sharedMode,
+    exclusiveMode: options.exclusiveMode.mode,
+    sharedMode: options.sharedMode.mode,
     exclNonIsolcpus: options.exclNonIsolcpus,
     sstBf: options.sst === "bf" || (options.sst === "auto" && support.bf),
     sstCp: options.sst === "cp" || (options.sst === "auto" && support.cp),

@@ -3,7 +3,7 @@
 // parses argv against it into an object whose type follows from the set, so a renamed or
 // mistyped option is a type error, not a silent `undefined` at run time.
 import { CpuSet } from "../core/cpuset.ts";
-import { CmkError } from "../core/errors.ts";
+import { CmkError, usageError } from "../core/errors.ts";
 import type { Mode } from "../core/carve.ts";
 import { poolNames, isPoolName, type PoolName } from "../core/pools.ts";
 import { choiceValue, integerValue, nearest, secondsValue, socketIdValue } from "../app/input.ts";
@@ -60,6 +60,31 @@ export const storeFlags = {
 // ---- Carving (init, reconfigure) ------------------------------------------------------------
 
 const modes: readonly Mode[] = ["packed", "spread"];
+
+/** Older CMK documentation's names for the modes, still accepted with a warning. */
+const modeSynonyms = { vertical: "packed", horizontal: "spread" } as const satisfies Record<string, Mode>;
+export type ModeSynonym = keyof typeof modeSynonyms;
+
+/** A mode as given: the mode, and the older name it was written with, so the command can warn. */
+export interface ModeChoice {
+  readonly mode: Mode;
+  readonly givenAs?: ModeSynonym;
+}
+
+function isModeSynonym(text: string): text is ModeSynonym {
+  return Object.hasOwn(modeSynonyms, text);
+}
+
+/** packed or spread, or an older name of one of them; anything else is refused (CMK fell back to packed). */
+function modeValue(text: string, flag: string): ModeChoice {
+  if (isModeSynonym(text)) return { mode: modeSynonyms[text], givenAs: text };
+  const nearSynonym = nearest(text, Object.keys(modeSynonyms));
+  if (nearSynonym !== undefined && nearest(text, modes) === undefined && isModeSynonym(nearSynonym)) {
+    throw usageError(`${flag}="${text}" is not valid: expected one of ${modes.join(", ")} (did you mean ${modeSynonyms[nearSynonym]}, once called ${nearSynonym}?)`);
+  }
+  return { mode: choiceValue(flag, text, modes) };
+}
+
 export const sstModes = ["auto", "bf", "cp", "off"] as const;
 export type SstMode = (typeof sstModes)[number];
 
@@ -78,8 +103,8 @@ const socketIdFlag = (help: string): FlagDefinition<number | null> =>
 export const carvingFlags = {
   numExclusiveCores: valueFlag("num-exclusive-cores", { valueName: "num", defaultText: "4", help: "physical cores in the exclusive pool (0 or more)", parse: (text, flag) => integerValue(flag, text, 0) }),
   numSharedCores: valueFlag("num-shared-cores", { valueName: "num", defaultText: "1", help: "physical cores in the shared pool (0 or more)", parse: (text, flag) => integerValue(flag, text, 0) }),
-  exclusiveMode: valueFlag("exclusive-mode", { valueName: "mode", defaultText: "packed", help: "packed (socket by socket) or spread (round robin over sockets)", parse: (text, flag) => choiceValue(flag, text, modes) }),
-  sharedMode: valueFlag("shared-mode", { valueName: "mode", defaultText: "packed", help: "packed or spread, as --exclusive-mode", parse: (text, flag) => choiceValue(flag, text, modes) }),
+  exclusiveMode: valueFlag("exclusive-mode", { valueName: "mode", defaultText: "packed", help: "packed (socket by socket) or spread (round robin over sockets); CMK's older names vertical and horizontal still work, with a warning", parse: modeValue }),
+  sharedMode: valueFlag("shared-mode", { valueName: "mode", defaultText: "packed", help: "packed or spread, as --exclusive-mode", parse: modeValue }),
   exclNonIsolcpus: valueFlag("excl-non-isolcpus", { valueName: "list", defaultText: "-1", help: "core ids (e.g. 0,3-5), numbered across the whole node as lscpu -p does (see Core ids below), for the exclusive-non-isolcpus pool; -1 for none", parse: coreIdList }),
   socketId: socketIdFlag("socket to take CPUs from; -1 for any"),
   sst: valueFlag("sst", { valueName: "mode", defaultText: "auto", help: "Intel SST strategy: auto (from sysfs), bf, cp or off", parse: (text, flag) => choiceValue(flag, text, sstModes) }),

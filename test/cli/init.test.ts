@@ -200,6 +200,26 @@ describe("cmk command line", () => {
     assert.match(taken.stderr, /already assigned to other pools: 0 \(exclusive\)/);
   });
 
+  it("accepts CMK's older mode names vertical and horizontal with one warning per flag, and refuses others", () => {
+    const env = fixtureEnv("spec-2s16c", join(root, "fixture-2s-modes"));
+    const dir = confDir();
+    const result = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1", "--exclusive-mode=horizontal", "--shared-mode=vertical"], env);
+    assert.equal(result.status, 0, result.stderr);
+    const warned = result.stderr.split("\n").filter((line) => line.includes("deprecated"));
+    assert.deepEqual(warned, [
+      "WARNING:cmk:--exclusive-mode=horizontal is deprecated: it is older CMK documentation's name for spread; write --exclusive-mode=spread",
+      "WARNING:cmk:--shared-mode=vertical is deprecated: it is older CMK documentation's name for packed; write --shared-mode=packed",
+    ]);
+    // The spec's spread/packed row: exclusive spread over both sockets, shared packed on socket 0.
+    assert.deepEqual(readStateDocument(dir)?.config["exclusive"], { "0": { "0,8": [], "1,9": [] }, "1": { "4,12": [] } });
+    assert.deepEqual(readStateDocument(dir)?.config["shared"], { "0": { "2,10": [] }, "1": {} });
+    for (const [value, pattern] of [["diagonal", /--exclusive-mode="diagonal" is not valid: expected one of packed, spread$/m], ["vertcal", /expected one of packed, spread \(did you mean packed, once called vertical\?\)/]] as const) {
+      const refused = runCmk(["init", `--conf-dir=${confDir()}`, `--exclusive-mode=${value}`], env);
+      assert.equal(refused.status, 2, refused.stderr);
+      assert.match(refused.stderr, pattern);
+    }
+  });
+
   it("describes a node without state as not initialised (exit 8) and a corrupt file as invalid (exit 3)", () => {
     const dir = confDir();
     const missing = runCmk(["describe", `--conf-dir=${dir}`]);
