@@ -126,7 +126,7 @@ function poolName(text: string, flag: string): PoolName {
 
 export const isolateFlags = {
   pool: optionalFlag("pool", { valueName: "pool", help: "exclusive, shared, infra or exclusive-non-isolcpus", parse: poolName }),
-  socketId: socketIdFlag("take CPU lists from this socket; -1 for any"),
+  socketId: socketIdFlag("take the lists of an exclusive, exclusive-non-isolcpus or shared pool from this socket; an infra request ignores it, as in CMK; -1 for any"),
   noAffinity: switchFlag("no-affinity", "allocate and export CMK_CPUS_* but do not pin; the command pins itself"),
   ...storeFlags,
 };

@@ -34,6 +34,23 @@ describe("cmk isolate on real CPUs", () => {
     assert.equal(infra.stdout, "Cpus_allowed_list:\t1\n");
   });
 
+  it("--socket-id chooses the socket of exclusive and shared lists; an infra request ignores it, as CMK's did", () => {
+    // Lists on socket 0 only (CPU 0 is online on every Linux host); socket 1 is carved but empty.
+    const dir = join(root, `node-${counter++}`);
+    mkdirSync(dir);
+    const onSocket0 = { "0": { "0": [] }, "1": {} };
+    writeFileSync(join(dir, "state.json"), JSON.stringify({ config: { exclusive: onSocket0, infra: onSocket0, shared: onSocket0 } }));
+    const infra = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--socket-id=1", "--", "sh", "-c", "grep Cpus_allowed_list /proc/self/status; echo \"$CMK_CPUS_ASSIGNED\""]);
+    assert.equal(infra.status, 0, infra.stderr);
+    assert.equal(infra.stdout, "Cpus_allowed_list:\t0\n0\n");
+    for (const pool of ["shared", "exclusive"]) {
+      const refused = runCmk(["isolate", `--conf-dir=${dir}`, `--pool=${pool}`, "--socket-id=1", "--", "true"]);
+      assert.equal(refused.status, 5, `${pool}: ${refused.stderr}`);
+      assert.match(refused.stderr, new RegExp(`pool ${pool}.* on socket 1`));
+    }
+    assert.match(runCmk(["isolate", "--help"]).stdout, /--socket-id=<num>\s+take the lists of an exclusive, exclusive-non-isolcpus or shared pool from this socket; an infra request ignores it/);
+  });
+
   it("keeps a workload's NODE_OPTIONS away from cmk's runtime but gives it to the command", () => {
     const dir = initialisedNode();
     const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", "sh", "-c", "echo \"$NODE_OPTIONS\"; env | grep -c CMK_WORKLOAD || true"], { NODE_OPTIONS: "--require /nonexistent/tracing.js" });
