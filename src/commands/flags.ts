@@ -141,6 +141,11 @@ export const nodeReportFlags = {
   ...storeFlags,
 };
 
+export const exportCmk14Flags = {
+  to: optionalFlag("to", { valueName: "dir", help: "where to write CMK 1.4's configuration directory (lock and pools/): a new or empty directory outside --conf-dir", parse: anyText }),
+  ...storeFlags,
+};
+
 const installDirFlag = valueFlag("install-dir", { valueName: "dir", defaultText: "/opt/bin", help: "directory of the cmk executable (a host directory that workload containers mount)", parse: anyText });
 
 export const installFlags = { installDir: installDirFlag };

@@ -4,7 +4,7 @@
 import { settingsHelp, sysRootHelp } from "../app/settings.ts";
 import type { Context } from "../app/context.ts";
 import type { ErrorKind } from "../core/errors.ts";
-import { carvingFlags, describeFlags, installFlags, isolateFlags, nodeReportFlags, reconcileFlags, uninstallFlags, type FlagSet, type OptionsOf } from "./flags.ts";
+import { carvingFlags, describeFlags, exportCmk14Flags, installFlags, isolateFlags, nodeReportFlags, reconcileFlags, uninstallFlags, type FlagSet, type OptionsOf } from "./flags.ts";
 
 /**
  * How a command ended: a number is the exit status it chose (isolate passes on its program's);
@@ -104,6 +104,24 @@ export const commands: readonly Command[] = [
     flags: nodeReportFlags,
     environment: [...settingsHelp, "NO_COLOR          any value turns colour off in --format=text", "CMK_COLOR         always: colour even when not writing to a terminal"],
     load: () => import("./node-report.ts"),
+  }),
+  define({
+    name: "export-cmk14",
+    summary: "write the node's pools and tasks as CMK 1.4's configuration directory (for a rollback)",
+    usage: "cmk export-cmk14 --to=<dir> [--conf-dir=<dir>]",
+    flags: exportCmk14Flags,
+    environment: settingsHelp,
+    notes: [{
+      title: "Rolling back to CMK 1.4",
+      lines: [
+        "cmk's first write moves a CMK 1.4 tree (<conf-dir>/pools) aside, and CMK 1.4 cannot read",
+        "state.json. This writes the current pools and task PIDs as a CMK 1.4 tree: <dir>/lock and",
+        "<dir>/pools/<pool>/<socket>/<cpu-list>/tasks. Stop cmk's writers (isolate, reconcile,",
+        "reconfigure) first, then run CMK 1.4 with --conf-dir=<dir>, or move <dir> to its conf dir.",
+        "A non-empty <dir> is never touched; the tree appears under its name only when complete.",
+      ],
+    }],
+    load: () => import("./export-cmk14.ts"),
   }),
   define({
     name: "install",
