@@ -3,6 +3,7 @@
 import type { CpuSet } from "./cpuset.ts";
 import { cpuListsOf, type NodeState } from "./node-state.ts";
 import type { PoolName } from "./pools.ts";
+import { workloadPid } from "./tasks.ts";
 
 export interface Overlap {
   readonly a: string;
@@ -46,6 +47,7 @@ export function findUnisolated(state: NodeState, isolcpus: CpuSet): { pool: Pool
 }
 
 export interface MaskMismatch {
+  /** The task: its PID in the pool document (mismatchedProcess names the process whose mask is wrong). */
   readonly pid: number;
   readonly pool: PoolName;
   readonly cpus: string;
@@ -73,4 +75,9 @@ export function findMaskMismatches(state: NodeState, actualOf: (taskId: string) 
     }
   }
   return mismatches.sort((a, b) => a.pid - b.pid);
+}
+
+/** The process whose mask a mismatch is about: the task's command when recorded, else the task's own PID. */
+export function mismatchedProcess(state: NodeState, mismatch: MaskMismatch): number {
+  return workloadPid(String(mismatch.pid), state.tasks.get(String(mismatch.pid)));
 }

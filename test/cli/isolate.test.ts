@@ -269,15 +269,21 @@ describe("cmk isolate on real CPUs", () => {
     const drifting = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `taskset -pc 0,1 $$ >/dev/null; ${wait}`]);
     const free = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "sh", "-c", wait]);
     const done = Promise.all([collect(drifting), collect(free)]);
-    await waitFor("both children recorded", () => (recordedChildren(dir).length === 2 ? true : undefined));
-    await waitFor("the affinity change", () => (/Cpus_allowed_list:\s+0-1/.test(readFileSync(`/proc/${recordedChild(dir)}/status`, "utf8")) ? true : undefined));
-    const report = JSON.parse(runCmk(["reconcile", `--conf-dir=${dir}`]).stdout) as { mismatchedCpuMasks: { pid: number; pool: string; cpus: string; actualCpus: string }[] };
-    assert.equal(report.mismatchedCpuMasks.length, 1);
-    assert.deepEqual({ ...report.mismatchedCpuMasks[0], pid: 0 }, { actualCpus: "0-1", cpus: "0", pid: 0, pool: "exclusive" });
-    const nodeReport = JSON.parse(runCmk(["node-report", `--conf-dir=${dir}`]).stdout) as { checks: { affinity: { ok: boolean; errors: string[] } } };
-    assert.equal(nodeReport.checks.affinity.ok, false);
-    assert.match(nodeReport.checks.affinity.errors[0] ?? "", /in exclusive:0 runs on CPUs 0-1/);
-    writeFileSync(flag, "");
+    try {
+      await waitFor("both children recorded", () => (recordedChildren(dir).length === 2 ? true : undefined));
+      await waitFor("the affinity change", () => (/Cpus_allowed_list:\s+0-1/.test(readFileSync(`/proc/${recordedChild(dir)}/status`, "utf8")) ? true : undefined));
+      const report = JSON.parse(runCmk(["reconcile", `--conf-dir=${dir}`]).stdout) as { mismatchedCpuMasks: { pid: number; pool: string; cpus: string; actualCpus: string; task: number }[] };
+      assert.equal(report.mismatchedCpuMasks.length, 1);
+      const entry = report.mismatchedCpuMasks[0];
+      assert.deepEqual({ ...entry, pid: 0, task: 0 }, { actualCpus: "0-1", cpus: "0", pid: 0, pool: "exclusive", task: 0 });
+      assert.equal(readStateDocument(dir)?.tasks?.[String(entry?.task)]?.child, entry?.pid, "pid is the task's command, the process whose mask is wrong");
+      const nodeReport = JSON.parse(runCmk(["node-report", `--conf-dir=${dir}`]).stdout) as { checks: { affinity: { ok: boolean; errors: string[] } } };
+      assert.equal(nodeReport.checks.affinity.ok, false);
+      assert.match(nodeReport.checks.affinity.errors[0] ?? "", /in exclusive:0 runs on CPUs 0-1/);
+    } finally {
+      // The commands end whatever the assertions found: a failed test must not hang the suite.
+      writeFileSync(flag, "");
+    }
     const results = await done;
     assert.deepEqual(results.map((result) => result.status), [0, 0]);
   });
