@@ -12,6 +12,7 @@ export const exitStatuses: Readonly<Record<ErrorKind, number>> = {
   affinity: 6,
   conflict: 7,
   "not-initialised": 8,
+  "check-failed": 9,
 };
 
 /** How a user sets each request field from the command line. */
