@@ -106,7 +106,7 @@ export const carvingFlags = {
   exclusiveMode: valueFlag("exclusive-mode", { valueName: "mode", defaultText: "packed", help: "packed (socket by socket) or spread (round robin over sockets); CMK's older names vertical and horizontal still work, with a warning", parse: modeValue }),
   sharedMode: valueFlag("shared-mode", { valueName: "mode", defaultText: "packed", help: "packed or spread, as --exclusive-mode", parse: modeValue }),
   exclNonIsolcpus: valueFlag("excl-non-isolcpus", { valueName: "list", defaultText: "-1", help: "core ids (e.g. 0,3-5), numbered across the whole node as lscpu -p does (see Core ids below), for the exclusive-non-isolcpus pool; -1 for none", parse: coreIdList }),
-  socketId: socketIdFlag("socket to take CPUs from; -1 for any"),
+  socketId: socketIdFlag("socket to take the exclusive and shared cores from (infra and exclusive-non-isolcpus use every socket); -1 for any"),
   sst: valueFlag("sst", { valueName: "mode", defaultText: "auto", help: "Intel SST strategy: auto (from sysfs), bf, cp or off", parse: (text, flag) => choiceValue(flag, text, sstModes) }),
   ...storeFlags,
 };

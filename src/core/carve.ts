@@ -228,7 +228,7 @@ function assignExclNonIsolcpus(topology: Topology, request: CarveRequest, assign
     throw new CmkError("usage", `exclusive-non-isolcpus cores are isolated by isolcpus and cannot join that pool: ${isolated.map((core) => core.id).join(", ")}; choose non-isolated cores`, { field: "exclNonIsolcpus" });
   }
   assign(chosen, "exclusive-non-isolcpus");
-  notices.push({ level: "info", message: `exclusive-non-isolcpus takes ${chosen.map((core) => `core ${coreName(core)}`).join(", ")}` });
+  notices.push({ level: "info", message: `exclusive-non-isolcpus takes ${chosen.length === 0 ? "no core" : chosen.map((core) => `core ${coreName(core)}`).join(", ")}` });
 }
 
 function buildLayout(topology: Topology, assigned: ReadonlyMap<Core, PoolName>, pools: readonly PoolName[]): PoolLayout {
