@@ -13,6 +13,7 @@ export const exitStatuses: Readonly<Record<ErrorKind, number>> = {
   conflict: 7,
   "not-initialised": 8,
   "does-not-fit": 9,
+  "check-failed": 10,
 };
 
 /** How a user sets each request field from the command line. */
@@ -22,7 +23,7 @@ const fieldHints: Readonly<Record<RequestField, string>> = {
   count: "CMK_NUM_CORES sets how many lists to take",
   numExclusiveCores: "--num-exclusive-cores and --num-shared-cores set the counts",
   numSharedCores: "--num-exclusive-cores and --num-shared-cores set the counts",
-  exclNonIsolcpus: "--excl-non-isolcpus takes physical core ids; cmk node-report shows them",
+  exclNonIsolcpus: "--excl-non-isolcpus takes core ids numbered across the node; cmk node-report --format=text shows them",
   sst: "--sst=off turns SST off",
 };
 

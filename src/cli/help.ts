@@ -38,6 +38,7 @@ export function commandHelp(command: Command): string {
   }
   const planned = flags.filter((flag) => flag.planned === true);
   if (planned.length > 0) lines.push(`  Not available yet (see ${roadmapDoc}): ${planned.map((flag) => `--${flag.name}`).join(", ")}`);
+  for (const note of command.notes ?? []) lines.push("", `${note.title}:`, ...note.lines.map((line) => `  ${line}`));
   if (command.environment !== undefined) lines.push("", "Environment:", ...command.environment.map((line) => `  ${line}`));
   lines.push("", "Exit codes:", ...exitStatusLines(command.failures), ...(command.otherStatuses ?? []).map((line) => `  ${line}`), "");
   return lines.join("\n");

@@ -32,8 +32,18 @@ function requireSst(mode: CarvingOptions["sst"], support: { readonly bf: boolean
   }
 }
 
+/** One warning for each mode flag written with CMK's older name (vertical, horizontal). */
+function warnOlderModeNames(options: CarvingOptions, context: Context): void {
+  for (const [flag, choice] of [["--exclusive-mode", options.exclusiveMode], ["--shared-mode", options.sharedMode]] as const) {
+    if (choice.givenAs !== undefined) {
+      context.log.warning(`${flag}=${choice.givenAs} is deprecated: it is older CMK documentation's name for ${choice.mode}; write ${flag}=${choice.mode}`);
+    }
+  }
+}
+
 /** Reads the node and carves it, logging the notices. */
 export function carveNode(options: CarvingOptions, context: Context): CarvedNode {
+  warnOlderModeNames(options, context);
   const { sysRoot, kernelFs } = context.settings;
   if (readHugepagesFree(kernelFs) === 0) context.log.warning("no hugepages are free (HugePages_Free is 0); DPDK-style workloads will not start");
   const { topology, warnings } = readHostTopology(sysRoot, kernelFs, options.sst !== "off");
@@ -46,8 +56,8 @@ export function carveNode(options: CarvingOptions, context: Context): CarvedNode
   const carving = carvePools(topology, {
     numExclusiveCores: options.numExclusiveCores,
     numSharedCores: options.numSharedCores,
-    exclusiveMode: options.exclusiveMode,
-    sharedMode: options.sharedMode,
+    exclusiveMode: options.exclusiveMode.mode,
+    sharedMode: options.sharedMode.mode,
     exclNonIsolcpus: options.exclNonIsolcpus,
     sstBf: options.sst === "bf" || (options.sst === "auto" && support.bf),
     sstCp: options.sst === "cp" || (options.sst === "auto" && support.cp),

@@ -3,7 +3,7 @@
 // parses argv against it into an object whose type follows from the set, so a renamed or
 // mistyped option is a type error, not a silent `undefined` at run time.
 import { CpuSet } from "../core/cpuset.ts";
-import { CmkError } from "../core/errors.ts";
+import { CmkError, usageError } from "../core/errors.ts";
 import type { Mode } from "../core/carve.ts";
 import { poolNames, isPoolName, type PoolName } from "../core/pools.ts";
 import { choiceValue, integerValue, nearest, secondsValue, socketIdValue } from "../app/input.ts";
@@ -85,6 +85,31 @@ export const storeFlags = {
 // ---- Carving (init, reconfigure) ------------------------------------------------------------
 
 const modes: readonly Mode[] = ["packed", "spread"];
+
+/** Older CMK documentation's names for the modes, still accepted with a warning. */
+const modeSynonyms = { vertical: "packed", horizontal: "spread" } as const satisfies Record<string, Mode>;
+export type ModeSynonym = keyof typeof modeSynonyms;
+
+/** A mode as given: the mode, and the older name it was written with, so the command can warn. */
+export interface ModeChoice {
+  readonly mode: Mode;
+  readonly givenAs?: ModeSynonym;
+}
+
+function isModeSynonym(text: string): text is ModeSynonym {
+  return Object.hasOwn(modeSynonyms, text);
+}
+
+/** packed or spread, or an older name of one of them; anything else is refused (CMK fell back to packed). */
+function modeValue(text: string, flag: string): ModeChoice {
+  if (isModeSynonym(text)) return { mode: modeSynonyms[text], givenAs: text };
+  const nearSynonym = nearest(text, Object.keys(modeSynonyms));
+  if (nearSynonym !== undefined && nearest(text, modes) === undefined && isModeSynonym(nearSynonym)) {
+    throw usageError(`${flag}="${text}" is not valid: expected one of ${modes.join(", ")} (did you mean ${modeSynonyms[nearSynonym]}, once called ${nearSynonym}?)`);
+  }
+  return { mode: choiceValue(flag, text, modes) };
+}
+
 export const sstModes = ["auto", "bf", "cp", "off"] as const;
 export type SstMode = (typeof sstModes)[number];
 
@@ -93,7 +118,7 @@ function coreIdList(text: string, flag: string): readonly number[] | null {
   try {
     return CpuSet.parse(text, { what: `${flag} core list` }).ids;
   } catch (error) {
-    throw new CmkError("usage", `${flag}="${text}" is not valid: expected physical core ids such as 0,3-5, or -1 for none`, { cause: error });
+    throw new CmkError("usage", `${flag}="${text}" is not valid: expected core ids such as 0,3-5 (see cmk node-report --format=text), or -1 for none`, { cause: error });
   }
 }
 
@@ -103,10 +128,10 @@ const socketIdFlag = (help: string): FlagDefinition<number | null> =>
 export const carvingFlags = {
   numExclusiveCores: valueFlag("num-exclusive-cores", { valueName: "num", defaultText: "4", help: "physical cores in the exclusive pool (0 or more)", parse: (text, flag) => integerValue(flag, text, 0) }),
   numSharedCores: valueFlag("num-shared-cores", { valueName: "num", defaultText: "1", help: "physical cores in the shared pool (0 or more)", parse: (text, flag) => integerValue(flag, text, 0) }),
-  exclusiveMode: valueFlag("exclusive-mode", { valueName: "mode", defaultText: "packed", help: "packed (socket by socket) or spread (round robin over sockets)", parse: (text, flag) => choiceValue(flag, text, modes) }),
-  sharedMode: valueFlag("shared-mode", { valueName: "mode", defaultText: "packed", help: "packed or spread, as --exclusive-mode", parse: (text, flag) => choiceValue(flag, text, modes) }),
-  exclNonIsolcpus: valueFlag("excl-non-isolcpus", { valueName: "list", defaultText: "-1", help: "physical core ids (e.g. 0,3-5) for the exclusive-non-isolcpus pool; -1 for none", parse: coreIdList }),
-  socketId: socketIdFlag("socket to take CPUs from; -1 for any"),
+  exclusiveMode: valueFlag("exclusive-mode", { valueName: "mode", defaultText: "packed", help: "packed (socket by socket) or spread (round robin over sockets); CMK's older names vertical and horizontal still work, with a warning", parse: modeValue }),
+  sharedMode: valueFlag("shared-mode", { valueName: "mode", defaultText: "packed", help: "packed or spread, as --exclusive-mode", parse: modeValue }),
+  exclNonIsolcpus: valueFlag("excl-non-isolcpus", { valueName: "list", defaultText: "-1", help: "core ids (e.g. 0,3-5), numbered across the whole node as lscpu -p does (see Core ids below), for the exclusive-non-isolcpus pool; -1 for none", parse: coreIdList }),
+  socketId: socketIdFlag("socket to take the exclusive and shared cores from (infra and exclusive-non-isolcpus use every socket); -1 for any"),
   sst: valueFlag("sst", { valueName: "mode", defaultText: "auto", help: "Intel SST strategy: auto (from sysfs), bf, cp or off", parse: (text, flag) => choiceValue(flag, text, sstModes) }),
   ...storeFlags,
 };
@@ -126,7 +151,7 @@ function poolName(text: string, flag: string): PoolName {
 
 export const isolateFlags = {
   pool: optionalFlag("pool", { valueName: "pool", help: "exclusive, shared, infra or exclusive-non-isolcpus", parse: poolName }),
-  socketId: socketIdFlag("take CPU lists from this socket; -1 for any"),
+  socketId: socketIdFlag("take the lists of an exclusive, exclusive-non-isolcpus or shared pool from this socket; an infra request ignores it, as in CMK; -1 for any"),
   noAffinity: switchFlag("no-affinity", "allocate and export CMK_CPUS_* but do not pin; the command pins itself"),
   ...storeFlags,
 };
@@ -141,6 +166,11 @@ export const nodeReportFlags = {
   format: valueFlag("format", { valueName: "format", defaultText: "json", help: "json (CMK's report) or text (a map of the node; colour on a terminal unless NO_COLOR is set)", parse: (text, flag) => choiceValue(flag, text, ["json", "text"] as const) }),
   interval: intervalFlag,
   publish: publishFlag,
+  ...storeFlags,
+};
+
+export const exportCmk14Flags = {
+  to: optionalFlag("to", { valueName: "dir", help: "where to write CMK 1.4's configuration directory (lock and pools/): a new or empty directory outside --conf-dir", parse: directoryValue("/var/tmp/cmk-1.4") }),
   ...storeFlags,
 };
 

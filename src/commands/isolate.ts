@@ -7,7 +7,7 @@ import { forwardSignals, forwardTo, spawnHeld, type HeldChild } from "../adapter
 import { childHostPid, ownProcess, readStartTime, taskLiveness } from "../adapters/procfs.ts";
 import { notInitialisedError, openStore, type Context } from "../app/context.ts";
 import { integerValue } from "../app/input.ts";
-import { allocate, poolCpus, releaseTask, type Allocation, type AllocationRequest, type Placement } from "../core/allocate.ts";
+import { allocate, poolCpus, releaseTask, socketFor, type Allocation, type AllocationRequest, type Placement } from "../core/allocate.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { usageError } from "../core/errors.ts";
 import type { ProcessIdentity, TaskRecord } from "../core/node-state.ts";
@@ -72,7 +72,7 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
     const identity = childIdentity(context, proc, hostPid, child);
     const record: TaskRecord = identity === null ? { isolate: own, affinity: pinned } : { isolate: own, child: identity, affinity: pinned };
     const started = context.now();
-    allocated = await allocateFor(store, { pool, socketId, count: isExclusivePool(pool) ? count : 1, taskId, record }, proc, placement);
+    allocated = await allocateFor(store, { pool, socketId: socketFor(pool, socketId), count: isExclusivePool(pool) ? count : 1, taskId, record }, proc, placement);
     const { lists, why } = allocated.allocation;
     context.log.debug(`task ${taskId}: pool ${pool} CPU lists ${lists.map((list) => list.key).join(" + ")}: ${why}; lock wait and transaction ${(context.now() - started).toFixed(1)} ms`);
   } catch (error) {

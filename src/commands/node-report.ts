@@ -1,10 +1,11 @@
 // cmk node-report: topology, state description and consistency checks, as JSON (CMK's report)
-// or as a terminal map of the node.
+// or as a terminal map of the node. Either way a failed check sets the exit status; with
+// --interval on a terminal the map is redrawn in place.
 import { taskAffinityReader } from "../adapters/affinity.ts";
 import { readHostTopology } from "../adapters/host-topology.ts";
 import { openStore, type Context } from "../app/context.ts";
 import { repeatEvery } from "../app/repeat.ts";
-import { findMaskMismatches, findOverlaps, findUnisolated } from "../core/checks.ts";
+import { checkNames, failedChecks, runChecks, type NodeChecks } from "../core/checks.ts";
 import { describeState, sortedJson, type Json } from "../core/describe.ts";
 import { describeCause } from "../core/errors.ts";
 import { renderNodeMap } from "../core/node-map.ts";
@@ -12,10 +13,9 @@ import type { NodeState } from "../core/node-state.ts";
 import type { StateStore } from "../core/state-store.ts";
 import { sstBfCpus, type Topology } from "../core/topology.ts";
 import type { nodeReportFlags, OptionsOf } from "./flags.ts";
+import type { CommandResult } from "./table.ts";
 
-function check(errors: string[]): Json {
-  return { errors, ok: errors.length === 0 };
-}
+type NodeReportOptions = OptionsOf<typeof nodeReportFlags>;
 
 function topologyJson(topology: Topology): Json {
   const highPriority = sstBfCpus(topology);
@@ -25,6 +25,7 @@ function topologyJson(topology: Topology): Json {
       id: socket.id,
       cores: socket.cores.map((core) => ({
         id: core.id,
+        kernelCoreId: core.kernelCoreId,
         numaNode: core.numaNode,
         l3: core.l3,
         cpus: [...core.cpus].map((cpu) => ({ id: cpu, isolated: topology.isolcpus.has(cpu), ...(highPriority.has(cpu) ? { sst_bf: true } : {}) })),
@@ -34,26 +35,14 @@ function topologyJson(topology: Topology): Json {
   return { sockets };
 }
 
-function buildReport(topology: Topology, state: NodeState | null, stateError: string | null, location: string, proc: string): Json {
-  const configErrors: string[] = stateError === null ? [] : [`Unable to read the CMK configuration directory ${location}: ${stateError}`];
-  const isolationErrors: string[] = [];
-  const affinityErrors: string[] = [];
-  if (state !== null) {
-    for (const overlap of findOverlaps(state)) {
-      configErrors.push(`CPU list overlap detected in ${overlap.a} and ${overlap.b} (in both: ${overlap.cpus})`);
-    }
-    for (const entry of findUnisolated(state, topology.isolcpus)) {
-      isolationErrors.push(`${entry.pool}:${entry.list} has CPUs ${entry.cpus} not isolated by isolcpus`);
-    }
-    for (const mismatch of findMaskMismatches(state, taskAffinityReader(proc, state))) {
-      affinityErrors.push(`task ${mismatch.pid} in ${mismatch.pool}:${mismatch.cpus} runs on CPUs ${mismatch.actualCpus}`);
-    }
+/** CMK's `checks.<name>` with `ok` and `errors`, and `warnings`: ok only when a check found nothing. */
+function checksJson(checks: NodeChecks): Json {
+  const json: { [name: string]: Json } = {};
+  for (const name of checkNames) {
+    const { errors, warnings } = checks[name];
+    json[name] = { errors: [...errors], ok: errors.length === 0 && warnings.length === 0, warnings: [...warnings] };
   }
-  return {
-    checks: { affinity: check(affinityErrors), configDirectory: check(configErrors), isolation: check(isolationErrors) },
-    description: state === null ? null : describeState(state, location),
-    topology: topologyJson(topology),
-  };
+  return json;
 }
 
 /** The state, or why it cannot be shown: the report goes on without it. */
@@ -66,22 +55,52 @@ async function readState(store: StateStore): Promise<{ state: NodeState | null; 
   }
 }
 
-export async function run(options: OptionsOf<typeof nodeReportFlags>, context: Context): Promise<number> {
-  const store = openStore(options, context);
-  const { procFs, sysRoot, kernelFs } = context.settings;
-  const pass = async (): Promise<void> => {
-    const { topology, warnings } = readHostTopology(sysRoot, kernelFs, true);
-    for (const warning of warnings) context.log.warning(warning);
-    const { state, stateError } = await readState(store);
-    if (options.format === "json") {
-      context.stdout(`${sortedJson(buildReport(topology, state, stateError, store.location, procFs))}\n`);
+/** The map's width: COLUMNS when set, else the terminal's, else 80. */
+function mapWidth(context: Context): number {
+  const columns = context.env["COLUMNS"]?.trim() ?? "";
+  if (/^[1-9]\d{0,3}$/.test(columns)) return Number(columns);
+  const { columns: terminal } = context.terminal();
+  return terminal !== undefined && terminal > 0 ? terminal : 80;
+}
+
+/** Writes each map: appended, or on a terminal with --interval drawn over the previous one. */
+function mapWriter(options: NodeReportOptions, context: Context): (lines: readonly string[]) => void {
+  const inPlace = options.interval > 0 && context.terminal().isTerminal;
+  let first = true;
+  return (lines) => {
+    if (!inPlace) {
+      context.stdout(`${lines.join("\n")}\n`);
       return;
     }
-    const terminal = context.terminal();
-    const colour = (terminal.isTerminal && (context.env["NO_COLOR"] ?? "") === "") || context.env["CMK_COLOR"] === "always";
-    if (stateError !== null) context.log.warning(stateError);
-    context.stdout(renderNodeMap(topology, state, { colour, width: terminal.columns ?? 100 }));
+    // Home the cursor (clearing the screen once), clear each line's rest and whatever lies below.
+    context.stdout(`${first ? "\x1b[H\x1b[2J" : "\x1b[H"}${lines.map((line) => `${line}\x1b[K`).join("\n")}\n\x1b[J`);
+    first = false;
   };
-  await repeatEvery(options.interval, pass, (seconds) => context.log.info(`waiting ${seconds} seconds until the next report`), context.stopSignal);
-  return 0;
+}
+
+export async function run(options: NodeReportOptions, context: Context): Promise<CommandResult> {
+  const store = openStore(options, context);
+  const { procFs, sysRoot, kernelFs } = context.settings;
+  const terminal = context.terminal();
+  const colour = (terminal.isTerminal && (context.env["NO_COLOR"] ?? "") === "") || context.env["CMK_COLOR"] === "always";
+  const writeMap = mapWriter(options, context);
+  let failed = false;
+  const pass = async (): Promise<void> => {
+    const { topology, warnings } = readHostTopology(sysRoot, kernelFs, true);
+    const { state, stateError } = await readState(store);
+    const actualOf = state === null ? () => null : taskAffinityReader(procFs, state);
+    const checks = runChecks({ state, stateError, location: store.location, isolcpus: topology.isolcpus, actualOf });
+    failed = failedChecks(checks).length > 0;
+    if (options.format === "json") {
+      for (const warning of warnings) context.log.warning(warning);
+      const report: Json = { checks: checksJson(checks), description: state === null ? null : describeState(state, store.location), topology: topologyJson(topology) };
+      context.stdout(`${sortedJson(report)}\n`);
+    } else {
+      writeMap(renderNodeMap({ topology, state, checks, notes: warnings }, { colour, width: mapWidth(context) }));
+    }
+  };
+  // A map redrawn in place would be scrolled away by a log line between passes.
+  const onWait = (seconds: number): void => (options.format === "text" && terminal.isTerminal ? context.log.debug : context.log.info)(`waiting ${seconds} seconds until the next report`);
+  await repeatEvery(options.interval, pass, onWait, context.stopSignal);
+  return failed ? "check-failed" : 0;
 }

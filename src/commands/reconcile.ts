@@ -1,10 +1,11 @@
-// cmk reconcile: free the CPU lists of dead tasks and report live tasks running off their CPUs.
+// cmk reconcile: free the CPU lists of dead tasks and report live tasks running off their CPUs,
+// naming the process whose CPU mask is wrong.
 import { taskAffinityReader } from "../adapters/affinity.ts";
 import { taskLiveness } from "../adapters/procfs.ts";
 import { notInitialisedError, openStore, type Context } from "../app/context.ts";
 import { repeatEvery } from "../app/repeat.ts";
 import { reclaimDead } from "../core/allocate.ts";
-import { findMaskMismatches } from "../core/checks.ts";
+import { findMaskMismatches, mismatchedProcess } from "../core/checks.ts";
 import { reclaimedReport, sortedJson, type Json } from "../core/describe.ts";
 import type { OptionsOf, reconcileFlags } from "./flags.ts";
 
@@ -24,7 +25,8 @@ export async function run(options: OptionsOf<typeof reconcileFlags>, context: Co
     const mismatched = findMaskMismatches(reclaimed.state, taskAffinityReader(proc, reclaimed.state));
     const report: Json = {
       reclaimedCpuLists: reclaimedReport(reclaimed.reclaimed),
-      mismatchedCpuMasks: mismatched.map((entry) => ({ actualCpus: entry.actualCpus, cpus: entry.cpus, pid: entry.pid, pool: entry.pool })),
+      // pid: the process whose mask is wrong; task: the task it belongs to (its PID in the pools).
+      mismatchedCpuMasks: mismatched.map((entry) => ({ actualCpus: entry.actualCpus, cpus: entry.cpus, pid: mismatchedProcess(reclaimed.state, entry), pool: entry.pool, task: entry.pid })),
     };
     context.stdout(`${sortedJson(report)}\n`);
   };

@@ -4,7 +4,7 @@
 import { settingsHelp, sysRootHelp } from "../app/settings.ts";
 import type { Context } from "../app/context.ts";
 import type { ErrorKind } from "../core/errors.ts";
-import { carvingFlags, describeFlags, installFlags, isolateFlags, nodeReportFlags, reconcileFlags, roadmapDoc, uninstallFlags, type FlagSet, type OptionsOf } from "./flags.ts";
+import { carvingFlags, describeFlags, exportCmk14Flags, installFlags, isolateFlags, nodeReportFlags, reconcileFlags, roadmapDoc, uninstallFlags, type FlagSet, type OptionsOf } from "./flags.ts";
 
 /**
  * How a command ended: a number is the exit status it chose (isolate passes on its program's);
@@ -29,6 +29,8 @@ export interface CommandSpec<F extends FlagSet> {
   readonly failures: readonly ErrorKind[];
   /** Exit statuses of its own beyond those (isolate passes on its program's). */
   readonly otherStatuses?: readonly string[];
+  /** Paragraphs that explain what the flags' one-line help cannot, each a titled block of lines. */
+  readonly notes?: readonly { readonly title: string; readonly lines: readonly string[] }[];
   readonly load: () => Promise<CommandModule<OptionsOf<F>>>;
 }
 
@@ -41,6 +43,19 @@ function define<F extends FlagSet>(spec: CommandSpec<F>): Command {
 
 /** Failures of every command that reads or changes the node's state. */
 const stateFailures: readonly ErrorKind[] = ["failure", "usage", "invalid-state", "lock-timeout"];
+/** How --excl-non-isolcpus names cores, for the help of the commands that carve. */
+const coreIdNotes = [{
+  title: "Core ids",
+  lines: [
+    "--excl-non-isolcpus names physical cores by CMK's core ids: the Core column of lscpu -p.",
+    "Cores are numbered 0, 1, 2, ... across the whole node, in the order of their lowest online",
+    "CPU, so an id names one core on one socket (the kernel's topology/core_id repeats on every",
+    "socket and is not what is meant). Example: on two sockets of four cores where CPUs n and",
+    "n+8 share a core, core 4 is CPUs 4,12 on socket 1, and --excl-non-isolcpus=0,4 takes CPUs",
+    "0,8 and 4,12. cmk node-report --format=text shows each core's id (c4[...]); init logs the",
+    "CPUs each id took. Ids follow which CPUs are online: see docs/core-ids.md.",
+  ],
+}] as const;
 
 const carvingUsage = "[--num-exclusive-cores=<num>] [--num-shared-cores=<num>] [--exclusive-mode=<mode>] [--shared-mode=<mode>] [--excl-non-isolcpus=<list>] [--socket-id=<num>] [--sst=<mode>] [--conf-dir=<dir>]";
 
@@ -52,6 +67,7 @@ export const commands: readonly Command[] = [
     flags: carvingFlags,
     environment: [...settingsHelp, sysRootHelp],
     failures: [...stateFailures, "does-not-fit", "conflict"],
+    notes: coreIdNotes,
     load: () => import("./init.ts"),
   }),
   define({
@@ -61,6 +77,7 @@ export const commands: readonly Command[] = [
     flags: carvingFlags,
     environment: [...settingsHelp, sysRootHelp],
     failures: [...stateFailures, "does-not-fit", "conflict", "not-initialised", "affinity"],
+    notes: coreIdNotes,
     load: () => import("./reconfigure.ts"),
   }),
   define({
@@ -98,8 +115,27 @@ export const commands: readonly Command[] = [
     usage: "cmk node-report [--format=json|text] [--interval=<seconds>] [--conf-dir=<dir>]",
     flags: nodeReportFlags,
     environment: [...settingsHelp, "NO_COLOR          any value turns colour off in --format=text", "CMK_COLOR         always: colour even when not writing to a terminal"],
-    failures: ["failure", "usage"],
+    failures: ["failure", "usage", "check-failed"],
     load: () => import("./node-report.ts"),
+  }),
+  define({
+    name: "export-cmk14",
+    summary: "write the node's pools and tasks as CMK 1.4's configuration directory (for a rollback)",
+    usage: "cmk export-cmk14 --to=<dir> [--conf-dir=<dir>]",
+    flags: exportCmk14Flags,
+    environment: settingsHelp,
+    notes: [{
+      title: "Rolling back to CMK 1.4",
+      lines: [
+        "cmk's first write moves a CMK 1.4 tree (<conf-dir>/pools) aside, and CMK 1.4 cannot read",
+        "state.json. This writes the current pools and task PIDs as a CMK 1.4 tree: <dir>/lock and",
+        "<dir>/pools/<pool>/<socket>/<cpu-list>/tasks. Stop cmk's writers (isolate, reconcile,",
+        "reconfigure) first, then run CMK 1.4 with --conf-dir=<dir>, or move <dir> to its conf dir.",
+        "A non-empty <dir> is never touched; the tree appears under its name only when complete.",
+      ],
+    }],
+    failures: ["failure", "usage", "invalid-state", "not-initialised"],
+    load: () => import("./export-cmk14.ts"),
   }),
   define({
     name: "install",

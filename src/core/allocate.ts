@@ -16,6 +16,7 @@ export interface Placement {
 
 export interface AllocationRequest {
   readonly pool: PoolName;
+  /** The socket to take lists from, null for any (socketFor says which socket a user's request is held to). */
   readonly socketId: number | null;
   /** Lists to take from an exclusive pool; shared and infra always give one. */
   readonly count: number;
@@ -35,6 +36,15 @@ export interface ReclaimedTask {
   readonly pid: number;
   readonly pool: PoolName;
   readonly cpus: string;
+}
+
+/**
+ * The socket a user's request (isolate --socket-id) is held to. CMK's rule: the socket chooses
+ * among the lists of the exclusive, exclusive-non-isolcpus and shared pools, while infra, the
+ * pool of housekeeping and daemons, serves a request from any socket.
+ */
+export function socketFor(pool: PoolName, socketId: number | null): number | null {
+  return pool === "infra" ? null : socketId;
 }
 
 export function allocate(

@@ -12,7 +12,7 @@ export interface CarveRequest {
   readonly numSharedCores: number;
   readonly exclusiveMode: Mode;
   readonly sharedMode: Mode;
-  /** Physical core ids for the exclusive-non-isolcpus pool; null when the pool is not wanted. */
+  /** Core ids (CMK's, unique on the node) for the exclusive-non-isolcpus pool; null when the pool is not wanted. */
   readonly exclNonIsolcpus: readonly number[] | null;
   readonly sstBf: boolean;
   readonly sstCp: boolean;
@@ -37,9 +37,10 @@ function coreName(core: Core): string {
   return `${core.id} (socket ${core.socket}, CPUs ${core.cpus})`;
 }
 
-/** Core ids repeat across sockets on many servers, so lists name cores as socket:core. */
+/** Core ids (unique on the node) in the kernel's list form: "4-15,36-47". */
 function coreIds(cores: readonly Core[]): string {
-  return cores.map((core) => `${core.socket}:${core.id}`).join(", ");
+  // Core ids are small whole numbers, so the CPU-list notation fits them as well.
+  return CpuSet.of(cores.map((core) => core.id)).toString();
 }
 
 /** Cores in the order a mode visits them: packed = socket by socket; spread = round robin over sockets. */
@@ -146,7 +147,7 @@ function isolationOf(topology: Topology, request: CarveRequest, onSocket: PoolAs
 /** Carves with the first strategy that applies: SST-CP, SST-BF, isolcpus, or no isolation. */
 function carveWithStrategy(topology: Topology, request: CarveRequest, cores: Isolation, pools: PoolAssigner, notices: Notice[]): Carving["strategy"] {
   const { assign } = pools;
-  const exclNonIsolcpus = (): void => assignExclNonIsolcpus(topology, request, pools.assigned, assign);
+  const exclNonIsolcpus = (): void => assignExclNonIsolcpus(topology, request, pools.assigned, assign, notices);
   if (request.sstCp && cores.nodeIsolated.length > 0) {
     const infraCandidates = carveSstCp(topology, request, assign, notices);
     exclNonIsolcpus();
@@ -155,7 +156,7 @@ function carveWithStrategy(topology: Topology, request: CarveRequest, cores: Iso
   }
   if (request.sstBf && cores.isolated.some(pools.isSstBf)) {
     const sstBfIsolated = cores.isolated.filter(pools.isSstBf);
-    notices.push({ level: "info", message: `isolated SST-BF cores (socket:core): ${coreIds(sstBfIsolated)}` });
+    notices.push({ level: "info", message: `isolated SST-BF cores (core ids): ${coreIds(sstBfIsolated)}` });
     if (sstBfIsolated.length < request.numExclusiveCores) {
       throw new CmkError("does-not-fit", `${request.numExclusiveCores} exclusive cores requested but only ${sstBfIsolated.length} isolated SST-BF (high-priority) cores exist; request fewer or isolate more high-priority cores`, { field: "numExclusiveCores" });
     }
@@ -168,7 +169,7 @@ function carveWithStrategy(topology: Topology, request: CarveRequest, cores: Iso
   const isolating = cores.nodeIsolated.length > 0;
   const source = isolating ? cores.isolated : topology.cores;
   notices.push(isolating
-    ? { level: "info", message: `isolated physical cores (socket:core): ${coreIds(cores.isolated)}` }
+    ? { level: "info", message: `isolated physical cores (core ids): ${coreIds(cores.isolated)}` }
     : { level: "info", message: "no isolated physical cores detected: carving pools from all cores" });
   assign(orderCores(topology, source, request.exclusiveMode), "exclusive", request.numExclusiveCores);
   assign(orderCores(topology, source, request.sharedMode), "shared", request.numSharedCores);
@@ -204,17 +205,18 @@ function carveSstCp(topology: Topology, request: CarveRequest, assign: Assign, n
   assign(low !== undefined ? coresWith(middle) : coresWith(high), "shared", s);
   const unknown = topology.cores.filter((core) => !present.includes(eppOf(core) ?? ""));
   if (unknown.length > 0) {
-    notices.push({ level: "warning", message: `cores (socket:core) ${coreIds(unknown)} have no known EPP value and join no pool` });
+    notices.push({ level: "warning", message: `the cores with ids ${coreIds(unknown)} have no known EPP value and join no pool` });
   }
   return coresWith(low ?? middle);
 }
 
-function assignExclNonIsolcpus(topology: Topology, request: CarveRequest, assigned: ReadonlyMap<Core, PoolName>, assign: Assign): void {
+/** The cores `--excl-non-isolcpus` names, by CMK's node-wide core ids, checked and assigned. */
+function assignExclNonIsolcpus(topology: Topology, request: CarveRequest, assigned: ReadonlyMap<Core, PoolName>, assign: Assign, notices: Notice[]): void {
   if (request.exclNonIsolcpus === null) return;
   const ids = new Set(request.exclNonIsolcpus);
   const missing = [...ids].filter((id) => !topology.cores.some((core) => core.id === id));
   if (missing.length > 0) {
-    throw new CmkError("does-not-fit", `exclusive-non-isolcpus names physical cores not on this node: ${missing.join(", ")}; list physical core ids, not logical CPUs`, { field: "exclNonIsolcpus" });
+    throw new CmkError("does-not-fit", `exclusive-non-isolcpus names cores not on this node: ${missing.join(", ")}; core ids run from 0 to ${topology.cores.length - 1} across the node (not CPU ids, not per-socket core_id)`, { field: "exclNonIsolcpus" });
   }
   const chosen = topology.cores.filter((core) => ids.has(core.id));
   const taken = chosen.filter((core) => assigned.has(core));
@@ -226,6 +228,7 @@ function assignExclNonIsolcpus(topology: Topology, request: CarveRequest, assign
     throw new CmkError("does-not-fit", `exclusive-non-isolcpus cores are isolated by isolcpus and cannot join that pool: ${isolated.map((core) => core.id).join(", ")}; choose non-isolated cores`, { field: "exclNonIsolcpus" });
   }
   assign(chosen, "exclusive-non-isolcpus");
+  notices.push({ level: "info", message: `exclusive-non-isolcpus takes ${chosen.length === 0 ? "no core" : chosen.map((core) => `core ${coreName(core)}`).join(", ")}` });
 }
 
 function buildLayout(topology: Topology, assigned: ReadonlyMap<Core, PoolName>, pools: readonly PoolName[]): PoolLayout {

@@ -1,8 +1,11 @@
 // Consistency checks over the node state: overlapping CPU lists, exclusive or shared lists
-// outside isolcpus, and live tasks whose affinity differs from their lists.
-import type { CpuSet } from "./cpuset.ts";
+// outside isolcpus (or a node that isolates nothing), and live tasks whose affinity differs from
+// their lists; and node-report's three checks built from them, each with its errors, its
+// warnings and the CPUs its errors are about.
+import { CpuSet } from "./cpuset.ts";
 import { cpuListsOf, type NodeState } from "./node-state.ts";
 import type { PoolName } from "./pools.ts";
+import { workloadPid } from "./tasks.ts";
 
 export interface Overlap {
   readonly a: string;
@@ -46,6 +49,7 @@ export function findUnisolated(state: NodeState, isolcpus: CpuSet): { pool: Pool
 }
 
 export interface MaskMismatch {
+  /** The task: its PID in the pool document (mismatchedProcess names the process whose mask is wrong). */
   readonly pid: number;
   readonly pool: PoolName;
   readonly cpus: string;
@@ -73,4 +77,97 @@ export function findMaskMismatches(state: NodeState, actualOf: (taskId: string) 
     }
   }
   return mismatches.sort((a, b) => a.pid - b.pid);
+}
+
+/** The process whose mask a mismatch is about: the task's command when recorded, else the task's own PID. */
+export function mismatchedProcess(state: NodeState, mismatch: MaskMismatch): number {
+  return workloadPid(String(mismatch.pid), state.tasks.get(String(mismatch.pid)));
+}
+
+/** Exclusive and shared CPUs of a node that isolates no CPU at all: every other process runs there too. */
+export function findNothingIsolated(state: NodeState, isolcpus: CpuSet): { pool: PoolName; cpus: CpuSet }[] {
+  if (!isolcpus.isEmpty) return [];
+  const found: { pool: PoolName; cpus: CpuSet }[] = [];
+  for (const name of ["exclusive", "shared"] as const) {
+    const pool = state.pools.get(name);
+    const cpus = pool === undefined ? CpuSet.empty : CpuSet.of([...cpuListsOf(pool)].flatMap((list) => list.cpus.ids));
+    if (!cpus.isEmpty) found.push({ pool: name, cpus });
+  }
+  return found;
+}
+
+// ---- node-report's checks --------------------------------------------------------------------
+
+export const checkNames = ["affinity", "configDirectory", "isolation"] as const;
+export type CheckName = (typeof checkNames)[number];
+
+/** A check fails on errors; warnings alone mark it without failing it. `cpus`: the CPUs its errors are about. */
+export interface CheckResult {
+  readonly errors: readonly string[];
+  readonly warnings: readonly string[];
+  readonly cpus: CpuSet;
+}
+
+export type NodeChecks = Readonly<Record<CheckName, CheckResult>>;
+
+export interface CheckInputs {
+  /** The node state, or null with `stateError` saying why it could not be read. */
+  readonly state: NodeState | null;
+  readonly stateError: string | null;
+  /** Where the state lives, for the message of an unreadable state. */
+  readonly location: string;
+  readonly isolcpus: CpuSet;
+  /** The CPUs a task's workload process runs on; null when it is gone. */
+  readonly actualOf: (taskId: string) => CpuSet | null;
+}
+
+export function runChecks(inputs: CheckInputs): NodeChecks {
+  const { state } = inputs;
+  return {
+    affinity: state === null ? passed : affinityCheck(state, inputs.actualOf),
+    configDirectory: configDirectoryCheck(inputs),
+    isolation: state === null ? passed : isolationCheck(state, inputs.isolcpus),
+  };
+}
+
+/** The checks that found errors. */
+export function failedChecks(checks: NodeChecks): CheckName[] {
+  return checkNames.filter((name) => checks[name].errors.length > 0);
+}
+
+const passed: CheckResult = { errors: [], warnings: [], cpus: CpuSet.empty };
+
+function configDirectoryCheck({ state, stateError, location }: CheckInputs): CheckResult {
+  if (state === null) return { ...passed, errors: [`Unable to read the CMK configuration directory ${location}: ${stateError ?? "no state"}`] };
+  const overlaps = findOverlaps(state);
+  return {
+    errors: overlaps.map((overlap) => `CPU list overlap detected in ${overlap.a} and ${overlap.b} (in both: ${overlap.cpus})`),
+    warnings: [],
+    cpus: CpuSet.of(overlaps.flatMap((overlap) => overlap.cpus.ids)),
+  };
+}
+
+function isolationCheck(state: NodeState, isolcpus: CpuSet): CheckResult {
+  const outside = findUnisolated(state, isolcpus);
+  return {
+    errors: outside.map((entry) => `${entry.pool}:${entry.list} has CPUs ${entry.cpus} not isolated by isolcpus`),
+    warnings: findNothingIsolated(state, isolcpus).map((entry) =>
+      `${entry.pool} CPUs ${entry.cpus} are not isolated: the kernel command line has no isolcpus, so every other process may run on them too; boot with isolcpus= covering them to keep them to their tasks`),
+    cpus: CpuSet.of(outside.flatMap((entry) => entry.cpus.ids)),
+  };
+}
+
+function affinityCheck(state: NodeState, actualOf: (taskId: string) => CpuSet | null): CheckResult {
+  const mismatches = findMaskMismatches(state, actualOf);
+  const errors = mismatches.map((entry) => {
+    const process = mismatchedProcess(state, entry);
+    return `task ${entry.pid} in ${entry.pool}:${entry.cpus} runs on CPUs ${entry.actualCpus}${process === entry.pid ? "" : ` (its command, process ${process})`}`;
+  });
+  // The CPUs a task should have and has not, and those it has and should not.
+  const involved = mismatches.flatMap((entry) => {
+    const expected = CpuSet.parse(entry.cpus);
+    const actual = CpuSet.parse(entry.actualCpus);
+    return [...expected.difference(actual), ...actual.difference(expected)];
+  });
+  return { errors, warnings: [], cpus: CpuSet.of(involved) };
 }

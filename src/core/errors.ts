@@ -13,7 +13,8 @@ export type ErrorKind =
   | "pool-exhausted" // not enough free CPU lists in the requested pool
   | "affinity" // the kernel refused or narrowed the requested CPU affinity
   | "conflict" // the request contradicts running workloads (init/reconfigure)
-  | "not-initialised"; // the node has no pools yet
+  | "not-initialised" // the node has no pools yet
+  | "check-failed"; // a consistency check of the node found errors (node-report, after printing its report)
 
 /** The inputs of the core's requests (allocation, carving) an error can be about. */
 export type RequestField = "pool" | "socketId" | "count" | "numExclusiveCores" | "numSharedCores" | "exclNonIsolcpus" | "sst";

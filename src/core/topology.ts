@@ -1,6 +1,7 @@
 // The node's CPU topology as CMK sees it: sockets (packages) of physical cores of logical CPUs,
-// with the NUMA node, last-level cache and power attributes of each CPU. Pure data; the sysfs
-// adapter fills it in.
+// with the NUMA node, last-level cache and power attributes of each CPU. Cores carry CMK's core
+// ids, the node-wide numbers `lscpu -p` prints (see docs/core-ids.md), beside the kernel's
+// core_id, which repeats on every socket. Pure data; the sysfs adapter fills it in.
 import { CpuSet } from "./cpuset.ts";
 
 /** What the sysfs reader reports for one online logical CPU. */
@@ -20,7 +21,13 @@ export interface CpuRecord {
 export interface Core {
   readonly socket: number;
   readonly die: number;
+  /**
+   * CMK's core id, unique on the node: `lscpu -p`'s Core column. `--excl-non-isolcpus` and the
+   * reports name cores by it.
+   */
   readonly id: number;
+  /** The kernel's topology/core_id: unique only within its socket and die. */
+  readonly kernelCoreId: number;
   readonly cpus: CpuSet;
   readonly numaNode: number;
   readonly l3: number;
@@ -38,15 +45,35 @@ export interface Socket {
 export interface Topology {
   /** Sockets in order of first appearance by ascending CPU id, as CMK orders them. */
   readonly sockets: readonly Socket[];
-  /** All cores in platform order: socket by socket, cores by first appearance. */
+  /** All cores in platform order: socket by socket, cores by first appearance (so by id within a socket). */
   readonly cores: readonly Core[];
   readonly cpus: ReadonlyMap<number, CpuRecord>;
   readonly online: CpuSet;
   readonly isolcpus: CpuSet;
 }
 
+/**
+ * CMK's core ids, as `lscpu -p` numbers cores: walking the online CPUs by ascending id, each core
+ * (the CPUs sharing socket, die and kernel core_id, which are the kernel's thread siblings) gets
+ * the next number when its first CPU is met. Offline CPUs neither get nor use a number, so the
+ * numbers follow which CPUs are online. `sorted` is ordered by CPU id.
+ */
+function logicalCoreIds(sorted: readonly CpuRecord[]): Map<string, number> {
+  const ids = new Map<string, number>();
+  for (const record of sorted) {
+    const key = coreKey(record);
+    if (!ids.has(key)) ids.set(key, ids.size);
+  }
+  return ids;
+}
+
+function coreKey(record: CpuRecord): string {
+  return `${record.socket}/${record.die}/${record.core}`;
+}
+
 export function buildTopology(records: readonly CpuRecord[], isolcpus: CpuSet): Topology {
   const sorted = [...records].sort((a, b) => a.id - b.id);
+  const coreIds = logicalCoreIds(sorted);
   const socketOrder: number[] = [];
   const coresBySocket = new Map<number, Map<string, CpuRecord[]>>();
   for (const record of sorted) {
@@ -56,7 +83,7 @@ export function buildTopology(records: readonly CpuRecord[], isolcpus: CpuSet): 
       coresBySocket.set(record.socket, cores);
       socketOrder.push(record.socket);
     }
-    const key = `${record.die}/${record.core}`;
+    const key = coreKey(record);
     const members = cores.get(key);
     if (members === undefined) cores.set(key, [record]);
     else members.push(record);
@@ -69,7 +96,8 @@ export function buildTopology(records: readonly CpuRecord[], isolcpus: CpuSet): 
       return {
         socket: socketId,
         die: first.die,
-        id: first.core,
+        id: coreIds.get(coreKey(first)) as number,
+        kernelCoreId: first.core,
         cpus,
         numaNode: first.numaNode,
         l3: first.l3,

@@ -26,7 +26,7 @@ test("init exits 9 for requests the node cannot satisfy, writing nothing", () =>
   const cases: [string[], RegExp][] = [
     [["--num-exclusive-cores=3", "--num-shared-cores=0"], /2 cores are isolated but 3 were requested/],
     [["--num-exclusive-cores=1", "--num-shared-cores=0", "--socket-id=5"], /socket 5 is not a socket of this node; sockets are 0 \(--socket-id/],
-    [["--num-exclusive-cores=1", "--num-shared-cores=0", "--excl-non-isolcpus=99"], /physical cores not on this node: 99; .*\(--excl-non-isolcpus/],
+    [["--num-exclusive-cores=1", "--num-shared-cores=0", "--excl-non-isolcpus=99"], /cores not on this node: 99; .*\(--excl-non-isolcpus/],
     [["--num-exclusive-cores=1", "--num-shared-cores=0", "--sst=bf"], /--sst=bf: no CPU of this node reports a cpufreq base_frequency/],
     [["--num-exclusive-cores=1", "--num-shared-cores=0", "--sst=cp"], /--sst=cp: the CPUs of this node do not report two or more energy_performance_preference values/],
   ];

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { fixtures, generateSysfs, type FixtureSpec } from "../../scripts/gen-sysfs-fixture.ts";
 import { editStateDocument, fixtureEnv, readStateDocument, runCmk, scratchDir } from "../helpers/cmk.ts";
 
 const root = scratchDir("init");
@@ -155,6 +156,68 @@ describe("cmk command line", () => {
     const yaml = runCmk(["describe", `--conf-dir=${dir}`, "--output=yaml"], env);
     assert.equal(yaml.status, 0);
     assert.match(yaml.stdout, /^path: .*\npools:\n  exclusive:\n    cpuLists:\n      1,9:\n        cpus: 1,9\n        tasks: \[\]\n/);
+  });
+
+  it("names --excl-non-isolcpus cores by CMK's node-wide core ids, as lscpu -p numbers them (4 sockets)", () => {
+    // server-4s256: socket s holds cores 32s..32s+31; cores 4-15 of every socket are isolated.
+    const env = fixtureEnv("server-4s256", join(root, "fixture-srv-eni"));
+    const init = (ids: string): { status: number | null; stderr: string; dir: string } => {
+      const dir = confDir();
+      const result = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=1", `--excl-non-isolcpus=${ids}`], env);
+      return { status: result.status, stderr: result.stderr, dir };
+    };
+    const pool = (dir: string): Record<string, Record<string, string[]>> | undefined => readStateDocument(dir)?.config["exclusive-non-isolcpus"];
+    const zero = init("0");
+    assert.equal(zero.status, 0, zero.stderr);
+    assert.deepEqual(pool(zero.dir), { "0": { "0,128": [] }, "1": {}, "2": {}, "3": {} });
+    assert.match(zero.stderr, /^INFO:cmk:exclusive-non-isolcpus takes core 0 \(socket 0, CPUs 0,128\)$/m);
+    const one = init("1");
+    assert.equal(one.status, 0, one.stderr);
+    assert.deepEqual(pool(one.dir), { "0": { "1,129": [] }, "1": {}, "2": {}, "3": {} });
+    const onSocket1 = init("33");
+    assert.equal(onSocket1.status, 0, onSocket1.stderr);
+    assert.deepEqual(pool(onSocket1.dir), { "0": {}, "1": { "33,161": [] }, "2": {}, "3": {} });
+    const four = init("4");
+    assert.equal(four.status, 9, four.stderr);
+    assert.match(four.stderr, /already assigned to other pools: 4 \(exclusive\)/);
+    assert.equal(readStateDocument(four.dir), undefined, "nothing was initialised");
+    const beyond = init("128");
+    assert.equal(beyond.status, 9, beyond.stderr);
+    assert.match(beyond.stderr, /names cores not on this node: 128; core ids run from 0 to 127 across the node/);
+  });
+
+  it("names --excl-non-isolcpus cores by node-wide ids on a 4-socket node without isolcpus", () => {
+    const sysRoot = join(root, "fixture-srv-plain");
+    generateSysfs(sysRoot, { ...(fixtures["server-4s256"] as FixtureSpec), cmdline: "root=/dev/sda1" });
+    const env = { CMK_DEV_LSCPU_SYSFS: sysRoot, CMK_PROC_FS: join(sysRoot, "proc") };
+    const dir = confDir();
+    const result = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=1", "--excl-non-isolcpus=4,32"], env);
+    assert.equal(result.status, 0, result.stderr);
+    // Core 4 is socket 0's fifth core (kernel core_id 8), core 32 socket 1's first: one list each.
+    assert.deepEqual(readStateDocument(dir)?.config["exclusive-non-isolcpus"], { "0": { "4,132": [] }, "1": { "32,160": [] }, "2": {}, "3": {} });
+    const taken = runCmk(["init", `--conf-dir=${confDir()}`, "--num-exclusive-cores=1", "--num-shared-cores=1", "--excl-non-isolcpus=0"], env);
+    assert.equal(taken.status, 9);
+    assert.match(taken.stderr, /already assigned to other pools: 0 \(exclusive\)/);
+  });
+
+  it("accepts CMK's older mode names vertical and horizontal with one warning per flag, and refuses others", () => {
+    const env = fixtureEnv("spec-2s16c", join(root, "fixture-2s-modes"));
+    const dir = confDir();
+    const result = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1", "--exclusive-mode=horizontal", "--shared-mode=vertical"], env);
+    assert.equal(result.status, 0, result.stderr);
+    const warned = result.stderr.split("\n").filter((line) => line.includes("deprecated"));
+    assert.deepEqual(warned, [
+      "WARNING:cmk:--exclusive-mode=horizontal is deprecated: it is older CMK documentation's name for spread; write --exclusive-mode=spread",
+      "WARNING:cmk:--shared-mode=vertical is deprecated: it is older CMK documentation's name for packed; write --shared-mode=packed",
+    ]);
+    // The spec's spread/packed row: exclusive spread over both sockets, shared packed on socket 0.
+    assert.deepEqual(readStateDocument(dir)?.config["exclusive"], { "0": { "0,8": [], "1,9": [] }, "1": { "4,12": [] } });
+    assert.deepEqual(readStateDocument(dir)?.config["shared"], { "0": { "2,10": [] }, "1": {} });
+    for (const [value, pattern] of [["diagonal", /--exclusive-mode="diagonal" is not valid: expected one of packed, spread$/m], ["vertcal", /expected one of packed, spread \(did you mean packed, once called vertical\?\)/]] as const) {
+      const refused = runCmk(["init", `--conf-dir=${confDir()}`, `--exclusive-mode=${value}`], env);
+      assert.equal(refused.status, 2, refused.stderr);
+      assert.match(refused.stderr, pattern);
+    }
   });
 
   it("describes a node without state as not initialised (exit 8) and a corrupt file as invalid (exit 3)", () => {

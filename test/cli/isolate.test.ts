@@ -34,6 +34,24 @@ describe("cmk isolate on real CPUs", () => {
     assert.equal(infra.stdout, "Cpus_allowed_list:\t1\n");
   });
 
+  it("--socket-id chooses the socket of exclusive and shared lists; an infra request ignores it, as CMK's did", () => {
+    // Lists on socket 0 only (CPU 0 is online on every Linux host); socket 1 is carved but empty.
+    const dir = join(root, `node-${counter++}`);
+    mkdirSync(dir);
+    const onSocket0 = { "0": { "0": [] }, "1": {} };
+    writeFileSync(join(dir, "state.json"), JSON.stringify({ config: { exclusive: onSocket0, infra: onSocket0, shared: onSocket0 } }));
+    const infra = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--socket-id=1", "--", "sh", "-c", "grep Cpus_allowed_list /proc/self/status; echo \"$CMK_CPUS_ASSIGNED\""]);
+    assert.equal(infra.status, 0, infra.stderr);
+    assert.equal(infra.stdout, "Cpus_allowed_list:\t0\n0\n");
+    for (const pool of ["shared", "exclusive"]) {
+      const refused = runCmk(["isolate", `--conf-dir=${dir}`, `--pool=${pool}`, "--socket-id=1", "--", "true"]);
+      // Socket 1 has no lists of the pool at all: no waiting would help, so the request does not fit.
+      assert.equal(refused.status, 9, `${pool}: ${refused.stderr}`);
+      assert.match(refused.stderr, new RegExp(`pool ${pool}.* on socket 1`));
+    }
+    assert.match(runCmk(["isolate", "--help"]).stdout, /--socket-id=<num>\s+take the lists of an exclusive, exclusive-non-isolcpus or shared pool from this socket; an infra request ignores it/);
+  });
+
   it("keeps a workload's NODE_OPTIONS away from cmk's runtime but gives it to the command", () => {
     const dir = initialisedNode();
     const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", "sh", "-c", "echo \"$NODE_OPTIONS\"; env | grep -c CMK_WORKLOAD || true"], { NODE_OPTIONS: "--require /nonexistent/tracing.js" });
@@ -252,15 +270,21 @@ describe("cmk isolate on real CPUs", () => {
     const drifting = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `taskset -pc 0,1 $$ >/dev/null; ${wait}`]);
     const free = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "sh", "-c", wait]);
     const done = Promise.all([collect(drifting), collect(free)]);
-    await waitFor("both children recorded", () => (recordedChildren(dir).length === 2 ? true : undefined));
-    await waitFor("the affinity change", () => (/Cpus_allowed_list:\s+0-1/.test(readFileSync(`/proc/${recordedChild(dir)}/status`, "utf8")) ? true : undefined));
-    const report = JSON.parse(runCmk(["reconcile", `--conf-dir=${dir}`]).stdout) as { mismatchedCpuMasks: { pid: number; pool: string; cpus: string; actualCpus: string }[] };
-    assert.equal(report.mismatchedCpuMasks.length, 1);
-    assert.deepEqual({ ...report.mismatchedCpuMasks[0], pid: 0 }, { actualCpus: "0-1", cpus: "0", pid: 0, pool: "exclusive" });
-    const nodeReport = JSON.parse(runCmk(["node-report", `--conf-dir=${dir}`]).stdout) as { checks: { affinity: { ok: boolean; errors: string[] } } };
-    assert.equal(nodeReport.checks.affinity.ok, false);
-    assert.match(nodeReport.checks.affinity.errors[0] ?? "", /in exclusive:0 runs on CPUs 0-1/);
-    writeFileSync(flag, "");
+    try {
+      await waitFor("both children recorded", () => (recordedChildren(dir).length === 2 ? true : undefined));
+      await waitFor("the affinity change", () => (/Cpus_allowed_list:\s+0-1/.test(readFileSync(`/proc/${recordedChild(dir)}/status`, "utf8")) ? true : undefined));
+      const report = JSON.parse(runCmk(["reconcile", `--conf-dir=${dir}`]).stdout) as { mismatchedCpuMasks: { pid: number; pool: string; cpus: string; actualCpus: string; task: number }[] };
+      assert.equal(report.mismatchedCpuMasks.length, 1);
+      const entry = report.mismatchedCpuMasks[0];
+      assert.deepEqual({ ...entry, pid: 0, task: 0 }, { actualCpus: "0-1", cpus: "0", pid: 0, pool: "exclusive", task: 0 });
+      assert.equal(readStateDocument(dir)?.tasks?.[String(entry?.task)]?.child, entry?.pid, "pid is the task's command, the process whose mask is wrong");
+      const nodeReport = JSON.parse(runCmk(["node-report", `--conf-dir=${dir}`]).stdout) as { checks: { affinity: { ok: boolean; errors: string[] } } };
+      assert.equal(nodeReport.checks.affinity.ok, false);
+      assert.match(nodeReport.checks.affinity.errors[0] ?? "", /in exclusive:0 runs on CPUs 0-1/);
+    } finally {
+      // The commands end whatever the assertions found: a failed test must not hang the suite.
+      writeFileSync(flag, "");
+    }
     const results = await done;
     assert.deepEqual(results.map((result) => result.status), [0, 0]);
   });

@@ -1,16 +1,19 @@
 // `cmk node-report`: the checks done right, and the node drawn as a terminal map.
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { editStateDocument, fixtureEnv, runCmk, scratchDir } from "../helpers/cmk.ts";
+import { fixtures, generateSysfs, type FixtureSpec } from "../../scripts/gen-sysfs-fixture.ts";
+import { cmkBin, cmkEnv, collect, editStateDocument, fixtureEnv, runCmk, scratchDir, spawnCmk, waitFor } from "../helpers/cmk.ts";
+import { fakeProcess } from "../helpers/fake-proc.ts";
 
 const root = scratchDir("node-report");
 
 interface Report {
-  checks: Record<string, { ok: boolean; errors: string[] }>;
+  checks: Record<string, { ok: boolean; errors: string[]; warnings: string[] }>;
   description: { pools: Record<string, unknown> } | null;
-  topology: { sockets: Record<string, { id: number; cores: { id: number; numaNode: number; cpus: { id: number; isolated: boolean }[] }[] }> };
+  topology: { sockets: Record<string, { id: number; cores: { id: number; kernelCoreId: number; numaNode: number; cpus: { id: number; isolated: boolean }[] }[] }> };
 }
 
 describe("cmk node-report", () => {
@@ -24,7 +27,7 @@ describe("cmk node-report", () => {
     assert.equal(result.status, 0, result.stderr);
     const report = JSON.parse(result.stdout) as Report;
     assert.deepEqual(Object.keys(report.checks).sort(), ["affinity", "configDirectory", "isolation"]);
-    assert.ok(Object.values(report.checks).every((check) => check.ok && check.errors.length === 0));
+    assert.ok(Object.values(report.checks).every((check) => check.ok && check.errors.length === 0 && check.warnings.length === 0));
     assert.deepEqual(Object.keys(report.topology.sockets), ["0", "1"]);
     const socket1 = report.topology.sockets["1"];
     assert.deepEqual(socket1?.cores[0]?.cpus, [{ id: 4, isolated: true }, { id: 12, isolated: true }]);
@@ -40,7 +43,9 @@ describe("cmk node-report", () => {
         const socket0 = document.config["exclusive"]?.["0"];
         if (socket0 !== undefined) socket0["3,11,9"] = [];
       });
-      const report = JSON.parse(runCmk(["node-report", `--conf-dir=${dir}`], env).stdout) as Report;
+      const result = runCmk(["node-report", `--conf-dir=${dir}`], env);
+      assert.equal(result.status, 10, "a check failed");
+      const report = JSON.parse(result.stdout) as Report;
       assert.equal(report.checks["configDirectory"]?.ok, false);
       assert.deepEqual(report.checks["configDirectory"]?.errors.sort(), [
         "CPU list overlap detected in exclusive:1,9 and exclusive:3,11,9 (in both: 9)",
@@ -52,9 +57,9 @@ describe("cmk node-report", () => {
     }
   });
 
-  it("reports unreadable state in the check instead of failing", () => {
+  it("reports unreadable state in the configDirectory check, which fails (exit 9) after the report", () => {
     const result = runCmk(["node-report", `--conf-dir=${join(root, "missing")}`], env);
-    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.status, 10, result.stderr);
     const report = JSON.parse(result.stdout) as Report;
     assert.equal(report.description, null);
     assert.match(report.checks["configDirectory"]?.errors[0] ?? "", /^Unable to read the CMK configuration directory .*missing: no state yet \(run cmk init\)$/);
@@ -66,11 +71,30 @@ describe("cmk node-report", () => {
     assert.doesNotMatch(result.stdout, /\x1b\[/, "no colour codes in a pipe");
     const lines = result.stdout.split("\n");
     assert.equal(lines[0], "socket 0");
-    assert.match(result.stdout, /^  numa 0  \[ 0E~  8E~\]\[ 1E~  9E~\]\[ 2E~ 10E~\]\[ 3I  11I \]$/m);
-    assert.match(result.stdout, /^legend: E exclusive  S shared  I infra  N exclusive-non-isolcpus  \. no pool  \* taken  ~ isolated, free$/m);
+    assert.match(result.stdout, /^  numa 0  c0\[ 0E~  8E~\] c1\[ 1E~  9E~\] c2\[ 2E~ 10E~\] c3\[ 3I  11I \]$/m);
+    assert.match(result.stdout, /^  numa 1  c4\[ 4S~ 12S~\] c5\[ 5\.~ 13\.~\] c6\[ 6\.~ 14\.~\] c7\[ 7I  15I \]$/m);
+    assert.match(result.stdout, /^legend: E exclusive  S shared  I infra  N exclusive-non-isolcpus  \. no pool\n {8}\* taken  ~ isolated, free  ! in a failed check  c<n> core id$/m);
     assert.match(result.stdout, /^exclusive\s+3 lists\s+6 CPUs\s+0 taken\s+0 tasks$/m);
+    assert.match(result.stdout, /^checks: affinity ok, configDirectory ok, isolation ok$/m);
     const coloured = runCmk(["node-report", `--conf-dir=${dir}`, "--format=text"], { ...env, CMK_COLOR: "always" });
     assert.match(coloured.stdout, /\x1b\[31m 0E~\x1b\[0m/, "exclusive CPUs in red");
+  });
+
+  it("numbers cores across the node as lscpu -p does, with the kernel's core_id beside (offline CPUs take no number)", () => {
+    // offline-mix: socket 1 keeps cores 4,12 and 5,13 and CPU 14 alone; its kernel core_ids are 0, 1, 2.
+    const mixEnv = fixtureEnv("offline-mix", join(root, "sysfs-offline"));
+    const mixDir = join(root, "state-offline");
+    assert.equal(runCmk(["init", `--conf-dir=${mixDir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"], mixEnv).status, 0);
+    const result = runCmk(["node-report", `--conf-dir=${mixDir}`], mixEnv);
+    const report = JSON.parse(result.stdout) as Report;
+    const cores = (socket: string): { id: number; kernelCoreId: number; cpus: number[] }[] =>
+      (report.topology.sockets[socket]?.cores ?? []).map((core) => ({ id: core.id, kernelCoreId: core.kernelCoreId, cpus: core.cpus.map((cpu) => cpu.id) }));
+    assert.deepEqual(cores("0").map((core) => core.id), [0, 1, 2, 3]);
+    assert.deepEqual(cores("1"), [
+      { id: 4, kernelCoreId: 0, cpus: [4, 12] },
+      { id: 5, kernelCoreId: 1, cpus: [5, 13] },
+      { id: 6, kernelCoreId: 2, cpus: [14] },
+    ]);
   });
 
   it("rejects an unknown format and a bad interval", () => {
@@ -80,5 +104,132 @@ describe("cmk node-report", () => {
     const interval = runCmk(["node-report", `--conf-dir=${dir}`, "--interval=soon"], env);
     assert.equal(interval.status, 2);
     assert.match(interval.stderr, /--interval="soon" is not valid/);
+  });
+});
+
+/** Visible columns of a line: colour and cursor codes take none. */
+const visibleWidth = (line: string): number => line.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").replace(/\r$/, "").length;
+
+describe("cmk node-report: failed checks, warnings and the map's width", () => {
+  // spec-2s16c with a task on exclusive 0,8 whose command (process 4250) runs on CPU 3 instead.
+  const env = fixtureEnv("spec-2s16c", join(root, "sysfs-drift"));
+  const dir = join(root, "state-drift");
+  const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1"], env);
+  fakeProcess(env.CMK_PROC_FS as string, 4242, 5000, "0,8");
+  fakeProcess(env.CMK_PROC_FS as string, 4250, 5001, "3");
+  editStateDocument(dir, (document) => {
+    const socket0 = document.config["exclusive"]?.["0"];
+    if (socket0 !== undefined) socket0["0,8"] = ["4242"];
+    document.tasks = { "4242": { pid: 4242, start: 5000, child: 4250, childStart: 5001, affinity: true } };
+  });
+
+  it("says a task runs off its CPUs, and exits 9, in JSON", () => {
+    assert.equal(init.status, 0, init.stderr);
+    const result = runCmk(["node-report", `--conf-dir=${dir}`], env);
+    assert.equal(result.status, 10, result.stderr);
+    const report = JSON.parse(result.stdout) as Report;
+    assert.deepEqual(report.checks["affinity"], { errors: ["task 4242 in exclusive:0,8 runs on CPUs 3 (its command, process 4250)"], ok: false, warnings: [] });
+  });
+
+  it("shows the failed check and marks the CPUs involved on the map, and exits 9", () => {
+    const result = runCmk(["node-report", `--conf-dir=${dir}`, "--format=text"], env);
+    assert.equal(result.status, 10, result.stderr);
+    // 0 and 8 are the task's CPUs it does not run on; 3 is where it runs instead.
+    assert.match(result.stdout, /^  numa 0  c0\[ 0E!  8E!\] c1\[ 1E~  9E~\] c2\[ 2E~ 10E~\] c3\[ 3I! 11I \]$/m);
+    assert.match(result.stdout, /^checks: affinity FAILED, configDirectory ok, isolation ok$/m);
+    assert.match(result.stdout, /^ {2}affinity: task 4242 in exclusive:0,8 runs on CPUs 3 \(its command, process\n {12}4250\)$/m);
+  });
+
+  it("warns, without failing, that exclusive and shared CPUs are not isolated on a node without isolcpus", () => {
+    const sysRoot = join(root, "sysfs-no-isolcpus");
+    generateSysfs(sysRoot, { ...(fixtures["spec-2s16c"] as FixtureSpec), cmdline: "root=/dev/sda1" });
+    const plainEnv = { CMK_DEV_LSCPU_SYSFS: sysRoot, CMK_PROC_FS: join(sysRoot, "proc") };
+    const plainDir = join(root, "state-no-isolcpus");
+    assert.equal(runCmk(["init", `--conf-dir=${plainDir}`, "--num-exclusive-cores=1", "--num-shared-cores=1"], plainEnv).status, 0);
+    const json = runCmk(["node-report", `--conf-dir=${plainDir}`], plainEnv);
+    assert.equal(json.status, 0, json.stderr);
+    const isolation = (JSON.parse(json.stdout) as Report).checks["isolation"];
+    assert.equal(isolation?.ok, false);
+    assert.deepEqual(isolation?.errors, []);
+    assert.deepEqual(isolation?.warnings.map((warning) => warning.split(":")[0]), ["exclusive CPUs 0,8 are not isolated", "shared CPUs 1,9 are not isolated"]);
+    const text = runCmk(["node-report", `--conf-dir=${plainDir}`, "--format=text"], plainEnv);
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /^checks: affinity ok, configDirectory ok, isolation warning$/m);
+    assert.match(text.stdout, /^ {2}isolation warning: exclusive CPUs 0,8 are not isolated: the kernel command\n {21}line has no isolcpus/m);
+  });
+
+  it("fits COLUMNS, or 80 columns in a pipe, down to the legend, even on a small node", () => {
+    const small = fixtureEnv("this-machine", join(root, "sysfs-small"));
+    const smallDir = join(root, "state-small");
+    assert.equal(runCmk(["init", `--conf-dir=${smallDir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"], small).status, 0);
+    for (const [columns, width] of [[undefined, 80], ["50", 50], ["36", 36]] as const) {
+      const result = runCmk(["node-report", `--conf-dir=${smallDir}`, "--format=text"], { ...small, ...(columns === undefined ? {} : { COLUMNS: columns }) });
+      assert.equal(result.status, 0, result.stderr);
+      const lines = result.stdout.split("\n");
+      assert.deepEqual(lines.filter((line) => line.length > width), [], `lines wider than ${width} columns`);
+      assert.ok(lines.some((line) => line.length > width - 12), `the width ${width} is used`);
+    }
+    const drift = runCmk(["node-report", `--conf-dir=${dir}`, "--format=text"], { ...env, COLUMNS: "40" });
+    assert.deepEqual(drift.stdout.split("\n").filter((line) => line.length > 40), []);
+    assert.match(drift.stdout, /^ {2}numa 0 {2}c0\[ 0E!  8E!\] c1\[ 1E~  9E~\]\n {10}c2\[ 2E~ 10E~\] c3\[ 3I! 11I \]$/m);
+  });
+
+  it("appends a plain report each --interval in a pipe, with the wait logged", async () => {
+    const child = spawnCmk(["node-report", `--conf-dir=${dir}`, "--format=text", "--interval=0.2"], env);
+    let seen = "";
+    child.stdout?.on("data", (chunk: Buffer) => (seen += chunk.toString()));
+    const done = collect(child);
+    try {
+      await waitFor("two reports", () => (seen.split("socket 0\n").length > 2 ? true : undefined));
+    } finally {
+      child.kill("SIGTERM");
+    }
+    const result = await done;
+    assert.equal(result.status, 10, "the last pass had a failed check");
+    assert.doesNotMatch(result.stdout, /\x1b\[/);
+    assert.match(result.stderr, /^INFO:cmk:waiting 0\.2 seconds until the next report$/m);
+  });
+});
+
+/** Whether util-linux's script is here to give cmk a terminal. */
+const hasScript = spawnSync("script", ["--version"]).error === undefined;
+
+describe("cmk node-report on a terminal", { skip: !hasScript && "script (util-linux) is not installed here" }, () => {
+  const env = fixtureEnv("spec-2s16c", join(root, "sysfs-tty"));
+  const dir = join(root, "state-tty");
+  const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1"], env);
+  /** Runs a shell command on a fresh pseudo-terminal `columns` wide; COLUMNS is unset. */
+  const onTerminal = (command: string, columns: number): ChildProcess =>
+    spawn("script", ["-qec", `stty cols ${columns} rows 60; exec env -u COLUMNS ${command}`, "/dev/null"], { env: cmkEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+
+  it("fits the terminal's width, in colour", async () => {
+    assert.equal(init.status, 0, init.stderr);
+    const result = await collect(onTerminal(`${cmkBin} node-report --conf-dir=${dir} --format=text`, 44));
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /\x1b\[31m 0E~\x1b\[0m/, "colour on a terminal");
+    const lines = result.stdout.split("\n");
+    assert.deepEqual(lines.filter((line) => visibleWidth(line) > 44), []);
+    assert.ok(lines.some((line) => visibleWidth(line) > 32));
+  });
+
+  it("redraws the map in place every --interval, without log lines between", async () => {
+    const pidFile = join(root, "tty-report.pid");
+    const child = onTerminal(`sh -c '${cmkBin} node-report --conf-dir=${dir} --format=text --interval=0.2 & echo $! > ${pidFile}; wait $!'`, 80);
+    let seen = "";
+    child.stdout?.on("data", (chunk: Buffer) => (seen += chunk.toString()));
+    const done = collect(child);
+    try {
+      await waitFor("three maps", () => (seen.split("socket 0").length > 3 && existsSync(pidFile) ? true : undefined));
+    } finally {
+      if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, "utf8")), "SIGTERM");
+      else child.kill("SIGKILL");
+    }
+    const result = await done;
+    assert.equal(result.status, 0, result.stdout);
+    assert.ok(result.stdout.startsWith("\x1b[H\x1b[2Jsocket 0"), "the first map clears the screen");
+    const frames = result.stdout.split("\x1b[H").slice(1);
+    assert.ok(frames.length >= 3);
+    for (const frame of frames.slice(1)) assert.match(frame, /^socket 0\x1b\[K\r?\n[^]*\x1b\[J$/, "each later map is drawn over the last one");
+    assert.doesNotMatch(result.stdout, /waiting/);
   });
 });

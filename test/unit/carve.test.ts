@@ -290,19 +290,19 @@ describe("carvePools: partially isolated cores", () => {
   });
 });
 
-describe("carvePools: exclusive-non-isolcpus matches core ids, not core counts", () => {
-  it("accepts core ids above the number of cores when the node has them (CMK compared ids to the count)", () => {
-    // Four cores with ids 0, 2, 4, 6.
+describe("carvePools: exclusive-non-isolcpus names cores by CMK's node-wide core ids", () => {
+  it("numbers cores 0 to N-1 whatever the kernel's core_id: sparse kernel ids 0, 2, 4, 6 are cores 0-3", () => {
     const sparse = { sockets: 1, coresPerSocket: 4, threads: 2, coreId: (_socket: number, core: number) => core * 2 };
-    const carving = carvePools(topo(sparse), req({ numExclusiveCores: 1, numSharedCores: 0, exclNonIsolcpus: [6] }));
+    const carving = carvePools(topo(sparse), req({ numExclusiveCores: 1, numSharedCores: 0, exclNonIsolcpus: [3] }));
     assert.deepEqual(plain(carving)["exclusive-non-isolcpus"], { "0": ["3,7"] });
-    throwsMentioning(() => carvePools(topo(sparse), req({ numExclusiveCores: 1, numSharedCores: 0, exclNonIsolcpus: [3] })), "3");
+    throwsMentioning(() => carvePools(topo(sparse), req({ numExclusiveCores: 1, numSharedCores: 0, exclNonIsolcpus: [6] })), "6", "from 0 to 3");
   });
 
-  it("takes a core id from every socket that has it (core ids restart per socket)", () => {
+  it("takes one core per id when kernel core ids restart on every socket", () => {
     const repeated = { ...twoSockets4, coreId: (_socket: number, core: number) => core };
-    const carving = carvePools(topo(repeated), req({ numExclusiveCores: 1, numSharedCores: 0, exclNonIsolcpus: [3] }));
+    const carving = carvePools(topo(repeated), req({ numExclusiveCores: 1, numSharedCores: 0, exclNonIsolcpus: [3, 7] }));
     assert.deepEqual(plain(carving)["exclusive-non-isolcpus"], { "0": ["3,11"], "1": ["7,15"] });
+    assert.ok(carving.notices.some((notice) => notice.level === "info" && notice.message === "exclusive-non-isolcpus takes core 3 (socket 0, CPUs 3,11), core 7 (socket 1, CPUs 7,15)"));
   });
 });
 
@@ -367,7 +367,7 @@ describe("carvePools: SST-CP", () => {
   });
 
   it("leaves cores with an unknown EPP value out of every pool, with a warning naming them", () => {
-    // Core index 3 (core id 0, CPUs 3,7) says "default", which is no known EPP value.
+    // Core index 3 (core id 3, kernel core_id 0, CPUs 3,7) says "default", which is no known EPP value.
     const shape = { ...reversed, epp: eppByFirstCpu(["performance", "balance_performance", "power", "default"]) };
     const carving = carvePools(topo(shape, "0,1,4,5"), req({ sstCp: true }));
     assert.deepEqual(plain(carving), {
@@ -376,7 +376,7 @@ describe("carvePools: SST-CP", () => {
       infra: { "0": ["2,6"] },
     });
     assert.equal(allCpus(carving).intersects(CpuSet.parse("3,7")), false);
-    assert.match(warnings(carving).join("\n"), /\b0:0\b.*no known EPP|\b0 have no known EPP/);
+    assert.match(warnings(carving).join("\n"), /the cores with ids 3 have no known EPP value/);
   });
 
   it("3 values with counts that do not match E and S", () => {

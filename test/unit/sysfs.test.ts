@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { fixtures, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
+import { fixtures, generateSysfs, type FixtureSpec } from "../../scripts/gen-sysfs-fixture.ts";
 import { readCpuRecords, sysRootFromEnv } from "../../src/adapters/sysfs.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
@@ -121,16 +121,27 @@ describe("fixture spec-1s8c", () => {
 describe("fixture server-4s256", () => {
   const fixture = useFixture("server-4s256");
 
-  test("has four sockets of 32 two-thread cores whose repeated core ids stay distinct cores", () => {
+  test("has four sockets of 32 two-thread cores whose repeated kernel core ids stay distinct cores", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 4, 32, 2);
     assert.equal(topology.cores.length, 128);
-    const expectedIds = Array.from({ length: 32 }, (_, index) => index * 2);
-    for (const socket of topology.sockets) assert.deepEqual(socket.cores.map((core) => core.id), expectedIds);
-    // Core id 0 exists on every socket, each time with its own CPUs.
-    assert.deepEqual(topology.cores.filter((core) => core.id === 0).map((core) => core.cpus.toPlainList()), [
+    const kernelIds = Array.from({ length: 32 }, (_, index) => index * 2);
+    for (const socket of topology.sockets) assert.deepEqual(socket.cores.map((core) => core.kernelCoreId), kernelIds);
+    // Kernel core_id 0 exists on every socket, each time with its own CPUs.
+    assert.deepEqual(topology.cores.filter((core) => core.kernelCoreId === 0).map((core) => core.cpus.toPlainList()), [
       "0,128", "32,160", "64,192", "96,224",
     ]);
+  });
+
+  test("numbers cores 0-127 across the node as lscpu -p does: socket s holds 32s to 32s+31", () => {
+    const topology = topologyOf(fixture.dir);
+    topology.sockets.forEach((socket, index) => {
+      assert.deepEqual(socket.cores.map((core) => core.id), Array.from({ length: 32 }, (_, core) => 32 * index + core), `socket ${socket.id}`);
+    });
+    const byId = new Map(topology.cores.map((core) => [core.id, core]));
+    assert.equal(byId.get(0)?.cpus.toPlainList(), "0,128");
+    assert.equal(byId.get(33)?.cpus.toPlainList(), "33,161");
+    assert.equal(byId.get(33)?.kernelCoreId, 2);
   });
 
   test("splits each socket into two NUMA nodes and four L3 groups", () => {
@@ -143,7 +154,7 @@ describe("fixture server-4s256", () => {
   test("isolates cores 4-15 of every socket, both threads", () => {
     const topology = topologyOf(fixture.dir);
     for (const socket of topology.sockets) {
-      const isolated = socket.cores.filter((core) => core.isolated).map((core) => core.id);
+      const isolated = socket.cores.filter((core) => core.isolated).map((core) => core.kernelCoreId);
       assert.deepEqual(isolated, Array.from({ length: 12 }, (_, index) => (index + 4) * 2), `socket ${socket.id}`);
     }
     assert.ok(topology.cores.every((core) => !core.partiallyIsolated));
@@ -175,6 +186,12 @@ describe("fixture offline-mix", () => {
       ["4,12", "5,13", "14"],
     ]);
     assert.equal(record(topology, 14).numaNode, 1);
+  });
+
+  test("numbers socket 1's cores 4, 5 and 6 (kernel core_id 0, 1, 2); offline CPUs take no number", () => {
+    const topology = topologyOf(fixture.dir);
+    assert.deepEqual(topology.sockets.map((socket) => socket.cores.map((core) => core.id)), [[0, 1, 2, 3], [4, 5, 6]]);
+    assert.deepEqual(topology.sockets[1]?.cores.map((core) => core.kernelCoreId), [0, 1, 2]);
   });
 
   test("has a partially isolated core", () => {
@@ -259,6 +276,74 @@ describe("fixtures in general", () => {
     try {
       execFileSync(process.execPath, [generator, "spec-2s16c", join(dir, "root")], { encoding: "utf8" });
       assert.equal(readCpuRecords({ root: join(dir, "root"), power: false }).length, 16);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Whether util-linux's lscpu is installed here, to check the core ids against it. */
+const hasLscpu = spawnSync("lscpu", ["--version"]).error === undefined;
+
+/**
+ * lscpu -p's Core column (CPU -> core) for a generated tree. lscpu also reads the sibling hex
+ * masks and /proc/cpuinfo, which the generator does not write, so they are added first.
+ */
+function lscpuCores(dir: string): Map<number, number> {
+  const cpuRoot = join(dir, "sys", "devices", "system", "cpu");
+  const online: number[] = [];
+  for (const entry of readdirSync(cpuRoot)) {
+    const topology = join(cpuRoot, entry, "topology");
+    if (!/^cpu\d+$/.test(entry) || !existsSync(topology)) continue;
+    online.push(Number(entry.slice(3)));
+    for (const name of ["thread_siblings", "core_siblings"]) {
+      writeFileSync(join(topology, name), `${CpuSet.parse(readFileSync(join(topology, `${name}_list`), "utf8")).toKernelMask()}\n`);
+    }
+  }
+  writeFileSync(join(dir, "proc", "cpuinfo"), online.sort((a, b) => a - b).map((cpu) => `processor\t: ${cpu}\nvendor_id\t: GenuineIntel\n\n`).join(""));
+  const output = execFileSync("lscpu", [`--sysroot=${dir}`, "--parse=CPU,CORE"], { encoding: "utf8" });
+  const cores = new Map<number, number>();
+  for (const line of output.split("\n")) {
+    const match = /^(\d+),(\d+)$/.exec(line);
+    if (match !== null) cores.set(Number(match[1]), Number(match[2]));
+  }
+  return cores;
+}
+
+/** Each online CPU's core id as cmk numbers it. */
+function cmkCores(topology: Topology): Map<number, number> {
+  return new Map(topology.cores.flatMap((core) => core.cpus.ids.map((cpu) => [cpu, core.id] as const)).sort(([a], [b]) => a - b));
+}
+
+describe("core ids are lscpu -p's Core column", () => {
+  const shapes: Record<string, FixtureSpec> = {
+    "server-4s256": fixtures["server-4s256"] as FixtureSpec,
+    "offline-mix": fixtures["offline-mix"] as FixtureSpec,
+    // Two sockets of SMT cores with siblings adjacent and sparse kernel core ids that repeat per socket.
+    "2-socket SMT, siblings adjacent": { sockets: 2, coresPerSocket: 3, threadsPerCore: 2, cpuNumbering: "core-major", coreIdStride: 4, offline: "3" },
+  };
+  for (const [name, spec] of Object.entries(shapes)) {
+    test(name, { skip: !hasLscpu && "lscpu is not installed here" }, () => {
+      const dir = tempDir();
+      try {
+        generateSysfs(dir, spec);
+        const topology = topologyOf(dir);
+        assert.deepEqual(cmkCores(topology), lscpuCores(dir));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  test("2-socket SMT with siblings adjacent: ids in order of each core's lowest online CPU", () => {
+    const dir = tempDir();
+    try {
+      generateSysfs(dir, shapes["2-socket SMT, siblings adjacent"] as FixtureSpec);
+      const topology = topologyOf(dir);
+      // CPU 3 is offline: core 1 keeps CPU 2 alone.
+      assert.deepEqual(coreLists(topology), [["0,1", "2", "4,5"], ["6,7", "8,9", "10,11"]]);
+      assert.deepEqual(topology.cores.map((core) => core.id), [0, 1, 2, 3, 4, 5]);
+      assert.deepEqual(topology.cores.map((core) => core.kernelCoreId), [0, 4, 8, 0, 4, 8]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -359,6 +444,10 @@ describe("this machine's sysfs", () => {
     assert.ok(nproc >= 1 && nproc <= records.length, `nproc ${nproc} vs ${records.length} online`);
     const topology = buildTopology(records, CpuSet.empty);
     assert.equal(topology.cores.reduce((sum, core) => sum + core.cpus.size, 0), records.length);
+    if (hasLscpu) {
+      const lscpu = execFileSync("lscpu", ["--parse=CPU,CORE"], { encoding: "utf8" }).split("\n").filter((line) => /^\d+,\d+$/.test(line));
+      assert.deepEqual([...cmkCores(topology)].map(([cpu, core]) => `${cpu},${core}`), lscpu, "core ids as lscpu -p prints them");
+    }
     for (const cpu of records) {
       const coreId = Number(readFileSync(`/sys/devices/system/cpu/cpu${cpu.id}/topology/core_id`, "utf8"));
       assert.equal(cpu.core, coreId, `core_id of CPU ${cpu.id}`);
