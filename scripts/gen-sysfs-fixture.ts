@@ -247,16 +247,20 @@ function writeProc(proc: string, spec: FixtureSpec): void {
 const coreOf = (totalCores: number) => (cpu: number): number => cpu % totalCores;
 
 export const fixtures: Record<string, FixtureSpec> = {
-  "this-machine": { sockets: 1, coresPerSocket: 2, threadsPerCore: 1 },
-  // The CMK spec's example: core n = CPUs n and n+8, core ids unique across sockets.
-  "spec-2s16c": {
+  // One socket of two single-thread cores, nothing isolated: the smallest node init can carve.
+  "plain-1s2c": { sockets: 1, coresPerSocket: 2, threadsPerCore: 1 },
+  // Two sockets of four two-thread cores, core n = CPUs n and n+8, core ids unique across sockets;
+  // cores 0-2 and 4-6 isolated (example B of docs/cmk-compatibility.md).
+  "example-2s16c": {
     sockets: 2,
     coresPerSocket: 4,
     threadsPerCore: 2,
     coreIdsRepeatAcrossSockets: false,
     cmdline: `${defaultCmdline} isolcpus=0-2,4-6,8-10,12-14`,
   },
-  "spec-1s8c": {
+  // One socket of eight two-thread cores, core n = CPUs n and n+8; cores 1 and 2 isolated
+  // (example A of docs/cmk-compatibility.md).
+  "example-1s8c": {
     sockets: 1,
     coresPerSocket: 8,
     threadsPerCore: 2,

@@ -85,7 +85,7 @@ describe("cmk command line", () => {
   });
 
   it("carves the spec's two-socket example (spread/spread) from a generated sysfs", () => {
-    const env = fixtureEnv("spec-2s16c", join(root, "fixture-2s"));
+    const env = fixtureEnv("example-2s16c", join(root, "fixture-2s"));
     const dir = confDir();
     const result = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1", "--exclusive-mode=spread", "--shared-mode=spread"], env);
     assert.equal(result.status, 0, result.stderr);
@@ -112,7 +112,7 @@ describe("cmk command line", () => {
   });
 
   it("refuses to re-carve while tasks are allocated, and re-carves when none are", () => {
-    const env = fixtureEnv("spec-2s16c", join(root, "fixture-2s-b"));
+    const env = fixtureEnv("example-2s16c", join(root, "fixture-2s-b"));
     const dir = confDir();
     assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=2", "--num-shared-cores=1"], env).status, 0);
     const recarve = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1"], env);
@@ -133,7 +133,7 @@ describe("cmk command line", () => {
   });
 
   it("reports errors of carving in one line with a non-zero exit", () => {
-    const env = fixtureEnv("spec-1s8c", join(root, "fixture-1s"));
+    const env = fixtureEnv("example-1s8c", join(root, "fixture-1s"));
     const tooMany = runCmk(["init", `--conf-dir=${confDir()}`, "--num-exclusive-cores=3", "--num-shared-cores=1"], env);
     assert.equal(tooMany.status, 1);
     assert.match(tooMany.stderr, /ERROR:cmk:cannot use isolated cores for exclusive and shared pools: 2 cores are isolated but 4 were requested/);
@@ -143,7 +143,7 @@ describe("cmk command line", () => {
   });
 
   it("reads the spec's example A with exclusive-non-isolcpus", () => {
-    const env = fixtureEnv("spec-1s8c", join(root, "fixture-1s-a"));
+    const env = fixtureEnv("example-1s8c", join(root, "fixture-1s-a"));
     const dir = confDir();
     const result = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=1", "--excl-non-isolcpus=0,3-5"], env);
     assert.equal(result.status, 0, result.stderr);

@@ -99,7 +99,7 @@ describe("cmk install", () => {
     assert.equal(version.stdout, sourceVersion);
 
     const fixtureConf = join(root, "fixture-conf");
-    const env = fixtureEnv("spec-2s16c", join(root, "fixture"));
+    const env = fixtureEnv("example-2s16c", join(root, "fixture"));
     const init = runInstalled(cmk, ["init", `--conf-dir=${fixtureConf}`, "--num-exclusive-cores=2", "--num-shared-cores=1"], env);
     assert.equal(init.status, 0, init.stderr);
     const described = JSON.parse(runInstalled(cmk, ["describe", `--conf-dir=${fixtureConf}`]).stdout) as { pools: Record<string, { cpuLists: Record<string, unknown> }> };

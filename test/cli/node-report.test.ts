@@ -14,7 +14,7 @@ interface Report {
 }
 
 describe("cmk node-report", () => {
-  const env = fixtureEnv("spec-2s16c", join(root, "sysfs"));
+  const env = fixtureEnv("example-2s16c", join(root, "sysfs"));
   const dir = join(root, "state");
   const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1"], env);
 

@@ -66,8 +66,8 @@ function isolatedCores(topology: Topology): string[] {
   return topology.cores.filter((core) => core.isolated).map((core) => core.cpus.toPlainList());
 }
 
-describe("fixture this-machine", () => {
-  const fixture = useFixture("this-machine");
+describe("fixture plain-1s2c", () => {
+  const fixture = useFixture("plain-1s2c");
 
   test("is one socket of two single-thread cores on one NUMA node sharing one L3", () => {
     const topology = topologyOf(fixture.dir);
@@ -80,8 +80,8 @@ describe("fixture this-machine", () => {
   });
 });
 
-describe("fixture spec-2s16c", () => {
-  const fixture = useFixture("spec-2s16c");
+describe("fixture example-2s16c", () => {
+  const fixture = useFixture("example-2s16c");
 
   test("has the CMK spec's two sockets of four two-thread cores, core n = CPUs n and n+8", () => {
     const topology = topologyOf(fixture.dir);
@@ -107,8 +107,8 @@ describe("fixture spec-2s16c", () => {
   });
 });
 
-describe("fixture spec-1s8c", () => {
-  const fixture = useFixture("spec-1s8c");
+describe("fixture example-1s8c", () => {
+  const fixture = useFixture("example-1s8c");
 
   test("has one socket of eight two-thread cores with cores 1 and 2 isolated", () => {
     const topology = topologyOf(fixture.dir);
@@ -245,7 +245,7 @@ describe("fixtures in general", () => {
   test("the generator refuses to write over an existing system root", () => {
     const dir = tempDir();
     try {
-      generateSysfs(dir, fixtures["this-machine"] as NonNullable<(typeof fixtures)[string]>);
+      generateSysfs(dir, fixtures["plain-1s2c"] as NonNullable<(typeof fixtures)[string]>);
       assert.throws(() => generateSysfs(dir, { sockets: 1, coresPerSocket: 1, threadsPerCore: 1 }), /already exists/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -257,7 +257,7 @@ describe("fixtures in general", () => {
     for (const name of Object.keys(fixtures)) assert.match(list, new RegExp(`^${name}\\t`, "m"));
     const dir = tempDir();
     try {
-      execFileSync(process.execPath, [generator, "spec-2s16c", join(dir, "root")], { encoding: "utf8" });
+      execFileSync(process.execPath, [generator, "example-2s16c", join(dir, "root")], { encoding: "utf8" });
       assert.equal(readCpuRecords({ root: join(dir, "root"), power: false }).length, 16);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -266,13 +266,13 @@ describe("fixtures in general", () => {
 });
 
 describe("reader fallbacks and errors", () => {
-  const fixture = useFixture("spec-2s16c");
+  const fixture = useFixture("example-2s16c");
   const cpuRoot = (): string => join(fixture.dir, "sys", "devices", "system", "cpu");
 
   test("an L3 without an id is named by its lowest CPU, and missing die_id reads as die 0", () => {
     const dir = tempDir();
     try {
-      generateSysfs(dir, fixtures["spec-2s16c"] as NonNullable<(typeof fixtures)[string]>);
+      generateSysfs(dir, fixtures["example-2s16c"] as NonNullable<(typeof fixtures)[string]>);
       const root = join(dir, "sys", "devices", "system", "cpu");
       for (const entry of readdirSync(root).filter((name) => /^cpu\d+$/.test(name))) {
         rmSync(join(root, entry, "cache", "index3", "id"));
@@ -291,7 +291,7 @@ describe("reader fallbacks and errors", () => {
   test("no NUMA directory means node -1, no L3 means L3 -1", () => {
     const dir = tempDir();
     try {
-      generateSysfs(dir, fixtures["spec-2s16c"] as NonNullable<(typeof fixtures)[string]>);
+      generateSysfs(dir, fixtures["example-2s16c"] as NonNullable<(typeof fixtures)[string]>);
       rmSync(join(dir, "sys", "devices", "system", "node"), { recursive: true });
       const root = join(dir, "sys", "devices", "system", "cpu");
       for (const entry of readdirSync(root).filter((name) => /^cpu\d+$/.test(name))) {
