@@ -1,0 +1,27 @@
+// `cmk uninstall`: removes what `cmk install` placed and nothing else; a second run only warns.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { runCmk, scratchDir } from "../helpers/cmk.ts";
+
+const root = scratchDir("uninstall");
+
+describe("cmk uninstall", () => {
+  it("removes what install placed; a second uninstall only warns", () => {
+    const gone = join(root, "gone");
+    const installed = runCmk(["install", `--install-dir=${gone}`], {}, root);
+    assert.equal(installed.status, 0, installed.stderr);
+    // The installed cmk removes itself, run as a workload container runs it: empty environment, no Node.js.
+    const first = spawnSync(join(gone, "cmk"), ["uninstall", `--install-dir=${gone}`, "--conf-dir=/nonexistent", "--namespace=cmk"], { env: {}, cwd: root, encoding: "utf8" });
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stderr, /INFO:cmk:Removed .*\/gone\/cmk\n/);
+    assert.deepEqual(readdirSync(gone), []);
+    const second = runCmk(["uninstall", `--install-dir=${gone}`], {}, root);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stderr, /^WARNING:cmk:".*\/gone\/cmk" does not exist\n$/);
+    const help = runCmk(["uninstall", "--help"]);
+    assert.match(help.stdout, /--conf-dir=<dir>\s+accepted for CMK compatibility; left untouched/);
+  });
+});
