@@ -76,7 +76,7 @@ function checkSpec(dir: string, spec: FixtureSpec): void {
   }
 }
 
-/** The spec's offline CPUs, which must exist and must not include CPU 0. */
+/** The fixture's offline CPUs, which must exist and must not include CPU 0. */
 function offlineCpus(spec: FixtureSpec): CpuSet {
   const total = spec.sockets * spec.coresPerSocket * spec.threadsPerCore;
   const offline = CpuSet.parse(spec.offline ?? "");
@@ -85,7 +85,7 @@ function offlineCpus(spec: FixtureSpec): CpuSet {
   return offline;
 }
 
-/** Every CPU of the spec with its socket, core, NUMA node and L3, in CPU order. */
+/** Every CPU of the fixture with its socket, core, NUMA node and L3, in CPU order. */
 function placeCpus(spec: FixtureSpec): CpuPlace[] {
   const { sockets, coresPerSocket, threadsPerCore } = spec;
   const numaPerSocket = spec.numaPerSocket ?? 1;
@@ -197,7 +197,7 @@ function writeCaches(cacheRoot: string, place: CpuPlace, lists: GroupLists): voi
   });
 }
 
-/** As with intel_pstate: one policy per CPU, cpuN/cpufreq a link to ../cpufreq/policyN, with the spec's base frequency and EPP. */
+/** As with intel_pstate: one policy per CPU, cpuN/cpufreq a link to ../cpufreq/policyN, with the fixture's base frequency and EPP. */
 function writeCpufreq(cpuRoot: string, cpuDir: string, cpu: number, spec: FixtureSpec): void {
   const policy = join(cpuRoot, "cpufreq", `policy${cpu}`);
   mkdirSync(policy);
@@ -223,7 +223,7 @@ function writeNodes(nodeRoot: string, count: number, nodeLists: ReadonlyMap<numb
   }
 }
 
-/** proc/cmdline and, when the spec gives free hugepages, proc/meminfo. */
+/** proc/cmdline and, when the fixture gives free hugepages, proc/meminfo. */
 function writeProc(proc: string, spec: FixtureSpec): void {
   mkdirSync(proc);
   write(join(proc, "cmdline"), `${spec.cmdline ?? defaultCmdline}\n`);

@@ -1,4 +1,5 @@
-// The pool document of the CMK spec (§3.2), exactly as PyYAML writes it: shared by tests.
+// CMK 1.5's pool document (docs/cmk-compatibility.md, "The pool document") exactly as PyYAML
+// writes it: block style, sockets as integers, PIDs as quoted strings. Shared by the state and YAML tests.
 export const specPoolDocument = `exclusive:
   0:
     4,12: []

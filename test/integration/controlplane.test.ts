@@ -1,6 +1,6 @@
-// Smoke tests of the test control plane itself (issue #4): real etcd,
-// kube-apiserver and kube-scheduler built from Go modules, driven by kubectl
-// and by test/helpers/controlplane.ts.
+// Smoke tests of the test control plane itself (docs/controlplane.md): real
+// etcd, kube-apiserver and kube-scheduler built from Go modules, driven by
+// kubectl and by test/helpers/controlplane.ts.
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

@@ -83,7 +83,7 @@ describe("fixture plain-1s2c", () => {
 describe("fixture example-2s16c", () => {
   const fixture = useFixture("example-2s16c");
 
-  test("has the CMK spec's two sockets of four two-thread cores, core n = CPUs n and n+8", () => {
+  test("has two sockets of four two-thread cores, core n = CPUs n and n+8", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 2, 4, 2);
     assert.deepEqual(coreLists(topology), [
