@@ -5,7 +5,7 @@
 //
 //   import { useControlPlane } from '../helpers/controlplane.ts';
 //   const cp = useControlPlane();          // before()/after() hooks for this file
-//   test('...', async () => { const res = await cp().request('GET', '/api/v1/namespaces'); });
+//   it('...', async () => { const res = await cp().request('GET', '/api/v1/namespaces'); });
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';

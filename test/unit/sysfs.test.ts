@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { fixtures, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
 import { readCpuRecords, sysRootFromEnv } from "../../src/adapters/sysfs.ts";
@@ -69,7 +69,7 @@ function isolatedCores(topology: Topology): string[] {
 describe("fixture plain-1s2c", () => {
   const fixture = useFixture("plain-1s2c");
 
-  test("is one socket of two single-thread cores on one NUMA node sharing one L3", () => {
+  it("is one socket of two single-thread cores on one NUMA node sharing one L3", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 1, 2, 1);
     assert.deepEqual(coreLists(topology), [["0", "1"]]);
@@ -83,7 +83,7 @@ describe("fixture plain-1s2c", () => {
 describe("fixture example-2s16c", () => {
   const fixture = useFixture("example-2s16c");
 
-  test("has two sockets of four two-thread cores, core n = CPUs n and n+8", () => {
+  it("has two sockets of four two-thread cores, core n = CPUs n and n+8", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 2, 4, 2);
     assert.deepEqual(coreLists(topology), [
@@ -93,14 +93,14 @@ describe("fixture example-2s16c", () => {
     assert.deepEqual(topology.cores.map((core) => core.id), [0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
-  test("puts each socket on its own NUMA node and L3", () => {
+  it("puts each socket on its own NUMA node and L3", () => {
     const topology = topologyOf(fixture.dir);
     assert.deepEqual([0, 8, 4, 12].map((cpu) => record(topology, cpu).numaNode), [0, 0, 1, 1]);
     assert.notEqual(record(topology, 3).l3, record(topology, 4).l3);
     assert.equal(record(topology, 4).l3, record(topology, 15).l3);
   });
 
-  test("isolates three whole cores per socket", () => {
+  it("isolates three whole cores per socket", () => {
     const topology = topologyOf(fixture.dir);
     assert.deepEqual(isolatedCores(topology), ["0,8", "1,9", "2,10", "4,12", "5,13", "6,14"]);
     assert.ok(topology.cores.every((core) => !core.partiallyIsolated));
@@ -110,7 +110,7 @@ describe("fixture example-2s16c", () => {
 describe("fixture example-1s8c", () => {
   const fixture = useFixture("example-1s8c");
 
-  test("has one socket of eight two-thread cores with cores 1 and 2 isolated", () => {
+  it("has one socket of eight two-thread cores with cores 1 and 2 isolated", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 1, 8, 2);
     assert.deepEqual(coreLists(topology)[0], ["0,8", "1,9", "2,10", "3,11", "4,12", "5,13", "6,14", "7,15"]);
@@ -121,7 +121,7 @@ describe("fixture example-1s8c", () => {
 describe("fixture server-4s256", () => {
   const fixture = useFixture("server-4s256");
 
-  test("has four sockets of 32 two-thread cores whose repeated core ids stay distinct cores", () => {
+  it("has four sockets of 32 two-thread cores whose repeated core ids stay distinct cores", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 4, 32, 2);
     assert.equal(topology.cores.length, 128);
@@ -133,14 +133,14 @@ describe("fixture server-4s256", () => {
     ]);
   });
 
-  test("splits each socket into two NUMA nodes and four L3 groups", () => {
+  it("splits each socket into two NUMA nodes and four L3 groups", () => {
     const topology = topologyOf(fixture.dir);
     assert.deepEqual([0, 15, 16, 144, 32, 48, 255].map((cpu) => record(topology, cpu).numaNode), [0, 0, 1, 1, 2, 3, 7]);
     assert.deepEqual([0, 7, 8, 136, 31, 40, 255].map((cpu) => record(topology, cpu).l3), [0, 0, 1, 1, 3, 5, 15]);
     assert.equal(new Set(topology.cores.map((core) => core.numaNode)).size, 8);
   });
 
-  test("isolates cores 4-15 of every socket, both threads", () => {
+  it("isolates cores 4-15 of every socket, both threads", () => {
     const topology = topologyOf(fixture.dir);
     for (const socket of topology.sockets) {
       const isolated = socket.cores.filter((core) => core.isolated).map((core) => core.id);
@@ -153,7 +153,7 @@ describe("fixture server-4s256", () => {
 describe("fixture host-2048", () => {
   const fixture = useFixture("host-2048");
 
-  test("has 2048 CPUs: 8 sockets of 128 two-thread cores on 16 NUMA nodes", () => {
+  it("has 2048 CPUs: 8 sockets of 128 two-thread cores on 16 NUMA nodes", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 8, 128, 2);
     assert.equal(new Set(topology.cores.map((core) => core.numaNode)).size, 16);
@@ -166,7 +166,7 @@ describe("fixture host-2048", () => {
 describe("fixture offline-mix", () => {
   const fixture = useFixture("offline-mix");
 
-  test("leaves offline CPUs out and keeps a core with one thread online", () => {
+  it("leaves offline CPUs out and keeps a core with one thread online", () => {
     const topology = topologyOf(fixture.dir);
     assert.equal(topology.online.toString(), "0-5,8-14");
     for (const cpu of [6, 7, 15]) assert.equal(topology.cpus.has(cpu), false, `offline CPU ${cpu}`);
@@ -177,13 +177,13 @@ describe("fixture offline-mix", () => {
     assert.equal(record(topology, 14).numaNode, 1);
   });
 
-  test("has a partially isolated core", () => {
+  it("has a partially isolated core", () => {
     const topology = topologyOf(fixture.dir);
     assert.deepEqual(topology.cores.filter((core) => core.partiallyIsolated).map((core) => core.cpus.toPlainList()), ["1,9"]);
     assert.deepEqual(isolatedCores(topology), ["2,10"]);
   });
 
-  test("writes the kernel's offline layout: a cpuN/online of 0 and no topology", () => {
+  it("writes the kernel's offline layout: a cpuN/online of 0 and no topology", () => {
     const cpuRoot = join(fixture.dir, "sys", "devices", "system", "cpu");
     assert.equal(readFileSync(join(cpuRoot, "offline"), "utf8"), "6-7,15\n");
     assert.equal(readFileSync(join(cpuRoot, "cpu6", "online"), "utf8"), "0\n");
@@ -196,7 +196,7 @@ describe("fixture offline-mix", () => {
 describe("fixture sst-bf", () => {
   const fixture = useFixture("sst-bf");
 
-  test("reports base frequencies with power, and SST-BF finds the four fast cores among the isolated ones", () => {
+  it("reports base frequencies with power, and SST-BF finds the four fast cores among the isolated ones", () => {
     const topology = topologyOf(fixture.dir, true);
     assertShape(topology, 1, 8, 2);
     assert.equal(record(topology, 0).baseFrequencyKHz, 2100000);
@@ -207,7 +207,7 @@ describe("fixture sst-bf", () => {
     assert.ok(fast.isSubsetOf(topology.isolcpus));
   });
 
-  test("does not read base frequencies without power", () => {
+  it("does not read base frequencies without power", () => {
     const records = readCpuRecords({ root: fixture.dir, power: false });
     assert.ok(records.every((cpu) => !("baseFrequencyKHz" in cpu) && !("epp" in cpu)));
     assert.ok(sstBfCpus(buildTopology(records, CpuSet.empty)).isEmpty);
@@ -217,7 +217,7 @@ describe("fixture sst-bf", () => {
 describe("fixture sst-cp", () => {
   const fixture = useFixture("sst-cp");
 
-  test("reports each CPU's energy performance preference with power", () => {
+  it("reports each CPU's energy performance preference with power", () => {
     const topology = topologyOf(fixture.dir, true);
     const eppOf = (cpu: number): string | undefined => record(topology, cpu).epp;
     assert.deepEqual([0, 8, 1, 9].map(eppOf), ["performance", "performance", "performance", "performance"]);
@@ -226,13 +226,13 @@ describe("fixture sst-cp", () => {
     assert.ok([...topology.cpus.values()].every((cpu) => cpu.baseFrequencyKHz === undefined));
   });
 
-  test("does not read preferences without power", () => {
+  it("does not read preferences without power", () => {
     assert.ok(readCpuRecords({ root: fixture.dir, power: false }).every((cpu) => !("epp" in cpu)));
   });
 });
 
 describe("fixtures in general", () => {
-  test("core-major numbering makes siblings adjacent", () => {
+  it("core-major numbering makes siblings adjacent", () => {
     const dir = tempDir();
     try {
       generateSysfs(dir, { sockets: 2, coresPerSocket: 2, threadsPerCore: 2, cpuNumbering: "core-major" });
@@ -242,7 +242,7 @@ describe("fixtures in general", () => {
     }
   });
 
-  test("the generator refuses to write over an existing system root", () => {
+  it("the generator refuses to write over an existing system root", () => {
     const dir = tempDir();
     try {
       generateSysfs(dir, fixtures["plain-1s2c"] as NonNullable<(typeof fixtures)[string]>);
@@ -252,7 +252,7 @@ describe("fixtures in general", () => {
     }
   });
 
-  test("the CLI lists fixtures and generates one by name", () => {
+  it("the CLI lists fixtures and generates one by name", () => {
     const list = execFileSync(process.execPath, [generator, "--list"], { encoding: "utf8" });
     for (const name of Object.keys(fixtures)) assert.match(list, new RegExp(`^${name}\\t`, "m"));
     const dir = tempDir();
@@ -269,7 +269,7 @@ describe("reader fallbacks and errors", () => {
   const fixture = useFixture("example-2s16c");
   const cpuRoot = (): string => join(fixture.dir, "sys", "devices", "system", "cpu");
 
-  test("an L3 without an id is named by its lowest CPU, and missing die_id reads as die 0", () => {
+  it("an L3 without an id is named by its lowest CPU, and missing die_id reads as die 0", () => {
     const dir = tempDir();
     try {
       generateSysfs(dir, fixtures["example-2s16c"] as NonNullable<(typeof fixtures)[string]>);
@@ -288,7 +288,7 @@ describe("reader fallbacks and errors", () => {
     }
   });
 
-  test("no NUMA directory means node -1, no L3 means L3 -1", () => {
+  it("no NUMA directory means node -1, no L3 means L3 -1", () => {
     const dir = tempDir();
     try {
       generateSysfs(dir, fixtures["example-2s16c"] as NonNullable<(typeof fixtures)[string]>);
@@ -305,7 +305,7 @@ describe("reader fallbacks and errors", () => {
     }
   });
 
-  test("a root without sysfs is a clear error naming the file and the variable", () => {
+  it("a root without sysfs is a clear error naming the file and the variable", () => {
     const dir = tempDir();
     try {
       assert.throws(() => readCpuRecords({ root: dir, power: false }), (error: unknown) => {
@@ -321,7 +321,7 @@ describe("reader fallbacks and errors", () => {
     }
   });
 
-  test("a malformed or missing mandatory file is an error naming it", () => {
+  it("a malformed or missing mandatory file is an error naming it", () => {
     // CPU 0's: the reader takes a core's core_id from its first CPU.
     const coreId = join(cpuRoot(), "cpu0", "topology", "core_id");
     const original = readFileSync(coreId, "utf8");
@@ -341,7 +341,7 @@ describe("reader fallbacks and errors", () => {
     }
   });
 
-  test("sysRootFromEnv takes CMK_DEV_LSCPU_SYSFS or the real root", () => {
+  it("sysRootFromEnv takes CMK_DEV_LSCPU_SYSFS or the real root", () => {
     assert.equal(sysRootFromEnv({}), "/");
     assert.equal(sysRootFromEnv({ CMK_DEV_LSCPU_SYSFS: "" }), "/");
     assert.equal(sysRootFromEnv({ CMK_DEV_LSCPU_SYSFS: "/tmp/fixture" }), "/tmp/fixture");
@@ -351,7 +351,7 @@ describe("reader fallbacks and errors", () => {
 describe("this machine's sysfs", () => {
   const onlineFile = "/sys/devices/system/cpu/online";
 
-  test("reads every online CPU, as many as nproc counts", { skip: !existsSync(onlineFile) && "no sysfs here" }, () => {
+  it("reads every online CPU, as many as nproc counts", { skip: !existsSync(onlineFile) && "no sysfs here" }, () => {
     const records = readCpuRecords({ root: "/", power: true });
     assert.deepEqual(records.map((cpu) => cpu.id), CpuSet.parse(readFileSync(onlineFile, "utf8")).ids);
     // nproc counts the CPUs this process may run on, which can be fewer than those online.
