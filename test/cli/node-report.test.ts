@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { CpuSet } from "../../src/core/cpuset.ts";
-import { collect, editStateDocument, fixtureEnv, readStateDocument, runCmk, scratchDir, spawnCmk, waitFor } from "../helpers/cmk.ts";
+import { collect, editStateDocument, fixtureEnv, readStateDocument, runCmk, scratchDir, spawnCmk, waitFor, type CmkResult } from "../helpers/cmk.ts";
 import { allowedCpuList, cpusOf, expectedPools, highPriorityCpus, hostNode, testNode, type ExpectedList } from "../helpers/topology.ts";
 
 const root = scratchDir("node-report");
@@ -150,20 +150,25 @@ describe("cmk node-report's affinity check", () => {
     const drift = exclusive.cpus.union(CpuSet.of([cpusOf(pools.infra).first as number]));
     const flag = join(dir, "go");
     const wait = `while [ ! -e ${flag} ]; do sleep 0.02; done`;
-    const drifting = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `taskset -pc ${drift} $$ >/dev/null; ${wait}`]);
+    const drifting = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `taskset -pc ${drift} $$ >/dev/null; echo drifted; ${wait}`]);
     const free = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "sh", "-c", wait]);
     const done = Promise.all([collect(drifting), collect(free)]);
     const childOf = (pid: number | undefined): number | undefined => (pid === undefined ? undefined : readStateDocument(dir)?.tasks?.[pid]?.child);
+    let said = "";
+    drifting.stdout?.on("data", (chunk: Buffer) => (said += chunk.toString()));
+    let results: CmkResult[];
     try {
-      const child = await waitFor("the drifting child to be recorded", () => childOf(drifting.pid));
+      // The command says when it has widened its mask: before that, its mask may still be the one it inherited.
+      await waitFor("the command to widen its mask", () => (said.includes("drifted") ? true : undefined));
       await waitFor("the other child to be recorded", () => childOf(free.pid));
-      await waitFor("the affinity change", () => (allowedCpuList(child) === drift.toString() ? true : undefined));
+      assert.equal(allowedCpuList(childOf(drifting.pid) as number), drift.toString());
       const report = JSON.parse(runCmk(["node-report", `--conf-dir=${dir}`]).stdout) as Report;
       assert.deepEqual(report.checks["affinity"], { errors: [`task ${drifting.pid} in exclusive:${exclusive.key} runs on CPUs ${drift}`], ok: false });
     } finally {
+      // The tasks end before the scratch directory (and the flag in it) goes, even when an assertion failed.
       writeFileSync(flag, "");
+      results = await done;
     }
-    const results = await done;
     assert.deepEqual(results.map((result) => result.status), [0, 0]);
   });
 });

@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { CpuSet } from "../../src/core/cpuset.ts";
-import { collect, editStateDocument, readStateDocument, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
+import { collect, editStateDocument, readStateDocument, runCmk, scratchDir, spawnCmk, tasksOn, waitFor, type CmkResult } from "../helpers/cmk.ts";
 import { allowedCpuList, cpusOf, expectedPools, hostNode, testNode, withHostProcfs, type ExpectedList, type TestNode } from "../helpers/topology.ts";
 
 const root = scratchDir("reconcile");
@@ -65,6 +65,8 @@ describe("cmk reconcile", () => {
     await firstReport;
     const second = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", ...wait]);
     const secondDone = collect(second);
+    let ended: CmkResult[];
+    let result: CmkResult;
     try {
       await new Promise((resolve) => setTimeout(resolve, 400));
       await waitFor("the second child recorded", () => childOf(dir, second.pid), 5);
@@ -73,12 +75,13 @@ describe("cmk reconcile", () => {
       const infra = Object.values(readStateDocument(dir)?.config["infra"] ?? {}).flatMap((lists) => Object.values(lists));
       assert.ok(infra.some((tasks) => tasks.includes(String(second.pid))), "the second task still holds its list after several passes");
     } finally {
-      // The tasks and the loop always end, even when an assertion fails.
+      // The tasks and the loop end before the scratch directory goes, even when an assertion failed.
       writeFileSync(flag, "");
       reconcile.kill("SIGTERM");
+      ended = await Promise.all([first, secondDone]);
+      result = await reports;
     }
-    assert.deepEqual([(await first).status, (await secondDone).status], [0, 0]);
-    const result = await reports;
+    assert.deepEqual(ended.map((task) => task.status), [0, 0]);
     assert.equal(result.status, 0, result.stderr);
     assert.doesNotMatch(result.stdout, new RegExp(`"pid": ${second.pid}`), "no pass reclaimed the live task");
   });
@@ -90,19 +93,24 @@ describe("cmk reconcile", () => {
     const drift = exclusive.cpus.union(CpuSet.of([cpusOf(expectedPools(host, { exclusive: 1, shared: 0 }).infra).first as number]));
     const flag = join(dir, "go");
     const wait = `while [ ! -e ${flag} ]; do sleep 0.02; done`;
-    const drifting = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `taskset -pc ${drift} $$ >/dev/null; ${wait}`]);
+    const drifting = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `taskset -pc ${drift} $$ >/dev/null; echo drifted; ${wait}`]);
     const free = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "sh", "-c", wait]);
     const done = Promise.all([collect(drifting), collect(free)]);
+    let said = "";
+    drifting.stdout?.on("data", (chunk: Buffer) => (said += chunk.toString()));
+    let results: CmkResult[];
     try {
-      const child = await waitFor("the drifting child to be recorded", () => childOf(dir, drifting.pid));
+      // The command says when it has widened its mask: before that, its mask may still be the one it inherited.
+      await waitFor("the command to widen its mask", () => (said.includes("drifted") ? true : undefined));
       await waitFor("the other child to be recorded", () => childOf(dir, free.pid));
-      await waitFor("the affinity change", () => (allowedCpuList(child) === drift.toString() ? true : undefined));
+      assert.equal(allowedCpuList(childOf(dir, drifting.pid) as number), drift.toString());
       const report = JSON.parse(runCmk(["reconcile", `--conf-dir=${dir}`]).stdout) as { mismatchedCpuMasks: { pid: number; pool: string; cpus: string; actualCpus: string }[] };
       assert.deepEqual(report.mismatchedCpuMasks, [{ actualCpus: drift.toString(), cpus: exclusive.key, pid: drifting.pid, pool: "exclusive" }]);
     } finally {
+      // The tasks end before the scratch directory (and the flag in it) goes, even when an assertion failed.
       writeFileSync(flag, "");
+      results = await done;
     }
-    const results = await done;
     assert.deepEqual(results.map((result) => result.status), [0, 0]);
   });
 });
