@@ -1,5 +1,6 @@
 // The command line every cmk command shares: --version, --help, unknown commands and flags, and
-// the CMK_* variables read before any command runs.
+// the CMK_* variables read before any command runs. A mistake there must stop cmk with exit 2 and
+// a hint naming the nearest spelling, before anything on the node is touched.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";

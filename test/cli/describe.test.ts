@@ -1,5 +1,6 @@
 // `cmk describe`: the pools and tasks of a conf dir as JSON or YAML, and what it says when there
-// are none or the state cannot be read.
+// are none or the state cannot be read. Operators and CMK's own tooling read this output, so it
+// keeps CMK's shape (docs/cmk-compatibility.md); the expected pools come from the test node.
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";

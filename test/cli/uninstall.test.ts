@@ -1,4 +1,5 @@
-// `cmk uninstall`: removes what `cmk install` placed and nothing else; a second run only warns.
+// `cmk uninstall`: removes what `cmk install` placed and nothing else (the node's state outlives
+// the executable); a second run only warns, so a cleanup script may run it again safely.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
