@@ -1,8 +1,8 @@
 // `cmk reconcile`: which tasks it takes for dead (and never a live one, however its PID was
 // recorded: freeing a live task's CPUs would put two workloads on one core), and the live tasks
-// it reports running off their CPUs. Tests that start pinned tasks
-// use this machine's CPUs (hostNode), also when CMK_TEST_TOPOLOGY pretends another topology; the
-// others carve the test node and look at processes through the host's procfs.
+// it reports running off their CPUs. Tests that start pinned tasks use this machine's CPUs
+// (hostNode), also when CMK_TEST_TOPOLOGY pretends another topology; the others carve the test
+// node and look at processes through the host's procfs.
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
