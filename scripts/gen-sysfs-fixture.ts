@@ -42,30 +42,58 @@ interface CpuPlace {
   readonly l3: number;
 }
 
+/** Writes the system root of `spec` into `dir` (which must not hold one yet). */
 export function generateSysfs(dir: string, spec: FixtureSpec): void {
+  checkSpec(dir, spec);
+  const offline = offlineCpus(spec);
+  const places = placeCpus(spec);
+  const online = places.filter((place) => !offline.has(place.cpu));
+  const lists = groupListsOf(online);
+  const system = join(dir, "sys", "devices", "system");
+  const cpuRoot = join(system, "cpu");
+  writeCpuRoot(cpuRoot, spec, online, offline);
+  const powered = spec.baseFrequencyKHz !== undefined || spec.epp !== undefined;
+  if (powered) mkdirSync(join(cpuRoot, "cpufreq"));
+  for (const place of places) writeCpu(cpuRoot, place, !offline.has(place.cpu), lists, powered ? spec : undefined);
+  writeNodes(join(system, "node"), spec.sockets * (spec.numaPerSocket ?? 1), lists.nodes);
+  writeProc(join(dir, "proc"), spec);
+}
+
+const write = (file: string, text: string): void => writeFileSync(file, text);
+
+/** Refuses impossible shapes, and any directory that already holds a system root. */
+function checkSpec(dir: string, spec: FixtureSpec): void {
   const { sockets, coresPerSocket, threadsPerCore } = spec;
   for (const [name, value] of Object.entries({ sockets, coresPerSocket, threadsPerCore })) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
   }
-  const numaPerSocket = spec.numaPerSocket ?? 1;
-  const l3PerSocket = spec.l3PerSocket ?? 1;
-  if (numaPerSocket > coresPerSocket || l3PerSocket > coresPerSocket) {
+  if ((spec.numaPerSocket ?? 1) > coresPerSocket || (spec.l3PerSocket ?? 1) > coresPerSocket) {
     throw new Error("numaPerSocket and l3PerSocket cannot exceed coresPerSocket");
   }
   // Refuse to write over an existing system root: a mistyped <dir> of "/" must do no harm.
   for (const top of ["sys", "proc"]) {
     if (existsSync(join(dir, top))) throw new Error(`${join(dir, top)} already exists; generate into an empty directory`);
   }
+}
 
-  const totalCores = sockets * coresPerSocket;
-  const total = totalCores * threadsPerCore;
-  const stride = spec.coreIdStride ?? 1;
-  const repeat = spec.coreIdsRepeatAcrossSockets ?? true;
-  const threadMajor = (spec.cpuNumbering ?? "thread-major") === "thread-major";
+/** The fixture's offline CPUs, which must exist and must not include CPU 0. */
+function offlineCpus(spec: FixtureSpec): CpuSet {
+  const total = spec.sockets * spec.coresPerSocket * spec.threadsPerCore;
   const offline = CpuSet.parse(spec.offline ?? "");
   if (offline.has(0)) throw new Error("CPU 0 cannot be offline (the kernel does not let it go)");
   if (!offline.isEmpty && (offline.last as number) >= total) throw new Error(`offline CPU ${offline.last} is beyond the ${total} CPUs`);
+  return offline;
+}
 
+/** Every CPU of the fixture with its socket, core, NUMA node and L3, in CPU order. */
+function placeCpus(spec: FixtureSpec): CpuPlace[] {
+  const { sockets, coresPerSocket, threadsPerCore } = spec;
+  const numaPerSocket = spec.numaPerSocket ?? 1;
+  const l3PerSocket = spec.l3PerSocket ?? 1;
+  const totalCores = sockets * coresPerSocket;
+  const stride = spec.coreIdStride ?? 1;
+  const repeat = spec.coreIdsRepeatAcrossSockets ?? true;
+  const threadMajor = (spec.cpuNumbering ?? "thread-major") === "thread-major";
   const places: CpuPlace[] = [];
   for (let socket = 0; socket < sockets; socket++) {
     for (let local = 0; local < coresPerSocket; local++) {
@@ -82,11 +110,20 @@ export function generateSysfs(dir: string, spec: FixtureSpec): void {
       }
     }
   }
-  places.sort((a, b) => a.cpu - b.cpu);
-  const online = places.filter((place) => !offline.has(place.cpu));
+  return places.sort((a, b) => a.cpu - b.cpu);
+}
 
-  // The kernel drops offline CPUs from every sibling, package, cache and node mask.
-  const groupLists = (key: (place: CpuPlace) => number): Map<number, string> => {
+/** The kernel's cpulist of each core, package, L3 and NUMA node, keyed by its number. */
+interface GroupLists {
+  readonly cores: Map<number, string>;
+  readonly packages: Map<number, string>;
+  readonly l3s: Map<number, string>;
+  readonly nodes: Map<number, string>;
+}
+
+/** The sibling, package, cache and node lists; the kernel drops offline CPUs from every one. */
+function groupListsOf(online: readonly CpuPlace[]): GroupLists {
+  const lists = (key: (place: CpuPlace) => number): Map<number, string> => {
     const groups = new Map<number, number[]>();
     for (const place of online) {
       const members = groups.get(key(place));
@@ -95,14 +132,17 @@ export function generateSysfs(dir: string, spec: FixtureSpec): void {
     }
     return new Map([...groups].map(([group, cpus]) => [group, `${CpuSet.of(cpus).toString()}\n`]));
   };
-  const coreLists = groupLists((place) => place.globalCore);
-  const packageLists = groupLists((place) => place.socket);
-  const l3Lists = groupLists((place) => place.l3);
-  const nodeLists = groupLists((place) => place.numaNode);
+  return {
+    cores: lists((place) => place.globalCore),
+    packages: lists((place) => place.socket),
+    l3s: lists((place) => place.l3),
+    nodes: lists((place) => place.numaNode),
+  };
+}
 
-  const system = join(dir, "sys", "devices", "system");
-  const cpuRoot = join(system, "cpu");
-  const write = (file: string, text: string): void => writeFileSync(file, text);
+/** cpu/online, possible, present, offline and kernel_max. */
+function writeCpuRoot(cpuRoot: string, spec: FixtureSpec, online: readonly CpuPlace[], offline: CpuSet): void {
+  const total = spec.sockets * spec.coresPerSocket * spec.threadsPerCore;
   mkdirSync(cpuRoot, { recursive: true });
   const all = `0-${total - 1}\n`;
   write(join(cpuRoot, "online"), `${CpuSet.of(online.map((place) => place.cpu)).toString()}\n`);
@@ -110,104 +150,117 @@ export function generateSysfs(dir: string, spec: FixtureSpec): void {
   write(join(cpuRoot, "present"), all);
   write(join(cpuRoot, "offline"), `${offline.toString()}\n`);
   write(join(cpuRoot, "kernel_max"), `${total <= 256 ? 255 : 8191}\n`);
+}
 
-  const powered = spec.baseFrequencyKHz !== undefined || spec.epp !== undefined;
-  if (powered) mkdirSync(join(cpuRoot, "cpufreq"));
+/** cpuN: its online flag (CPU 0 has none) and, when online, its topology, caches and (given a powered spec) cpufreq. */
+function writeCpu(cpuRoot: string, place: CpuPlace, isOnline: boolean, lists: GroupLists, power: FixtureSpec | undefined): void {
+  const cpuDir = join(cpuRoot, `cpu${place.cpu}`);
+  mkdirSync(cpuDir);
+  if (place.cpu !== 0) write(join(cpuDir, "online"), isOnline ? "1\n" : "0\n");
+  if (!isOnline) return;
+  writeTopology(join(cpuDir, "topology"), place, lists);
+  writeCaches(join(cpuDir, "cache"), place, lists);
+  if (power !== undefined) writeCpufreq(cpuRoot, cpuDir, place.cpu, power);
+}
 
-  for (const place of places) {
-    const cpuDir = join(cpuRoot, `cpu${place.cpu}`);
-    mkdirSync(cpuDir);
-    const isOnline = !offline.has(place.cpu);
-    if (place.cpu !== 0) write(join(cpuDir, "online"), isOnline ? "1\n" : "0\n");
-    if (!isOnline) continue;
+/** cpuN/topology: package, die and core ids and the sibling lists. */
+function writeTopology(topology: string, place: CpuPlace, lists: GroupLists): void {
+  mkdirSync(topology);
+  const siblings = lists.cores.get(place.globalCore) as string;
+  const packageCpus = lists.packages.get(place.socket) as string;
+  write(join(topology, "physical_package_id"), `${place.socket}\n`);
+  write(join(topology, "die_id"), "0\n");
+  write(join(topology, "core_id"), `${place.coreId}\n`);
+  write(join(topology, "thread_siblings_list"), siblings);
+  write(join(topology, "core_cpus_list"), siblings);
+  write(join(topology, "package_cpus_list"), packageCpus);
+  write(join(topology, "core_siblings_list"), packageCpus);
+  write(join(topology, "die_cpus_list"), packageCpus);
+}
 
-    const topology = join(cpuDir, "topology");
-    mkdirSync(topology);
-    const siblings = coreLists.get(place.globalCore) as string;
-    const packageCpus = packageLists.get(place.socket) as string;
-    write(join(topology, "physical_package_id"), `${place.socket}\n`);
-    write(join(topology, "die_id"), "0\n");
-    write(join(topology, "core_id"), `${place.coreId}\n`);
-    write(join(topology, "thread_siblings_list"), siblings);
-    write(join(topology, "core_cpus_list"), siblings);
-    write(join(topology, "package_cpus_list"), packageCpus);
-    write(join(topology, "core_siblings_list"), packageCpus);
-    write(join(topology, "die_cpus_list"), packageCpus);
+/** cpuN/cache/index0-3: L1 data and instruction and L2 per core, L3 per L3 group. */
+function writeCaches(cacheRoot: string, place: CpuPlace, lists: GroupLists): void {
+  const siblings = lists.cores.get(place.globalCore) as string;
+  const caches = [
+    { level: 1, type: "Data", id: place.globalCore, shared: siblings },
+    { level: 1, type: "Instruction", id: place.globalCore, shared: siblings },
+    { level: 2, type: "Unified", id: place.globalCore, shared: siblings },
+    { level: 3, type: "Unified", id: place.l3, shared: lists.l3s.get(place.l3) as string },
+  ];
+  caches.forEach((cache, index) => {
+    const cacheDir = join(cacheRoot, `index${index}`);
+    mkdirSync(cacheDir, { recursive: true });
+    write(join(cacheDir, "level"), `${cache.level}\n`);
+    write(join(cacheDir, "type"), `${cache.type}\n`);
+    write(join(cacheDir, "id"), `${cache.id}\n`);
+    write(join(cacheDir, "shared_cpu_list"), cache.shared);
+  });
+}
 
-    const caches = [
-      { level: 1, type: "Data", id: place.globalCore, shared: siblings },
-      { level: 1, type: "Instruction", id: place.globalCore, shared: siblings },
-      { level: 2, type: "Unified", id: place.globalCore, shared: siblings },
-      { level: 3, type: "Unified", id: place.l3, shared: l3Lists.get(place.l3) as string },
-    ];
-    caches.forEach((cache, index) => {
-      const cacheDir = join(cpuDir, "cache", `index${index}`);
-      mkdirSync(cacheDir, { recursive: true });
-      write(join(cacheDir, "level"), `${cache.level}\n`);
-      write(join(cacheDir, "type"), `${cache.type}\n`);
-      write(join(cacheDir, "id"), `${cache.id}\n`);
-      write(join(cacheDir, "shared_cpu_list"), cache.shared);
-    });
-
-    if (powered) {
-      // As with intel_pstate: one policy per CPU, cpuN/cpufreq a link to ../cpufreq/policyN.
-      const policy = join(cpuRoot, "cpufreq", `policy${place.cpu}`);
-      mkdirSync(policy);
-      symlinkSync(join("..", "cpufreq", `policy${place.cpu}`), join(cpuDir, "cpufreq"));
-      const frequency = spec.baseFrequencyKHz?.(place.cpu);
-      if (frequency !== undefined) write(join(policy, "base_frequency"), `${frequency}\n`);
-      const epp = spec.epp?.(place.cpu);
-      if (epp !== undefined) {
-        write(join(policy, "energy_performance_preference"), `${epp}\n`);
-        write(join(policy, "energy_performance_available_preferences"), "default performance balance_performance balance_power power \n");
-      }
-    }
+/** As with intel_pstate: one policy per CPU, cpuN/cpufreq a link to ../cpufreq/policyN, with the fixture's base frequency and EPP. */
+function writeCpufreq(cpuRoot: string, cpuDir: string, cpu: number, spec: FixtureSpec): void {
+  const policy = join(cpuRoot, "cpufreq", `policy${cpu}`);
+  mkdirSync(policy);
+  symlinkSync(join("..", "cpufreq", `policy${cpu}`), join(cpuDir, "cpufreq"));
+  const frequency = spec.baseFrequencyKHz?.(cpu);
+  if (frequency !== undefined) write(join(policy, "base_frequency"), `${frequency}\n`);
+  const epp = spec.epp?.(cpu);
+  if (epp !== undefined) {
+    write(join(policy, "energy_performance_preference"), `${epp}\n`);
+    write(join(policy, "energy_performance_available_preferences"), "default performance balance_performance balance_power power \n");
   }
+}
 
-  const nodeRoot = join(system, "node");
+/** node/online, possible and nodeN/cpulist for every NUMA node. */
+function writeNodes(nodeRoot: string, count: number, nodeLists: ReadonlyMap<number, string>): void {
   mkdirSync(nodeRoot);
-  const nodes = `0-${sockets * numaPerSocket - 1}\n`;
+  const nodes = `0-${count - 1}\n`;
   write(join(nodeRoot, "online"), nodes);
   write(join(nodeRoot, "possible"), nodes);
-  for (let node = 0; node < sockets * numaPerSocket; node++) {
+  for (let node = 0; node < count; node++) {
     mkdirSync(join(nodeRoot, `node${node}`));
     write(join(nodeRoot, `node${node}`, "cpulist"), nodeLists.get(node) ?? "\n");
   }
+}
 
-  const proc = join(dir, "proc");
+/** proc/cmdline and, when the fixture gives free hugepages, proc/meminfo. */
+function writeProc(proc: string, spec: FixtureSpec): void {
   mkdirSync(proc);
   write(join(proc, "cmdline"), `${spec.cmdline ?? defaultCmdline}\n`);
-  if (spec.hugepagesFree !== undefined) {
-    const total = Math.max(spec.hugepagesFree, 64);
-    write(join(proc, "meminfo"), [
-      "MemTotal:       394877152 kB",
-      "MemFree:        312456780 kB",
-      "MemAvailable:   351234560 kB",
-      `HugePages_Total:   ${total}`,
-      `HugePages_Free:    ${spec.hugepagesFree}`,
-      "HugePages_Rsvd:        0",
-      "HugePages_Surp:        0",
-      "Hugepagesize:       2048 kB",
-      `Hugetlb:        ${total * 2048} kB`,
-      "",
-    ].join("\n"));
-  }
+  if (spec.hugepagesFree === undefined) return;
+  const total = Math.max(spec.hugepagesFree, 64);
+  write(join(proc, "meminfo"), [
+    "MemTotal:       394877152 kB",
+    "MemFree:        312456780 kB",
+    "MemAvailable:   351234560 kB",
+    `HugePages_Total:   ${total}`,
+    `HugePages_Free:    ${spec.hugepagesFree}`,
+    "HugePages_Rsvd:        0",
+    "HugePages_Surp:        0",
+    "Hugepagesize:       2048 kB",
+    `Hugetlb:        ${total * 2048} kB`,
+    "",
+  ].join("\n"));
 }
 
 /** Core index of a CPU under thread-major numbering. */
 const coreOf = (totalCores: number) => (cpu: number): number => cpu % totalCores;
 
 export const fixtures: Record<string, FixtureSpec> = {
-  "this-machine": { sockets: 1, coresPerSocket: 2, threadsPerCore: 1 },
-  // The CMK spec's example: core n = CPUs n and n+8, core ids unique across sockets.
-  "spec-2s16c": {
+  // One socket of two single-thread cores, nothing isolated: the smallest node init can carve.
+  "plain-1s2c": { sockets: 1, coresPerSocket: 2, threadsPerCore: 1 },
+  // Two sockets of four two-thread cores, core n = CPUs n and n+8, core ids unique across sockets;
+  // cores 0-2 and 4-6 isolated (example B of docs/cmk-compatibility.md).
+  "example-2s16c": {
     sockets: 2,
     coresPerSocket: 4,
     threadsPerCore: 2,
     coreIdsRepeatAcrossSockets: false,
     cmdline: `${defaultCmdline} isolcpus=0-2,4-6,8-10,12-14`,
   },
-  "spec-1s8c": {
+  // One socket of eight two-thread cores, core n = CPUs n and n+8; cores 1 and 2 isolated
+  // (example A of docs/cmk-compatibility.md).
+  "example-1s8c": {
     sockets: 1,
     coresPerSocket: 8,
     threadsPerCore: 2,

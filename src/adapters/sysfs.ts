@@ -24,83 +24,114 @@ export function sysRootFromEnv(env: NodeJS.ProcessEnv): string {
 export function readCpuRecords(options: SysfsOptions): CpuRecord[] {
   const files = new SysfsFiles(options.root);
   const cpuRoot = join(options.root, "sys", "devices", "system", "cpu");
+  const online = readOnline(files, cpuRoot);
+  const numaNodes = readNumaNodes(files, options.root);
+  const groups = readGroups(files, cpuRoot, online);
+  const power = options.power ? powerAttributes(files, cpuRoot, online.first as number) : undefined;
+  return online.ids.map((cpu) => cpuRecord(files, cpuRoot, cpu, groups, numaNodes.get(cpu) ?? -1, power));
+}
+
+/** The online CPUs, from cpu/online; a node without any is an error. */
+function readOnline(files: SysfsFiles, cpuRoot: string): CpuSet {
   const onlineFile = join(cpuRoot, "online");
   const online = files.cpuList(onlineFile, files.mandatory(onlineFile));
   if (online.isEmpty) throw files.malformed(onlineFile, "lists no online CPU");
+  return online;
+}
 
-  const numaNodes = readNumaNodes(files, options.root);
-  const cores = new Map<number, number>();
-  const sockets = new Map<number, number>();
-  const dies = new Map<number, number>();
-  const l3s = new Map<number, number>();
-  // Whether the kernel has die_id at all is a property of the kernel, not of a CPU.
-  let hasDieId = true;
-  // Every CPU usually has its L3 at the same cache index; try that one first.
-  let l3Index: string | undefined;
+/** CPU -> core id, socket, die and L3 id, for every online CPU. */
+interface Groups {
+  readonly online: CpuSet;
+  readonly cores: Map<number, number>;
+  readonly sockets: Map<number, number>;
+  readonly dies: Map<number, number>;
+  readonly l3s: Map<number, number>;
+  /** Whether the kernel has die_id at all is a property of the kernel, not of a CPU. */
+  hasDieId: boolean;
+  /** Every CPU usually has its L3 at the same cache index; that one is tried first. */
+  l3Index: string | undefined;
+}
 
-  const assign = (target: Map<number, number>, members: CpuSet, value: number): void => {
-    for (const member of members) if (online.has(member)) target.set(member, value);
-  };
-
+/** Walks the online CPUs, reading each group's shared list once (at its first CPU) and applying it to all members. */
+function readGroups(files: SysfsFiles, cpuRoot: string, online: CpuSet): Groups {
+  const groups: Groups = { online, cores: new Map(), sockets: new Map(), dies: new Map(), l3s: new Map(), hasDieId: true, l3Index: undefined };
   for (const cpu of online) {
     // Plain concatenation: path.join per file is a measurable share of a 2048-CPU read.
     const cpuDir = `${cpuRoot}/cpu${cpu}`;
     const topology = `${cpuDir}/topology`;
-
-    if (!cores.has(cpu)) {
-      const siblingsFile = `${topology}/thread_siblings_list`;
-      const siblings = withCpu(cpu, files.optionalCpuList(siblingsFile)
-        ?? files.cpuList(`${topology}/core_cpus_list`, files.mandatory(`${topology}/core_cpus_list`)));
-      assign(cores, siblings, files.integer(`${topology}/core_id`));
-      if (!dies.has(cpu)) {
-        const text = hasDieId ? files.optional(`${topology}/die_id`) : undefined;
-        if (text === undefined) hasDieId = false;
-        const die = text === undefined ? 0 : files.parseInteger(`${topology}/die_id`, text);
-        // die_cpus_list came with die_id (Linux 5.2); without it the core's siblings still share the die.
-        const members = text === undefined ? undefined : files.optionalCpuList(`${topology}/die_cpus_list`);
-        assign(dies, members === undefined ? siblings : members.union(siblings), die);
-      }
-    }
-
-    if (!sockets.has(cpu)) {
-      const members = files.optionalCpuList(`${topology}/package_cpus_list`)
-        ?? files.optionalCpuList(`${topology}/core_siblings_list`);
-      assign(sockets, withCpu(cpu, members ?? CpuSet.empty), files.integer(`${topology}/physical_package_id`));
-    }
-
-    if (!l3s.has(cpu)) {
-      const found = findL3(files, `${cpuDir}/cache`, l3Index);
-      if (found === undefined) {
-        l3s.set(cpu, -1);
-      } else {
-        l3Index = found.index;
-        assign(l3s, withCpu(cpu, found.members), found.id);
-      }
-    }
+    if (!groups.cores.has(cpu)) readCoreAndDie(files, topology, cpu, groups);
+    if (!groups.sockets.has(cpu)) readSocket(files, topology, cpu, groups);
+    if (!groups.l3s.has(cpu)) readL3(files, `${cpuDir}/cache`, cpu, groups);
   }
+  return groups;
+}
 
-  const power = options.power ? powerAttributes(files, cpuRoot, online.first as number) : undefined;
-  return online.ids.map((cpu): CpuRecord => {
-    const base = {
-      id: cpu,
-      socket: sockets.get(cpu) as number,
-      die: dies.get(cpu) as number,
-      core: cores.get(cpu) as number,
-      numaNode: numaNodes.get(cpu) ?? -1,
-      l3: l3s.get(cpu) as number,
-    };
-    if (power === undefined) return base;
-    const cpufreq = `${cpuRoot}/cpu${cpu}/cpufreq`;
-    const frequencyFile = `${cpufreq}/base_frequency`;
-    const frequencyText = power.baseFrequency ? files.optional(frequencyFile) : undefined;
-    const eppText = power.epp ? files.optional(`${cpufreq}/energy_performance_preference`) : undefined;
-    const epp = eppText?.split("\n")[0]?.trim();
-    return {
-      ...base,
-      ...(frequencyText === undefined ? {} : { baseFrequencyKHz: files.parseInteger(frequencyFile, frequencyText) }),
-      ...(epp === undefined || epp === "" ? {} : { epp }),
-    };
-  });
+/** Gives `value` to every online CPU of `members`. */
+function assign(groups: Groups, target: Map<number, number>, members: CpuSet, value: number): void {
+  for (const member of members) if (groups.online.has(member)) target.set(member, value);
+}
+
+/** The core of `cpu` (its thread siblings) and, while the core's CPUs have none yet, their die. */
+function readCoreAndDie(files: SysfsFiles, topology: string, cpu: number, groups: Groups): void {
+  const siblingsFile = `${topology}/thread_siblings_list`;
+  const siblings = withCpu(cpu, files.optionalCpuList(siblingsFile)
+    ?? files.cpuList(`${topology}/core_cpus_list`, files.mandatory(`${topology}/core_cpus_list`)));
+  assign(groups, groups.cores, siblings, files.integer(`${topology}/core_id`));
+  if (groups.dies.has(cpu)) return;
+  const text = groups.hasDieId ? files.optional(`${topology}/die_id`) : undefined;
+  if (text === undefined) groups.hasDieId = false;
+  const die = text === undefined ? 0 : files.parseInteger(`${topology}/die_id`, text);
+  // die_cpus_list came with die_id (Linux 5.2); without it the core's siblings still share the die.
+  const members = text === undefined ? undefined : files.optionalCpuList(`${topology}/die_cpus_list`);
+  assign(groups, groups.dies, members === undefined ? siblings : members.union(siblings), die);
+}
+
+/** The socket (physical package) of `cpu` and of every CPU its package list names. */
+function readSocket(files: SysfsFiles, topology: string, cpu: number, groups: Groups): void {
+  const members = files.optionalCpuList(`${topology}/package_cpus_list`)
+    ?? files.optionalCpuList(`${topology}/core_siblings_list`);
+  assign(groups, groups.sockets, withCpu(cpu, members ?? CpuSet.empty), files.integer(`${topology}/physical_package_id`));
+}
+
+/** The L3 of `cpu` and of the CPUs sharing it, or -1 for `cpu` alone when it has none. */
+function readL3(files: SysfsFiles, cacheDir: string, cpu: number, groups: Groups): void {
+  const found = findL3(files, cacheDir, groups.l3Index);
+  if (found === undefined) {
+    groups.l3s.set(cpu, -1);
+    return;
+  }
+  groups.l3Index = found.index;
+  assign(groups, groups.l3s, withCpu(cpu, found.members), found.id);
+}
+
+/** One CPU's record from the groups, with its power attributes when they are read. */
+function cpuRecord(
+  files: SysfsFiles,
+  cpuRoot: string,
+  cpu: number,
+  groups: Groups,
+  numaNode: number,
+  power: { baseFrequency: boolean; epp: boolean } | undefined,
+): CpuRecord {
+  const base = {
+    id: cpu,
+    socket: groups.sockets.get(cpu) as number,
+    die: groups.dies.get(cpu) as number,
+    core: groups.cores.get(cpu) as number,
+    numaNode,
+    l3: groups.l3s.get(cpu) as number,
+  };
+  if (power === undefined) return base;
+  const cpufreq = `${cpuRoot}/cpu${cpu}/cpufreq`;
+  const frequencyFile = `${cpufreq}/base_frequency`;
+  const frequencyText = power.baseFrequency ? files.optional(frequencyFile) : undefined;
+  const eppText = power.epp ? files.optional(`${cpufreq}/energy_performance_preference`) : undefined;
+  const epp = eppText?.split("\n")[0]?.trim();
+  return {
+    ...base,
+    ...(frequencyText === undefined ? {} : { baseFrequencyKHz: files.parseInteger(frequencyFile, frequencyText) }),
+    ...(epp === undefined || epp === "" ? {} : { epp }),
+  };
 }
 
 function withCpu(cpu: number, members: CpuSet): CpuSet {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { it } from "node:test";
 import { generateSysfs, fixtures } from "../../scripts/gen-sysfs-fixture.ts";
 import { editStateDocument, runCmk, scratchDir } from "../helpers/cmk.ts";
 
@@ -20,9 +20,9 @@ function machine(name: string): Record<string, string> {
 
 const doesNotFit = 9;
 
-test("init exits 9 for requests the node cannot satisfy, writing nothing", () => {
-  // spec-1s8c: one socket, 8 cores, of which cores 1 and 2 are isolated.
-  const env = machine("spec-1s8c");
+it("init exits 9 for requests the node cannot satisfy, writing nothing", () => {
+  // example-1s8c: one socket, 8 cores, of which cores 1 and 2 are isolated.
+  const env = machine("example-1s8c");
   const cases: [string[], RegExp][] = [
     [["--num-exclusive-cores=3", "--num-shared-cores=0"], /2 cores are isolated but 3 were requested/],
     [["--num-exclusive-cores=1", "--num-shared-cores=0", "--socket-id=5"], /socket 5 is not a socket of this node; sockets are 0 \(--socket-id/],
@@ -39,8 +39,8 @@ test("init exits 9 for requests the node cannot satisfy, writing nothing", () =>
   }
 });
 
-test("isolate exits 9 when the pool has fewer lists than requested, or no such socket, and takes nothing", () => {
-  const env = machine("spec-1s8c");
+it("isolate exits 9 when the pool has fewer lists than requested, or no such socket, and takes nothing", () => {
+  const env = machine("example-1s8c");
   const dir = join(root, `conf-${counter++}`);
   assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=2", "--num-shared-cores=0"], env).status, 0);
   const before = readFileSync(join(dir, "state.json"), "utf8");
@@ -53,8 +53,8 @@ test("isolate exits 9 when the pool has fewer lists than requested, or no such s
   assert.equal(readFileSync(join(dir, "state.json"), "utf8"), before);
 });
 
-test("a pool that is merely busy still exits 5, naming its holders", () => {
-  const env = machine("spec-1s8c");
+it("a pool that is merely busy still exits 5, naming its holders", () => {
+  const env = machine("example-1s8c");
   const dir = join(root, `conf-${counter++}`);
   assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"], env).status, 0);
   let key = "";

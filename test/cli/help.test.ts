@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { it } from "node:test";
 import { repoRoot, runCmk, scratchDir } from "../helpers/cmk.ts";
 
 /** The "N  kind" lines under "Exit codes:" of a help text. */
@@ -13,7 +13,7 @@ function exitStatuses(help: string): number[] {
   return [...section.matchAll(/^ {2}(\d+) {2}\S/gm)].map((match) => Number(match[1]));
 }
 
-test("each command's --help lists only the exit statuses it can return", () => {
+it("each command's --help lists only the exit statuses it can return", () => {
   const expected: Record<string, number[]> = {
     describe: [0, 1, 2, 3, 8],
     install: [0, 1, 2],
@@ -30,7 +30,7 @@ test("each command's --help lists only the exit statuses it can return", () => {
   assert.deepEqual(exitStatuses(runCmk(["--help"]).stdout), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
 });
 
-test("CMK's commands that are not available yet say so, exit 2, and point to a document that exists", () => {
+it("CMK's commands that are not available yet say so, exit 2, and point to a document that exists", () => {
   assert.ok(existsSync(join(repoRoot, "docs", "roadmap.md")));
   const main = runCmk(["--help"]).stdout;
   for (const command of ["discover", "cluster-init", "webhook", "reconfigure_setup", "reaffinitize"]) {
@@ -41,7 +41,7 @@ test("CMK's commands that are not available yet say so, exit 2, and point to a d
   }
 });
 
-test("--publish and --namespace are refused, not ignored, and not offered as flags", () => {
+it("--publish and --namespace are refused, not ignored, and not offered as flags", () => {
   const dir = join(scratchDir("help"), "conf");
   for (const args of [["reconcile", "--publish=true"], ["node-report", "--publish"], ["init", "--namespace=default"], ["describe", "--namespace=default"]]) {
     const result = runCmk([...args, `--conf-dir=${dir}`]);
@@ -54,7 +54,7 @@ test("--publish and --namespace are refused, not ignored, and not offered as fla
   assert.match(help, /Not available yet \(see docs\/roadmap.md\): --publish, --namespace/);
 });
 
-test("the README's exit status table matches the CLI's", () => {
+it("the README's exit status table matches the CLI's", () => {
   const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
   const table = readme.slice(readme.indexOf("## Exit codes"));
   const documented = [...table.matchAll(/^\| (\d+) \|/gm)].map((match) => Number(match[1]));

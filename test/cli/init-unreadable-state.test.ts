@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { it } from "node:test";
 import { cmkBin, cmkEnv, collect, recordedChild, runCmk, scratchDir, spawnCmk, waitFor } from "../helpers/cmk.ts";
 
 const root = scratchDir("unreadable");
@@ -20,7 +20,7 @@ function initialised(): string {
   return dir;
 }
 
-test("an empty state.json without layout.json: the error names the way out, and cmk init takes it", () => {
+it("an empty state.json without layout.json: the error names the way out, and cmk init takes it", () => {
   const dir = initialised();
   writeFileSync(join(dir, "state.json"), "");
   rmSync(join(dir, "layout.json"));
@@ -34,7 +34,7 @@ test("an empty state.json without layout.json: the error names the way out, and 
   assert.equal(runCmk(["describe", `--conf-dir=${dir}`]).status, 0);
 });
 
-test("cmk init refuses to start afresh while an isolate of that state directory runs, and changes nothing", async () => {
+it("cmk init refuses to start afresh while an isolate of that state directory runs, and changes nothing", async () => {
   const dir = initialised();
   const flag = join(dir, "go");
   const task = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `while [ ! -e ${flag} ]; do sleep 0.02; done`]);
@@ -53,7 +53,7 @@ test("cmk init refuses to start afresh while an isolate of that state directory 
   }
 });
 
-test("random bytes with NULs are corruption: reported as such, never restored from layout.json", () => {
+it("random bytes with NULs are corruption: reported as such, never restored from layout.json", () => {
   const dir = initialised();
   const bytes = randomBytes(4096);
   bytes[100] = 0;
@@ -65,7 +65,7 @@ test("random bytes with NULs are corruption: reported as such, never restored fr
   assert.deepEqual(readFileSync(join(dir, "state.json")), bytes);
 });
 
-test("a user who may not write the lock file is told which file, its owner and mode", { skip: process.getuid?.() !== 0 && "needs root to run cmk as another user" }, () => {
+it("a user who may not write the lock file is told which file, its owner and mode", { skip: process.getuid?.() !== 0 && "needs root to run cmk as another user" }, () => {
   const dir = initialised();
   chmodSync(root, 0o755);
   chmodSync(dir, 0o755);

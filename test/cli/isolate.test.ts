@@ -1,17 +1,27 @@
-// `cmk isolate` and `cmk reconcile` on this machine's real CPUs, with real processes, signals
-// and sched_setaffinity.
+// `cmk isolate` on this machine's real CPUs, with real processes, signals and sched_setaffinity.
+// Always this machine (hostNode), also when CMK_TEST_TOPOLOGY pretends another topology: the CPUs
+// a command is pinned to must exist.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { cmkBin, cmkEnv, collect, editStateDocument, readStateDocument, recordedChild, recordedChildren, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
+import { CpuSet } from "../../src/core/cpuset.ts";
+import { cpusetCgroup } from "../helpers/cpuset-cgroup.ts";
+import { cmkBin, cmkEnv, collect, editStateDocument, readStateDocument, recordedChild, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
+import { allowedCpuList, cmkMask, cpusOf, expectedPools, hostNode, type ExpectedList } from "../helpers/topology.ts";
 
 const root = scratchDir("isolate");
 const storeWorker = join(import.meta.dirname, "..", "helpers", "store-worker.ts");
+const host = hostNode();
+const pools = expectedPools(host, { exclusive: 1, shared: 0 });
+/** The only exclusive list: the first core init may use. */
+const exclusive = pools.exclusive[0] as ExpectedList;
+/** The infra list a first infra task gets: every list is equally free, so the first socket's. */
+const firstInfra = pools.infra[0] as ExpectedList;
 let counter = 0;
 
-/** A node with exclusive list "0" and infra list "1" on this 2-CPU machine. */
+/** A node carved on this machine with one exclusive core, no shared core and infra on the rest. */
 function initialisedNode(): string {
   const dir = join(root, `node-${counter++}`);
   const result = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
@@ -19,7 +29,7 @@ function initialisedNode(): string {
   return dir;
 }
 
-const exclusiveTasks = (dir: string): string[] => tasksOn(dir, "exclusive", "0");
+const exclusiveTasks = (dir: string): string[] => tasksOn(dir, "exclusive", exclusive.key, String(exclusive.socket));
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 
@@ -28,10 +38,10 @@ describe("cmk isolate on real CPUs", () => {
     const dir = initialisedNode();
     const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", "grep Cpus_allowed_list /proc/self/status; env | grep ^CMK_CPUS | sort"]);
     assert.equal(result.status, 0, result.stderr);
-    assert.equal(result.stdout, "Cpus_allowed_list:\t0\nCMK_CPUS_ASSIGNED=0\nCMK_CPUS_ASSIGNED_MASK=1\nCMK_CPUS_INFRA=1\nCMK_CPUS_SHARED=\n");
+    assert.equal(result.stdout, `Cpus_allowed_list:\t${exclusive.cpus}\nCMK_CPUS_ASSIGNED=${exclusive.cpus}\nCMK_CPUS_ASSIGNED_MASK=${cmkMask(exclusive.cpus)}\nCMK_CPUS_INFRA=${cpusOf(pools.infra)}\nCMK_CPUS_SHARED=\n`);
     assert.deepEqual(exclusiveTasks(dir), []);
     const infra = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "grep", "--", "Cpus_allowed_list", "/proc/self/status"]);
-    assert.equal(infra.stdout, "Cpus_allowed_list:\t1\n");
+    assert.equal(infra.stdout, `Cpus_allowed_list:\t${firstInfra.cpus}\n`);
   });
 
   it("--socket-id chooses the socket of exclusive and shared lists; an infra request ignores it, as CMK's did", () => {
@@ -177,13 +187,13 @@ describe("cmk isolate on real CPUs", () => {
     assert.ok(alive(child), "the command outlives its isolate");
     const refused = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"]);
     assert.equal(refused.status, 5, refused.stderr);
-    assert.match(refused.stderr, new RegExp(`pool exclusive has 0 free of 1 CPU lists, 1 requested; held: 0 by PID \\d+ \\(child ${child}\\)`));
+    assert.match(refused.stderr, new RegExp(`pool exclusive has 0 free of 1 CPU lists, 1 requested; held: ${exclusive.key} by PID \\d+ \\(child ${child}\\)`));
     writeFileSync(flag, "");
     await waitFor("the command to end", () => (alive(child) ? undefined : true));
     const reused = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "grep", "Cpus_allowed_list", "/proc/self/status"]);
     assert.equal(reused.status, 0, reused.stderr);
-    assert.equal(reused.stdout, "Cpus_allowed_list:\t0\n");
-    assert.match(reused.stderr, /reclaimed CPU list 0 of pool exclusive from dead task \d+/);
+    assert.equal(reused.stdout, `Cpus_allowed_list:\t${exclusive.cpus}\n`);
+    assert.match(reused.stderr, new RegExp(`reclaimed CPU list ${exclusive.key} of pool exclusive from dead task \\d+`));
   });
 
   it("records host PIDs when it runs in its own PID namespace with the host's procfs at CMK_PROC_FS", async () => {
@@ -202,7 +212,7 @@ describe("cmk isolate on real CPUs", () => {
       assert.notEqual(task.child, namespacePid, "as its host PID, not the one it sees");
       assert.match(readFileSync(`/proc/${task.child}/cmdline`, "utf8"), /^sh\0-c\0echo/, "the recorded child is the command");
       assert.match(readFileSync(`/proc/${task.pid}/cmdline`, "utf8"), /cmk\.cjs\0isolate\0/, "the recorded isolate is isolate");
-      assert.match(readFileSync(`/proc/${task.child}/status`, "utf8"), /^Cpus_allowed_list:\s+0$/m);
+      assert.equal(allowedCpuList(task.child), exclusive.cpus.toString(), "the command runs on the exclusive list");
     } finally {
       writeFileSync(flag, "");
     }
@@ -211,90 +221,12 @@ describe("cmk isolate on real CPUs", () => {
     assert.deepEqual(exclusiveTasks(dir), []);
   });
 
-  it("does not mistake a reused PID for a live task", () => {
-    const dir = initialisedNode();
-    // This test process is alive, but with another start time than the one recorded.
-    editStateDocument(dir, (document) => {
-      document.config["exclusive"] = { "0": { "0": [String(process.pid)] } };
-      document.tasks = { [process.pid]: { pid: process.pid, start: 1, affinity: true } };
-    });
-    const reconcile = runCmk(["reconcile", `--conf-dir=${dir}`]);
-    assert.equal(reconcile.status, 0, reconcile.stderr);
-    assert.deepEqual(JSON.parse(reconcile.stdout), { mismatchedCpuMasks: [], reclaimedCpuLists: [{ cpus: "0", pid: process.pid, pool: "exclusive" }] });
-    assert.deepEqual(exclusiveTasks(dir), []);
-    assert.equal(readStateDocument(dir)?.tasks, undefined);
-  });
-
-  it("reconcile --interval never reclaims a task started after an earlier pass looked at processes", async () => {
-    const dir = initialisedNode();
-    const flag = join(dir, "go");
-    const wait = ["sh", "-c", `while [ ! -e ${flag} ]; do sleep 0.02; done`];
-    const first = collect(spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", ...wait]));
-    await waitFor("the first child to be recorded", () => recordedChild(dir));
-    const reconcile = spawnCmk(["reconcile", `--conf-dir=${dir}`, "--interval=0.1"]);
-    const firstReport = new Promise<void>((resolve) => reconcile.stdout?.once("data", () => resolve()));
-    const reports = collect(reconcile);
-    await firstReport;
-    const second = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", ...wait]);
-    const secondDone = collect(second);
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      await waitFor("both children recorded", () => (recordedChildren(dir).length === 2 ? true : undefined), 5);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.ok(tasksOn(dir, "infra", "1").includes(String(second.pid)), "the second task still holds its list after several passes");
-    } finally {
-      // The tasks and the loop always end, even when an assertion fails.
-      writeFileSync(flag, "");
-      reconcile.kill("SIGTERM");
-    }
-    assert.deepEqual([(await first).status, (await secondDone).status], [0, 0]);
-    const result = await reports;
-    assert.equal(result.status, 0, result.stderr);
-    assert.doesNotMatch(result.stdout, new RegExp(`"pid": ${second.pid}`), "no pass reclaimed the live task");
-  });
-
-  it("keeps a CMK-recorded task (no start time) while its PID exists", () => {
-    const dir = initialisedNode();
-    editStateDocument(dir, (document) => {
-      document.config["exclusive"] = { "0": { "0": [String(process.pid)] } };
-    });
-    const reconcile = runCmk(["reconcile", `--conf-dir=${dir}`]);
-    assert.deepEqual(JSON.parse(reconcile.stdout).reclaimedCpuLists, []);
-    assert.equal(runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"]).status, 5);
-  });
-
-  it("reports live tasks running off their CPUs, but not --no-affinity tasks", async () => {
-    const dir = initialisedNode();
-    const flag = join(dir, "go");
-    const wait = `while [ ! -e ${flag} ]; do sleep 0.02; done`;
-    const drifting = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `taskset -pc 0,1 $$ >/dev/null; ${wait}`]);
-    const free = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "sh", "-c", wait]);
-    const done = Promise.all([collect(drifting), collect(free)]);
-    try {
-      await waitFor("both children recorded", () => (recordedChildren(dir).length === 2 ? true : undefined));
-      await waitFor("the affinity change", () => (/Cpus_allowed_list:\s+0-1/.test(readFileSync(`/proc/${recordedChild(dir)}/status`, "utf8")) ? true : undefined));
-      const report = JSON.parse(runCmk(["reconcile", `--conf-dir=${dir}`]).stdout) as { mismatchedCpuMasks: { pid: number; pool: string; cpus: string; actualCpus: string; task: number }[] };
-      assert.equal(report.mismatchedCpuMasks.length, 1);
-      const entry = report.mismatchedCpuMasks[0];
-      assert.deepEqual({ ...entry, pid: 0, task: 0 }, { actualCpus: "0-1", cpus: "0", pid: 0, pool: "exclusive", task: 0 });
-      assert.equal(readStateDocument(dir)?.tasks?.[String(entry?.task)]?.child, entry?.pid, "pid is the task's command, the process whose mask is wrong");
-      const nodeReport = JSON.parse(runCmk(["node-report", `--conf-dir=${dir}`]).stdout) as { checks: { affinity: { ok: boolean; errors: string[] } } };
-      assert.equal(nodeReport.checks.affinity.ok, false);
-      assert.match(nodeReport.checks.affinity.errors[0] ?? "", /in exclusive:0 runs on CPUs 0-1/);
-    } finally {
-      // The commands end whatever the assertions found: a failed test must not hang the suite.
-      writeFileSync(flag, "");
-    }
-    const results = await done;
-    assert.deepEqual(results.map((result) => result.status), [0, 0]);
-  });
-
   it("--no-affinity allocates and exports CMK_CPUS_ASSIGNED but leaves the mask alone", () => {
     const dir = initialisedNode();
-    const own = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
+    const own = allowedCpuList("self");
     const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--no-affinity", "--", "sh", "-c", "grep Cpus_allowed_list /proc/self/status; echo $CMK_CPUS_ASSIGNED"]);
     assert.equal(result.status, 0, result.stderr);
-    assert.equal(result.stdout, `Cpus_allowed_list:\t${own}\n0\n`);
+    assert.equal(result.stdout, `Cpus_allowed_list:\t${own}\n${exclusive.cpus}\n`);
   });
 
   it("refuses bad CMK_NUM_CORES and unknown pools without allocating", () => {
@@ -320,33 +252,33 @@ describe("cmk isolate on real CPUs", () => {
   });
 
   it("fails with exit 6 and rolls back when the cgroup cpuset refuses or narrows the CPUs", async () => {
-    const cgroup = `/sys/fs/cgroup/cpuset/cmk-test-${process.pid}`;
-    assert.ok(existsSync("/sys/fs/cgroup/cpuset/cpuset.cpus"), "this test needs the cgroup v1 cpuset hierarchy (root)");
-    mkdirSync(cgroup);
+    // The cpuset allows one CPU outside the exclusive list.
+    const other = cpusOf(pools.infra).first as number;
+    const cgroup = cpusetCgroup(`cmk-test-${process.pid}`, String(other));
     try {
-      writeFileSync(join(cgroup, "cpuset.mems"), readFileSync("/sys/fs/cgroup/cpuset/cpuset.mems"));
-      writeFileSync(join(cgroup, "cpuset.cpus"), "1");
       const inCgroup = (dir: string): Promise<{ status: number | null; stderr: string }> => {
-        const child = spawn("sh", ["-c", `echo $$ > ${cgroup}/tasks && exec "$0" "$@"`, join(import.meta.dirname, "..", "..", "bin", "cmk"), "isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"], { stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn("sh", ["-c", `${cgroup.enter} && exec "$0" "$@"`, cmkBin, "isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"], { stdio: ["ignore", "pipe", "pipe"] });
         return collect(child);
       };
       const refusedDir = initialisedNode();
       const refused = await inCgroup(refusedDir);
       assert.equal(refused.status, 6, refused.stderr);
-      assert.match(refused.stderr, new RegExp(`the kernel refused CPU affinity 0 .*cgroup cpuset /cmk-test-${process.pid} allows CPUs 1`));
+      assert.match(refused.stderr, new RegExp(`the kernel refused CPU affinity ${exclusive.cpus} .*cgroup cpuset ${cgroup.path} allows CPUs ${other}`));
       assert.deepEqual(exclusiveTasks(refusedDir), [], "allocation rolled back");
-      // A list of two CPUs, one outside the cpuset: the kernel narrows instead of refusing.
+      // A list of the exclusive CPUs and the allowed one: the kernel narrows instead of refusing.
       const narrowedDir = initialisedNode();
+      const wider = exclusive.cpus.union(CpuSet.of([other]));
+      const socket = String(exclusive.socket);
       editStateDocument(narrowedDir, (document) => {
-        document.config["exclusive"] = { "0": { "0,1": [] } };
-        document.config["infra"] = { "0": {} };
+        document.config["exclusive"] = { [socket]: { [wider.ids.join(",")]: [] } };
+        document.config["infra"] = { [socket]: {} };
       });
       const narrowed = await inCgroup(narrowedDir);
       assert.equal(narrowed.status, 6, narrowed.stderr);
-      assert.match(narrowed.stderr, /the kernel narrowed CPU affinity 0-1 to 1: CPUs 0 are not available here/);
-      assert.deepEqual(tasksOn(narrowedDir, "exclusive", "0,1"), []);
+      assert.match(narrowed.stderr, new RegExp(`the kernel narrowed CPU affinity ${wider} to ${other}: CPUs ${exclusive.cpus} are not available here`));
+      assert.deepEqual(tasksOn(narrowedDir, "exclusive", wider.ids.join(","), socket), []);
     } finally {
-      rmdirSync(cgroup);
+      cgroup.remove();
     }
   });
 });

@@ -2,13 +2,13 @@
 // reason, how long it waited for the lock, how init carved each socket, what reconcile reclaimed.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { test } from "node:test";
+import { it } from "node:test";
 import { editStateDocument, runCmk, scratchDir } from "../helpers/cmk.ts";
 
 const root = scratchDir("logging");
 const debug = { CMK_LOG_LEVEL: "DEBUG" };
 
-test("DEBUG logs init's topology and layout, isolate's choice and lock wait, reconcile's reclaims", () => {
+it("DEBUG logs init's topology and layout, isolate's choice and lock wait, reconcile's reclaims", () => {
   const dir = join(root, "conf");
   const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"], debug);
   assert.equal(init.status, 0, init.stderr);

@@ -1,23 +1,80 @@
-// `cmk node-report`: the checks done right, and the node drawn as a terminal map.
+// `cmk node-report`: the node's topology as cmk reads it (this machine, or the fixture
+// CMK_TEST_TOPOLOGY names), the checks done right on a fixed fixture, the affinity check on tasks
+// really pinned on this machine, and the node drawn as a terminal map.
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fixtures, generateSysfs, type FixtureSpec } from "../../scripts/gen-sysfs-fixture.ts";
-import { cmkBin, cmkEnv, collect, editStateDocument, fixtureEnv, runCmk, scratchDir, spawnCmk, waitFor } from "../helpers/cmk.ts";
+import { CpuSet } from "../../src/core/cpuset.ts";
+import { cmkBin, cmkEnv, collect, editStateDocument, fixtureEnv, readStateDocument, runCmk, scratchDir, spawnCmk, waitFor, type CmkResult } from "../helpers/cmk.ts";
 import { fakeProcess } from "../helpers/fake-proc.ts";
+import { allowedCpuList, cpusOf, expectedPools, highPriorityCpus, hostNode, testNode, type ExpectedList } from "../helpers/topology.ts";
 
 const root = scratchDir("node-report");
 
 interface Report {
   checks: Record<string, { ok: boolean; errors: string[]; warnings: string[] }>;
   description: { pools: Record<string, unknown> } | null;
-  topology: { sockets: Record<string, { id: number; cores: { id: number; kernelCoreId: number; numaNode: number; cpus: { id: number; isolated: boolean }[] }[] }> };
+  topology: { sockets: Record<string, { id: number; cores: { id: number; kernelCoreId: number; numaNode: number; l3: number; cpus: { id: number; isolated: boolean; sst_bf?: true }[] }[] }> };
 }
 
-describe("cmk node-report", () => {
-  const env = fixtureEnv("spec-2s16c", join(root, "sysfs"));
+describe("cmk node-report on the test node", () => {
+  const node = testNode();
+  const dir = join(root, "test-node");
+  const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"], node.env);
+  const pools = expectedPools(node, { exclusive: 1, shared: 0 });
+
+  it("reports every online CPU once, under its socket and core with NUMA node and L3, marked isolated as isolcpus says", () => {
+    assert.equal(init.status, 0, init.stderr);
+    const result = runCmk(["node-report", `--conf-dir=${dir}`], node.env);
+    assert.equal(result.status, 0, result.stderr);
+    const report = JSON.parse(result.stdout) as Report;
+    const { topology } = node;
+    const fast = highPriorityCpus(topology);
+    assert.deepEqual(report.topology, {
+      sockets: Object.fromEntries(topology.sockets.map((socket) => [String(socket.id), {
+        id: socket.id,
+        cores: socket.cores.map((core) => ({
+          id: core.id,
+          kernelCoreId: core.kernelCoreId,
+          numaNode: core.numaNode,
+          l3: core.l3,
+          cpus: core.cpus.ids.map((cpu) => ({ id: cpu, isolated: topology.isolcpus.has(cpu), ...(fast.includes(cpu) ? { sst_bf: true } : {}) })),
+        })),
+      }])),
+    });
+    const sysRoot = node.env["CMK_DEV_LSCPU_SYSFS"] ?? "/";
+    const online = CpuSet.parse(readFileSync(join(sysRoot, "sys", "devices", "system", "cpu", "online"), "utf8"));
+    const reported = Object.values(report.topology.sockets).flatMap((socket) => socket.cores.flatMap((core) => core.cpus.map((cpu) => cpu.id)));
+    assert.deepEqual([...reported].sort((a, b) => a - b), online.ids, "each online CPU exactly once");
+    assert.ok(Object.values(report.checks).every((check) => check.errors.length === 0), result.stdout);
+    // Without isolcpus, exclusive CPUs are not isolated: a warning, not an error.
+    assert.equal(report.checks["isolation"]?.ok, !topology.isolcpus.isEmpty, result.stdout);
+    const described = runCmk(["describe", `--conf-dir=${dir}`], node.env);
+    assert.deepEqual(report.description, JSON.parse(described.stdout));
+  });
+
+  it("draws each socket's CPUs with their pool and isolation, and the pool totals, as text", () => {
+    assert.equal(init.status, 0, init.stderr);
+    const result = runCmk(["node-report", `--conf-dir=${dir}`, "--format=text"], node.env);
+    assert.equal(result.status, 0, result.stderr);
+    const [map = "", totals = ""] = result.stdout.split("\nlegend: ");
+    assert.deepEqual(map.split("\n").filter((line) => line.startsWith("socket ")), node.topology.sockets.map((socket) => `socket ${socket.id}`));
+    const letter = (cpu: number): string => (pools.exclusive.some((list) => list.cpus.has(cpu)) ? "E" : pools.infra.some((list) => list.cpus.has(cpu)) ? "I" : ".");
+    const expectedCells = node.topology.online.ids.map((cpu) => `${cpu}${letter(cpu)}${node.topology.isolcpus.has(cpu) ? "~" : " "}`);
+    const cells = [...map.matchAll(/(\d+)([ESIN.])([*~ ])/g)].map((match) => match[0]);
+    assert.deepEqual([...cells].sort((a, b) => parseInt(a) - parseInt(b)), expectedCells);
+    const total = (lists: readonly ExpectedList[]): string => `${lists.length} lists\\s+${cpusOf(lists).size} CPUs\\s+0 taken\\s+0 tasks`;
+    assert.match(totals, new RegExp(`^exclusive\\s+${total(pools.exclusive)}$`, "m"));
+    assert.match(totals, new RegExp(`^infra\\s+${total(pools.infra)}$`, "m"));
+    assert.match(totals, new RegExp(`^shared\\s+${total([])}$`, "m"));
+  });
+});
+
+describe("cmk node-report on a fixed two-socket fixture", () => {
+  const env = fixtureEnv("example-2s16c", join(root, "sysfs"));
   const dir = join(root, "state");
   const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1"], env);
 
@@ -107,12 +164,51 @@ describe("cmk node-report", () => {
   });
 });
 
+describe("cmk node-report's affinity check", () => {
+  it("names live tasks running off their CPUs, but not --no-affinity tasks", async () => {
+    // Tasks really pinned: this machine's CPUs, also when CMK_TEST_TOPOLOGY pretends another topology.
+    const host = hostNode();
+    const pools = expectedPools(host, { exclusive: 1, shared: 0 });
+    const exclusive = pools.exclusive[0] as ExpectedList;
+    const dir = join(root, "affinity");
+    const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
+    assert.equal(init.status, 0, init.stderr);
+    // The command widens its own affinity by one CPU outside its list.
+    const drift = exclusive.cpus.union(CpuSet.of([cpusOf(pools.infra).first as number]));
+    const flag = join(dir, "go");
+    const wait = `while [ ! -e ${flag} ]; do sleep 0.02; done`;
+    const drifting = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `taskset -pc ${drift} $$ >/dev/null; echo drifted; ${wait}`]);
+    const free = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "sh", "-c", wait]);
+    const done = Promise.all([collect(drifting), collect(free)]);
+    const childOf = (pid: number | undefined): number | undefined => (pid === undefined ? undefined : readStateDocument(dir)?.tasks?.[pid]?.child);
+    let said = "";
+    drifting.stdout?.on("data", (chunk: Buffer) => (said += chunk.toString()));
+    let results: CmkResult[];
+    try {
+      // The command says when it has widened its mask: before that, its mask may still be the one it inherited.
+      await waitFor("the command to widen its mask", () => (said.includes("drifted") ? true : undefined));
+      await waitFor("the other child to be recorded", () => childOf(free.pid));
+      assert.equal(allowedCpuList(childOf(drifting.pid) as number), drift.toString());
+      const reported = runCmk(["node-report", `--conf-dir=${dir}`]);
+      assert.equal(reported.status, 10, "a failed check");
+      const report = JSON.parse(reported.stdout) as Report;
+      const command = childOf(drifting.pid) as number;
+      assert.deepEqual(report.checks["affinity"], { errors: [`task ${drifting.pid} in exclusive:${exclusive.key} runs on CPUs ${drift} (its command, process ${command})`], ok: false, warnings: [] });
+    } finally {
+      // The tasks end before the scratch directory (and the flag in it) goes, even when an assertion failed.
+      writeFileSync(flag, "");
+      results = await done;
+    }
+    assert.deepEqual(results.map((result) => result.status), [0, 0]);
+  });
+});
+
 /** Visible columns of a line: colour and cursor codes take none. */
 const visibleWidth = (line: string): number => line.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").replace(/\r$/, "").length;
 
 describe("cmk node-report: failed checks, warnings and the map's width", () => {
-  // spec-2s16c with a task on exclusive 0,8 whose command (process 4250) runs on CPU 3 instead.
-  const env = fixtureEnv("spec-2s16c", join(root, "sysfs-drift"));
+  // example-2s16c with a task on exclusive 0,8 whose command (process 4250) runs on CPU 3 instead.
+  const env = fixtureEnv("example-2s16c", join(root, "sysfs-drift"));
   const dir = join(root, "state-drift");
   const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1"], env);
   fakeProcess(env.CMK_PROC_FS as string, 4242, 5000, "0,8");
@@ -142,7 +238,7 @@ describe("cmk node-report: failed checks, warnings and the map's width", () => {
 
   it("warns, without failing, that exclusive and shared CPUs are not isolated on a node without isolcpus", () => {
     const sysRoot = join(root, "sysfs-no-isolcpus");
-    generateSysfs(sysRoot, { ...(fixtures["spec-2s16c"] as FixtureSpec), cmdline: "root=/dev/sda1" });
+    generateSysfs(sysRoot, { ...(fixtures["example-2s16c"] as FixtureSpec), cmdline: "root=/dev/sda1" });
     const plainEnv = { CMK_DEV_LSCPU_SYSFS: sysRoot, CMK_PROC_FS: join(sysRoot, "proc") };
     const plainDir = join(root, "state-no-isolcpus");
     assert.equal(runCmk(["init", `--conf-dir=${plainDir}`, "--num-exclusive-cores=1", "--num-shared-cores=1"], plainEnv).status, 0);
@@ -159,7 +255,7 @@ describe("cmk node-report: failed checks, warnings and the map's width", () => {
   });
 
   it("fits COLUMNS, or 80 columns in a pipe, down to the legend, even on a small node", () => {
-    const small = fixtureEnv("this-machine", join(root, "sysfs-small"));
+    const small = fixtureEnv("plain-1s2c", join(root, "sysfs-small"));
     const smallDir = join(root, "state-small");
     assert.equal(runCmk(["init", `--conf-dir=${smallDir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"], small).status, 0);
     for (const [columns, width] of [[undefined, 80], ["50", 50], ["36", 36]] as const) {
@@ -195,7 +291,7 @@ describe("cmk node-report: failed checks, warnings and the map's width", () => {
 const hasScript = spawnSync("script", ["--version"]).error === undefined;
 
 describe("cmk node-report on a terminal", { skip: !hasScript && "script (util-linux) is not installed here" }, () => {
-  const env = fixtureEnv("spec-2s16c", join(root, "sysfs-tty"));
+  const env = fixtureEnv("example-2s16c", join(root, "sysfs-tty"));
   const dir = join(root, "state-tty");
   const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1"], env);
   /** Runs a shell command on a fresh pseudo-terminal `columns` wide; COLUMNS is unset. */

@@ -1,16 +1,126 @@
-// `cmk reconcile`'s report of live tasks running off their CPUs names the process whose CPU mask
-// is wrong (the task's command), beside the task it belongs to.
+// `cmk reconcile`: which tasks it takes for dead (and never a live one, however its PID was
+// recorded: freeing a live task's CPUs would put two workloads on one core), and the live tasks
+// it reports running off their CPUs. Tests that start pinned tasks use this machine's CPUs
+// (hostNode), also when CMK_TEST_TOPOLOGY pretends another topology; the others carve the test
+// node and look at processes through the host's procfs.
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { editStateDocument, fixtureEnv, runCmk, scratchDir } from "../helpers/cmk.ts";
+import { CpuSet } from "../../src/core/cpuset.ts";
+import { collect, editStateDocument, fixtureEnv, readStateDocument, runCmk, scratchDir, spawnCmk, tasksOn, waitFor, type CmkResult } from "../helpers/cmk.ts";
 import { fakeProcess } from "../helpers/fake-proc.ts";
+import { allowedCpuList, cpusOf, expectedPools, hostNode, testNode, withHostProcfs, type ExpectedList, type TestNode } from "../helpers/topology.ts";
 
 const root = scratchDir("reconcile");
+let counter = 0;
+
+/** A conf dir carved on `node` with one exclusive core, no shared core and infra on the rest; and that exclusive list. */
+function initialised(node: TestNode): { dir: string; exclusive: ExpectedList } {
+  const dir = join(root, `node-${counter++}`);
+  const result = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"], node.env);
+  assert.equal(result.status, 0, result.stderr);
+  return { dir, exclusive: expectedPools(node, { exclusive: 1, shared: 0 }).exclusive[0] as ExpectedList };
+}
+
+/** The child PID recorded for the task of isolate process `pid`, once isolate has recorded it. */
+const childOf = (dir: string, pid: number | undefined): number | undefined => (pid === undefined ? undefined : readStateDocument(dir)?.tasks?.[pid]?.child);
 
 describe("cmk reconcile", () => {
+  const node = withHostProcfs(testNode());
+
+  it("does not mistake a reused PID for a live task", () => {
+    const { dir, exclusive } = initialised(node);
+    const socket = String(exclusive.socket);
+    // This test process is alive, but with another start time than the one recorded.
+    editStateDocument(dir, (document) => {
+      document.config["exclusive"] = { [socket]: { [exclusive.key]: [String(process.pid)] } };
+      document.tasks = { [process.pid]: { pid: process.pid, start: 1, affinity: true } };
+    });
+    const reconcile = runCmk(["reconcile", `--conf-dir=${dir}`], node.env);
+    assert.equal(reconcile.status, 0, reconcile.stderr);
+    assert.deepEqual(JSON.parse(reconcile.stdout), { mismatchedCpuMasks: [], reclaimedCpuLists: [{ cpus: exclusive.key, pid: process.pid, pool: "exclusive" }] });
+    assert.deepEqual(tasksOn(dir, "exclusive", exclusive.key, socket), []);
+    assert.equal(readStateDocument(dir)?.tasks, undefined);
+  });
+
+  it("keeps a CMK-recorded task (no start time) while its PID exists", () => {
+    const { dir, exclusive } = initialised(node);
+    editStateDocument(dir, (document) => {
+      document.config["exclusive"] = { [String(exclusive.socket)]: { [exclusive.key]: [String(process.pid)] } };
+    });
+    const reconcile = runCmk(["reconcile", `--conf-dir=${dir}`], node.env);
+    assert.deepEqual(JSON.parse(reconcile.stdout).reclaimedCpuLists, []);
+    assert.equal(runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"], node.env).status, 5);
+  });
+
+  it("with --interval never reclaims a task started after an earlier pass looked at processes", async () => {
+    const { dir } = initialised(hostNode());
+    const flag = join(dir, "go");
+    const wait = ["sh", "-c", `while [ ! -e ${flag} ]; do sleep 0.02; done`];
+    const firstIsolate = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", ...wait]);
+    const first = collect(firstIsolate);
+    await waitFor("the first child to be recorded", () => childOf(dir, firstIsolate.pid));
+    const reconcile = spawnCmk(["reconcile", `--conf-dir=${dir}`, "--interval=0.1"]);
+    const firstReport = new Promise<void>((resolve) => reconcile.stdout?.once("data", () => resolve()));
+    const reports = collect(reconcile);
+    await firstReport;
+    const second = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", ...wait]);
+    const secondDone = collect(second);
+    let ended: CmkResult[];
+    let result: CmkResult;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await waitFor("the second child recorded", () => childOf(dir, second.pid), 5);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // On a node of several sockets the second task gets another socket's infra list: look in all.
+      const infra = Object.values(readStateDocument(dir)?.config["infra"] ?? {}).flatMap((lists) => Object.values(lists));
+      assert.ok(infra.some((tasks) => tasks.includes(String(second.pid))), "the second task still holds its list after several passes");
+    } finally {
+      // The tasks and the loop end before the scratch directory goes, even when an assertion failed.
+      writeFileSync(flag, "");
+      reconcile.kill("SIGTERM");
+      ended = await Promise.all([first, secondDone]);
+      result = await reports;
+    }
+    assert.deepEqual(ended.map((task) => task.status), [0, 0]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.doesNotMatch(result.stdout, new RegExp(`"pid": ${second.pid}`), "no pass reclaimed the live task");
+  });
+
+  it("reports live tasks running off their CPUs, but not --no-affinity tasks", async () => {
+    const host = hostNode();
+    const { dir, exclusive } = initialised(host);
+    // The command widens its own affinity by one CPU outside its list.
+    const drift = exclusive.cpus.union(CpuSet.of([cpusOf(expectedPools(host, { exclusive: 1, shared: 0 }).infra).first as number]));
+    const flag = join(dir, "go");
+    const wait = `while [ ! -e ${flag} ]; do sleep 0.02; done`;
+    const drifting = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `taskset -pc ${drift} $$ >/dev/null; echo drifted; ${wait}`]);
+    const free = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "sh", "-c", wait]);
+    const done = Promise.all([collect(drifting), collect(free)]);
+    let said = "";
+    drifting.stdout?.on("data", (chunk: Buffer) => (said += chunk.toString()));
+    let results: CmkResult[];
+    try {
+      // The command says when it has widened its mask: before that, its mask may still be the one it inherited.
+      await waitFor("the command to widen its mask", () => (said.includes("drifted") ? true : undefined));
+      await waitFor("the other child to be recorded", () => childOf(dir, free.pid));
+      assert.equal(allowedCpuList(childOf(dir, drifting.pid) as number), drift.toString());
+      const report = JSON.parse(runCmk(["reconcile", `--conf-dir=${dir}`]).stdout) as { mismatchedCpuMasks: { pid: number; pool: string; cpus: string; actualCpus: string; task: number }[] };
+      // The process whose mask is wrong is the task's command; the task is isolate's PID.
+      assert.deepEqual(report.mismatchedCpuMasks, [{ actualCpus: drift.toString(), cpus: exclusive.key, pid: childOf(dir, drifting.pid), pool: "exclusive", task: drifting.pid }]);
+    } finally {
+      // The tasks end before the scratch directory (and the flag in it) goes, even when an assertion failed.
+      writeFileSync(flag, "");
+      results = await done;
+    }
+    assert.deepEqual(results.map((result) => result.status), [0, 0]);
+  });
+});
+
+describe("cmk reconcile's mismatched masks on a fake procfs", () => {
   it("names the command's process in mismatchedCpuMasks, not isolate's, and keeps the task's id beside it", () => {
-    const env = fixtureEnv("spec-2s16c", join(root, "sysfs"));
+    const env = fixtureEnv("example-2s16c", join(root, "sysfs"));
     const dir = join(root, "state");
     const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1"], env);
     assert.equal(init.status, 0, init.stderr);

@@ -1,27 +1,39 @@
-// `cmk reconfigure` with real running tasks on this machine's CPUs.
+// `cmk reconfigure` with running tasks. The test that moves a task re-pins its real threads, so
+// it runs on this machine's CPUs (hostNode), also when CMK_TEST_TOPOLOGY pretends another
+// topology; the others only plan, on the test node seen through the host's procfs (reconfigure
+// must see its own process there).
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { collect, editStateDocument, recordedChild, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
+import { carvingOrder, expectedPools, hostNode, poolsOf, testNode, withHostProcfs, type ExpectedList, type TestNode } from "../helpers/topology.ts";
 
 const root = scratchDir("reconfigure");
 let counter = 0;
 
-/** A node whose exclusive list is CPU 1 and infra CPU 0: the reverse of what init carves here. */
-function reversedNode(): string {
+/** A conf dir init carved on `node` with one exclusive core and no shared core. */
+function initialised(node: TestNode): string {
   const dir = join(root, `node-${counter++}`);
-  assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
-  editStateDocument(dir, (document) => {
-    document.config["exclusive"] = { "0": { "1": [] } };
-    document.config["infra"] = { "0": { "0": [] } };
-  });
+  const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"], node.env);
+  assert.equal(init.status, 0, init.stderr);
   return dir;
 }
 
 describe("cmk reconfigure", () => {
   it("moves a running exclusive task to its new list and re-pins its processes", async () => {
-    const dir = reversedNode();
+    const host = hostNode();
+    const carved = expectedPools(host, { exclusive: 1, shared: 0 }).exclusive[0] as ExpectedList;
+    // The exclusive list on the second core init may use, infra on the others: not what init carves.
+    const [first, second] = carvingOrder(host);
+    assert.ok(first !== undefined && second !== undefined, "this test needs two cores init may use for the exclusive pool");
+    const isolating = host.topology.cores.some((core) => core.isolated);
+    const reversed = poolsOf(host, { exclusive: [second], shared: [], infra: host.topology.cores.filter((core) => core !== second && (!isolating || !core.isolated)) });
+    const previous = reversed.exclusive[0] as ExpectedList;
+    const dir = initialised(host);
+    editStateDocument(dir, (document) => {
+      document.config = reversed.config;
+    });
     const flag = join(dir, "go");
     const task = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `grep Cpus_allowed_list /proc/self/status; while [ ! -e ${flag} ]; do sleep 0.02; done; grep Cpus_allowed_list /proc/self/status`]);
     const running = new Promise<void>((resolve) => task.stdout?.once("data", () => resolve()));
@@ -45,38 +57,41 @@ describe("cmk reconfigure", () => {
     const report = JSON.parse(result.stdout) as { movedTasks: { cpus: string; previousCpus: string; pid: number; pool: string; threads: number; error: string | null }[] };
     assert.equal(report.movedTasks.length, 1);
     // bin/cmk execs Node, so the isolate task's PID is the spawned process's.
-    assert.deepEqual({ ...report.movedTasks[0], threads: 0 }, { cpus: "0", error: null, pid: task.pid, pool: "exclusive", previousCpus: "1", threads: 0 });
+    assert.deepEqual({ ...report.movedTasks[0], threads: 0 }, { cpus: carved.cpus.toString(), error: null, pid: task.pid, pool: "exclusive", previousCpus: previous.cpus.toString(), threads: 0 });
     assert.ok((report.movedTasks[0]?.threads ?? 0) >= 2, "the isolate's threads and the child were re-pinned");
-    assert.deepEqual(tasksOn(dir, "exclusive", "0"), [String(task.pid)]);
+    assert.deepEqual(tasksOn(dir, "exclusive", carved.key, String(carved.socket)), [String(task.pid)]);
     const done = await output;
     assert.equal(done.status, 0, done.stderr);
-    assert.equal(done.stdout, "Cpus_allowed_list:\t1\nCpus_allowed_list:\t0\n");
+    assert.equal(done.stdout, `Cpus_allowed_list:\t${previous.cpus}\nCpus_allowed_list:\t${carved.cpus}\n`);
   });
 
+  const node = withHostProcfs(testNode());
+
   it("refuses up front, changing nothing, when running tasks do not fit", () => {
-    const dir = join(root, `node-${counter++}`);
-    assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
+    const dir = initialised(node);
+    const exclusive = expectedPools(node, { exclusive: 1, shared: 0 }).exclusive[0] as ExpectedList;
     const file = join(dir, "state.json");
     // A CMK-recorded task (PID only) held by this live test process.
     editStateDocument(dir, (document) => {
-      document.config["exclusive"] = { "0": { "0": [String(process.pid)] } };
+      document.config["exclusive"] = { [String(exclusive.socket)]: { [exclusive.key]: [String(process.pid)] } };
     });
     const before = readFileSync(file, "utf8");
-    const result = runCmk(["reconfigure", `--conf-dir=${dir}`, "--num-exclusive-cores=0", "--num-shared-cores=0"]);
+    const result = runCmk(["reconfigure", `--conf-dir=${dir}`, "--num-exclusive-cores=0", "--num-shared-cores=0"], node.env);
     assert.equal(result.status, 7, result.stderr);
     assert.match(result.stderr, new RegExp(`the new layout has 0 exclusive CPU lists but running tasks \\(${process.pid}\\) hold 1; .*nothing was changed`));
     assert.equal(readFileSync(file, "utf8"), before);
   });
 
   it("keeps a task whose list still exists where it is", () => {
-    const dir = join(root, `node-${counter++}`);
-    assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
+    const dir = initialised(node);
+    // The list a spread carving of one exclusive core gives; the task holds it before reconfigure.
+    const kept = expectedPools(node, { exclusive: 1, shared: 0, exclusiveMode: "spread" }).exclusive[0] as ExpectedList;
     editStateDocument(dir, (document) => {
-      document.config["exclusive"] = { "0": { "0": [String(process.pid)] } };
+      document.config["exclusive"] = { [String(kept.socket)]: { [kept.key]: [String(process.pid)] } };
     });
-    const result = runCmk(["reconfigure", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0", "--exclusive-mode=spread"]);
+    const result = runCmk(["reconfigure", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0", "--exclusive-mode=spread"], node.env);
     assert.equal(result.status, 0, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout), { movedTasks: [], reclaimedCpuLists: [] });
-    assert.deepEqual(tasksOn(dir, "exclusive", "0"), [String(process.pid)]);
+    assert.deepEqual(tasksOn(dir, "exclusive", kept.key, String(kept.socket)), [String(process.pid)]);
   });
 });

@@ -3,15 +3,15 @@
 // README's fixture recipe says.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { test } from "node:test";
+import { it } from "node:test";
 import { fixtures, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
 import { readStateDocument, runCmk, scratchDir } from "../helpers/cmk.ts";
 
-test("with only CMK_DEV_LSCPU_SYSFS set, init carves the fixture and isolate and reconcile run on real processes", () => {
+it("with only CMK_DEV_LSCPU_SYSFS set, init carves the fixture and isolate and reconcile run on real processes", () => {
   const root = scratchDir("settings");
   const machine = join(root, "machine");
-  // spec-1s8c isolates cores 1 and 2 (CPUs 1,9 and 2,10) on its kernel command line.
-  generateSysfs(machine, fixtures["spec-1s8c"] ?? assert.fail("no fixture spec-1s8c"));
+  // example-1s8c isolates cores 1 and 2 (CPUs 1,9 and 2,10) on its kernel command line.
+  generateSysfs(machine, fixtures["example-1s8c"] ?? assert.fail("no fixture example-1s8c"));
   const env = { CMK_DEV_LSCPU_SYSFS: machine };
   const dir = join(root, "conf");
   const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=2", "--num-shared-cores=0"], env);

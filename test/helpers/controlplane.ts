@@ -5,7 +5,7 @@
 //
 //   import { useControlPlane } from '../helpers/controlplane.ts';
 //   const cp = useControlPlane();          // before()/after() hooks for this file
-//   test('...', async () => { const res = await cp().request('GET', '/api/v1/namespaces'); });
+//   it('...', async () => { const res = await cp().request('GET', '/api/v1/namespaces'); });
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -142,8 +142,51 @@ function required(env: Map<string, string>, key: string): string {
   return value;
 }
 
+/** Starts a control plane (under options.dir, or a fresh temporary directory) and returns a client for it. */
 export async function startControlPlane(options: StartOptions = {}): Promise<ControlPlane> {
   const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'cmk-cp-')));
+  const { kubeconfig, startupMs } = await bringUp(dir, options);
+  const credentials = await readCredentials(dir);
+  const agents: Agents = {
+    admin: new https.Agent({ ca: credentials.caCert, cert: credentials.adminCert, key: credentials.adminKey, keepAlive: true }),
+    token: new https.Agent({ ca: credentials.caCert, keepAlive: true }),
+  };
+  const request = requester(new URL(credentials.server), agents);
+  return {
+    dir,
+    kubeconfig,
+    server: credentials.server,
+    caCert: credentials.caCert,
+    startupMs,
+    request,
+    kubectl: (args, opts = {}) => kubectl(kubeconfig, credentials, args, opts),
+    registerNode: (name, opts) => registerNode(request, name, opts),
+    createNamespace: (name) => createNamespace(request, name),
+    createToken: (namespace, serviceAccount, opts = {}) => createToken(request, namespace, serviceAccount, opts),
+    issueServingCert: (name, sans = []) => issueServingCert(dir, name, sans),
+    stop: stopper(dir, agents),
+  };
+}
+
+/** What `scripts/controlplane up` records in controlplane.env for clients. */
+interface Credentials {
+  server: string;
+  caFile: string;
+  caCert: string;
+  adminCert: string;
+  adminKey: string;
+}
+
+/** The HTTPS agents of the two identities: admin (client certificate) and bearer token (CA only). */
+interface Agents {
+  admin: https.Agent;
+  token: https.Agent;
+}
+
+type Request = ControlPlane['request'];
+
+/** Runs `scripts/controlplane up <dir>` (tearing down on failure); returns the admin kubeconfig and how long it took. */
+async function bringUp(dir: string, options: StartOptions): Promise<{ kubeconfig: string; startupMs: number }> {
   installExitHook();
   running.add(dir);
   const env: NodeJS.ProcessEnv = { ...process.env, CMK_CONTROLPLANE_OWNER_PID: String(process.pid) };
@@ -158,20 +201,23 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       cause: new Error(up.stderr.trim()),
     });
   }
-  const kubeconfig = up.stdout.trim().split('\n').at(-1) ?? '';
+  return { kubeconfig: up.stdout.trim().split('\n').at(-1) ?? '', startupMs };
+}
+
+/** The server URL, the CA and the admin client certificate and key, read from the files controlplane.env names. */
+async function readCredentials(dir: string): Promise<Credentials> {
   const vars = parseEnvFile(await readFile(path.join(dir, 'controlplane.env'), 'utf8'));
   const server = required(vars, 'CMK_CONTROLPLANE_SERVER');
   const caFile = required(vars, 'CMK_CONTROLPLANE_CA');
   const caCert = await readFile(caFile, 'utf8');
   const adminCert = await readFile(required(vars, 'CMK_CONTROLPLANE_ADMIN_CERT'), 'utf8');
   const adminKey = await readFile(required(vars, 'CMK_CONTROLPLANE_ADMIN_KEY'), 'utf8');
+  return { server, caFile, caCert, adminCert, adminKey };
+}
 
-  const adminAgent = new https.Agent({ ca: caCert, cert: adminCert, key: adminKey, keepAlive: true });
-  const tokenAgent = new https.Agent({ ca: caCert, keepAlive: true });
-  const base = new URL(server);
-  let stopped: Promise<void> | undefined;
-
-  function request<T = unknown>(method: string, apiPath: string, body?: unknown, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
+/** API requests as admin, or with only a bearer token; JSON responses come back parsed. */
+function requester(base: URL, agents: Agents): Request {
+  return function request<T = unknown>(method: string, apiPath: string, body?: unknown, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (payload !== undefined) {
@@ -188,7 +234,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
           method,
           path: apiPath,
           headers,
-          agent: opts.token === undefined ? adminAgent : tokenAgent,
+          agent: opts.token === undefined ? agents.admin : agents.token,
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -212,135 +258,135 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       req.on('error', (err) => reject(new Error(`${method} ${apiPath} failed`, { cause: err })));
       req.end(payload);
     });
-  }
-
-  async function expectOk<T>(what: string, res: Promise<ApiResponse<T>>): Promise<T> {
-    const { status, body } = await res;
-    if (status < 200 || status > 299) {
-      throw new Error(`${what}: HTTP ${status}`, { cause: new Error(JSON.stringify(body)) });
-    }
-    return body;
-  }
-
-  const cp: ControlPlane = {
-    dir,
-    kubeconfig,
-    server,
-    caCert,
-    startupMs,
-    request,
-
-    kubectl(args, opts = {}) {
-      // With a token, leave the admin kubeconfig out entirely: kubectl would
-      // otherwise also present the admin client certificate.
-      const auth =
-        opts.token === undefined
-          ? ['--kubeconfig', kubeconfig]
-          : ['--kubeconfig', '/dev/null', '--server', server, '--certificate-authority', caFile, '--token', opts.token];
-      return run(KUBECTL, [...auth, ...args], opts.input === undefined ? {} : { input: opts.input });
-    },
-
-    async registerNode(name, opts) {
-      const ready = opts.ready ?? true;
-      const capacity = { cpu: '4', memory: '8Gi', pods: '110', ...opts.capacity };
-      const taints: Taint[] = [...(opts.taints ?? [])];
-      if (!ready) taints.push({ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' });
-      await expectOk(
-        `create node ${name}`,
-        request('POST', '/api/v1/nodes', {
-          apiVersion: 'v1',
-          kind: 'Node',
-          metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', ...opts.labels } },
-          spec: { taints },
-        }),
-      );
-      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-      await expectOk(
-        `set status of node ${name}`,
-        request(
-          'PATCH',
-          `/api/v1/nodes/${encodeURIComponent(name)}/status`,
-          {
-            status: {
-              capacity,
-              allocatable: opts.allocatable ?? capacity,
-              conditions: [
-                {
-                  type: 'Ready',
-                  status: ready ? 'True' : 'False',
-                  reason: ready ? 'KubeletReady' : 'KubeletNotReady',
-                  message: 'registered by the cmk test helper',
-                  lastHeartbeatTime: now,
-                  lastTransitionTime: now,
-                },
-              ],
-              addresses: [{ type: 'Hostname', address: name }],
-            },
-          },
-          { contentType: 'application/merge-patch+json' },
-        ),
-      );
-      // The TaintNodesByCondition admission plugin gives every new Node the
-      // not-ready taint; the node lifecycle controller (not running here)
-      // would lift it once the node reports Ready. Do its job.
-      return expectOk<KubeObject>(
-        `set taints of node ${name}`,
-        request('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}`, { spec: { taints } }, { contentType: 'application/merge-patch+json' }),
-      );
-    },
-
-    async createNamespace(name) {
-      await expectOk(`create namespace ${name}`, request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
-      await expectOk(
-        `create serviceaccount ${name}/default`,
-        request('POST', `/api/v1/namespaces/${encodeURIComponent(name)}/serviceaccounts`, {
-          apiVersion: 'v1',
-          kind: 'ServiceAccount',
-          metadata: { name: 'default' },
-        }),
-      );
-    },
-
-    async createToken(namespace, serviceAccount, opts = {}) {
-      const spec: Record<string, unknown> = { expirationSeconds: opts.expirationSeconds ?? 3600 };
-      if (opts.audiences !== undefined) spec['audiences'] = opts.audiences;
-      const body = await expectOk<{ status?: { token?: string } }>(
-        `token for ${namespace}/${serviceAccount}`,
-        request(
-          'POST',
-          `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}/token`,
-          { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec },
-        ),
-      );
-      const token = body.status?.token;
-      if (token === undefined || token === '') throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
-      return token;
-    },
-
-    async issueServingCert(name, sans = []) {
-      const res = await run(SCRIPT, ['cert', dir, name, ...sans]);
-      if (res.code !== 0) {
-        throw new Error(`scripts/controlplane cert ${name} failed with exit code ${res.code}`, { cause: new Error(res.stderr.trim()) });
-      }
-      const [certPath, keyPath] = res.stdout.trim().split('\n');
-      if (certPath === undefined || keyPath === undefined) throw new Error(`scripts/controlplane cert printed ${JSON.stringify(res.stdout)}`);
-      return { cert: await readFile(certPath, 'utf8'), key: await readFile(keyPath, 'utf8') };
-    },
-
-    stop() {
-      stopped ??= (async () => {
-        adminAgent.destroy();
-        tokenAgent.destroy();
-        const down = await run(SCRIPT, ['down', dir]);
-        running.delete(dir);
-        if (down.code !== 0) {
-          throw new Error(`scripts/controlplane down ${dir} failed with exit code ${down.code}`, { cause: new Error(down.stderr.trim()) });
-        }
-      })();
-      return stopped;
-    },
   };
-  return cp;
+}
+
+/** The body of a 2xx response; any other status is an error naming `what`. */
+async function expectOk<T>(what: string, res: Promise<ApiResponse<T>>): Promise<T> {
+  const { status, body } = await res;
+  if (status < 200 || status > 299) {
+    throw new Error(`${what}: HTTP ${status}`, { cause: new Error(JSON.stringify(body)) });
+  }
+  return body;
+}
+
+/** Runs kubectl as admin, or with only the given bearer token. */
+function kubectl(kubeconfig: string, credentials: Credentials, args: readonly string[], opts: { input?: string; token?: string }): Promise<CommandResult> {
+  // With a token, leave the admin kubeconfig out entirely: kubectl would
+  // otherwise also present the admin client certificate.
+  const auth =
+    opts.token === undefined
+      ? ['--kubeconfig', kubeconfig]
+      : ['--kubeconfig', '/dev/null', '--server', credentials.server, '--certificate-authority', credentials.caFile, '--token', opts.token];
+  return run(KUBECTL, [...auth, ...args], opts.input === undefined ? {} : { input: opts.input });
+}
+
+/** Creates a Node object and gives it the status and taints a kubelet and the node lifecycle controller would. */
+async function registerNode(request: Request, name: string, opts: NodeOptions): Promise<KubeObject> {
+  const ready = opts.ready ?? true;
+  const capacity = { cpu: '4', memory: '8Gi', pods: '110', ...opts.capacity };
+  const taints: Taint[] = [...(opts.taints ?? [])];
+  if (!ready) taints.push({ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' });
+  await expectOk(
+    `create node ${name}`,
+    request('POST', '/api/v1/nodes', {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', ...opts.labels } },
+      spec: { taints },
+    }),
+  );
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  await expectOk(
+    `set status of node ${name}`,
+    request(
+      'PATCH',
+      `/api/v1/nodes/${encodeURIComponent(name)}/status`,
+      {
+        status: {
+          capacity,
+          allocatable: opts.allocatable ?? capacity,
+          conditions: [
+            {
+              type: 'Ready',
+              status: ready ? 'True' : 'False',
+              reason: ready ? 'KubeletReady' : 'KubeletNotReady',
+              message: 'registered by the cmk test helper',
+              lastHeartbeatTime: now,
+              lastTransitionTime: now,
+            },
+          ],
+          addresses: [{ type: 'Hostname', address: name }],
+        },
+      },
+      { contentType: 'application/merge-patch+json' },
+    ),
+  );
+  // The TaintNodesByCondition admission plugin gives every new Node the
+  // not-ready taint; the node lifecycle controller (not running here)
+  // would lift it once the node reports Ready. Do its job.
+  return expectOk<KubeObject>(
+    `set taints of node ${name}`,
+    request('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}`, { spec: { taints } }, { contentType: 'application/merge-patch+json' }),
+  );
+}
+
+/** Creates a namespace and its `default` ServiceAccount. */
+async function createNamespace(request: Request, name: string): Promise<void> {
+  await expectOk(`create namespace ${name}`, request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
+  await expectOk(
+    `create serviceaccount ${name}/default`,
+    request('POST', `/api/v1/namespaces/${encodeURIComponent(name)}/serviceaccounts`, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'default' },
+    }),
+  );
+}
+
+/** A bound token for namespace/serviceAccount from the TokenRequest API. */
+async function createToken(request: Request, namespace: string, serviceAccount: string, opts: { expirationSeconds?: number; audiences?: string[] }): Promise<string> {
+  const spec: Record<string, unknown> = { expirationSeconds: opts.expirationSeconds ?? 3600 };
+  if (opts.audiences !== undefined) spec['audiences'] = opts.audiences;
+  const body = await expectOk<{ status?: { token?: string } }>(
+    `token for ${namespace}/${serviceAccount}`,
+    request(
+      'POST',
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}/token`,
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec },
+    ),
+  );
+  const token = body.status?.token;
+  if (token === undefined || token === '') throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
+  return token;
+}
+
+/** A serving certificate and key signed by the cluster CA, from `scripts/controlplane cert`. */
+async function issueServingCert(dir: string, name: string, sans: string[]): Promise<{ cert: string; key: string }> {
+  const res = await run(SCRIPT, ['cert', dir, name, ...sans]);
+  if (res.code !== 0) {
+    throw new Error(`scripts/controlplane cert ${name} failed with exit code ${res.code}`, { cause: new Error(res.stderr.trim()) });
+  }
+  const [certPath, keyPath] = res.stdout.trim().split('\n');
+  if (certPath === undefined || keyPath === undefined) throw new Error(`scripts/controlplane cert printed ${JSON.stringify(res.stdout)}`);
+  return { cert: await readFile(certPath, 'utf8'), key: await readFile(keyPath, 'utf8') };
+}
+
+/** stop(): closes the agents and runs `scripts/controlplane down` once, however often it is called. */
+function stopper(dir: string, agents: Agents): () => Promise<void> {
+  let stopped: Promise<void> | undefined;
+  return () => {
+    stopped ??= (async () => {
+      agents.admin.destroy();
+      agents.token.destroy();
+      const down = await run(SCRIPT, ['down', dir]);
+      running.delete(dir);
+      if (down.code !== 0) {
+        throw new Error(`scripts/controlplane down ${dir} failed with exit code ${down.code}`, { cause: new Error(down.stderr.trim()) });
+      }
+    })();
+    return stopped;
+  };
 }
 
 /** Start a control plane for a test or suite context and stop it in that

@@ -1,4 +1,5 @@
-// A pool document exactly as PyYAML (CMK) writes it: pools alphabetical, sockets numeric, PIDs quoted. Shared by tests.
+// CMK 1.5's pool document (docs/cmk-compatibility.md, "The pool document") exactly as PyYAML
+// writes it: block style, sockets as integers, PIDs as quoted strings. Shared by the state-document and YAML tests.
 export const specPoolDocument = `exclusive:
   0:
     4,12: []

@@ -1,12 +1,12 @@
-// Smoke tests of the test control plane itself (issue #4): real etcd,
-// kube-apiserver and kube-scheduler built from Go modules, driven by kubectl
-// and by test/helpers/controlplane.ts.
+// Smoke tests of the test control plane itself (docs/controlplane.md): real
+// etcd, kube-apiserver and kube-scheduler built from Go modules, driven by
+// kubectl and by test/helpers/controlplane.ts.
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { test } from 'node:test';
+import { it } from 'node:test';
 import { eventually, useControlPlane } from '../helpers/controlplane.ts';
 import type { KubeObject } from '../helpers/controlplane.ts';
 
@@ -30,12 +30,12 @@ interface Pod extends KubeObject {
 const WIDGET = 'example.com/widget';
 const TAINT_KEY = 'example.com/dedicated';
 
-test('starts warm within 20 seconds', (t) => {
+it('starts warm within 20 seconds', (t) => {
   t.diagnostic(`scripts/controlplane up took ${cp().startupMs} ms`);
   assert.ok(cp().startupMs <= 20_000, `warm start took ${cp().startupMs} ms`);
 });
 
-test('is configured like a production cluster', async () => {
+it('is configured like a production cluster', async () => {
   const version = await cp().request<{ gitVersion: string }>('GET', '/version');
   assert.equal(version.status, 200);
   assert.match(version.body.gitVersion, /^v1\.\d+\.\d+$/);
@@ -55,7 +55,7 @@ test('is configured like a production cluster', async () => {
   assert.ok(cp().server.startsWith('https://127.0.0.1:'));
 });
 
-test('kubectl creates, reads and conditionally updates a ConfigMap', async () => {
+it('kubectl creates, reads and conditionally updates a ConfigMap', async () => {
   const created = await cp().kubectl(['-n', 'default', 'create', 'configmap', 'smoke-kubectl', '--from-literal=count=1']);
   assert.equal(created.code, 0, created.stderr);
 
@@ -78,7 +78,7 @@ test('kubectl creates, reads and conditionally updates a ConfigMap', async () =>
   assert.equal(after.stdout, '2');
 });
 
-test('the helper creates, reads and conditionally updates a ConfigMap; a stale resourceVersion gets 409', async () => {
+it('the helper creates, reads and conditionally updates a ConfigMap; a stale resourceVersion gets 409', async () => {
   const base = '/api/v1/namespaces/default/configmaps';
   const created = await cp().request<ConfigMap>('POST', base, {
     apiVersion: 'v1',
@@ -115,7 +115,7 @@ test('the helper creates, reads and conditionally updates a ConfigMap; a stale r
   assert.deepEqual(final.body.data, { state: 'b' });
 });
 
-test('the scheduler binds a Pod needing an extended resource to the one Node that advertises it and tolerates its taint', async () => {
+it('the scheduler binds a Pod needing an extended resource to the one Node that advertises it and tolerates its taint', async () => {
   const ns = 'smoke-scheduling';
   await cp().createNamespace(ns);
   const taint = { key: TAINT_KEY, value: 'cmk', effect: 'NoSchedule' } as const;
@@ -174,7 +174,7 @@ test('the scheduler binds a Pod needing an extended resource to the one Node tha
   }
 });
 
-test('a service-account token is denied what its role does not allow', async () => {
+it('a service-account token is denied what its role does not allow', async () => {
   const ns = 'smoke-rbac';
   await cp().createNamespace(ns);
   const sa = 'cmk-reader';
@@ -242,7 +242,7 @@ interface AdmissionReview {
   request: { uid: string; operation: string; object?: ConfigMap };
 }
 
-test('mutating and validating admission webhooks on loopback are called', async (t) => {
+it('mutating and validating admission webhooks on loopback are called', async (t) => {
   const { cert, key } = await cp().issueServingCert('smoke-webhook');
   const calls: string[] = [];
   const server = https.createServer({ cert, key }, (req, res) => {

@@ -91,13 +91,14 @@ function throwsMentioning(run: () => unknown, ...fragments: (string | RegExp)[])
   });
 }
 
+// The nodes of examples A and B of docs/cmk-compatibility.md ("How cmk init carves").
 // Example A: one socket, 8 cores, core n = CPUs n and n+8.
 const oneSocket8 = { sockets: 1, coresPerSocket: 8, threads: 2 };
 // Example B: socket 0 = cores 0-3 (CPUs 0-3, 8-11), socket 1 = cores 4-7 (CPUs 4-7, 12-15).
 const twoSockets4 = { sockets: 2, coresPerSocket: 4, threads: 2 };
 const exampleBIsolcpus = "0-2,4-6,8-10,12-14";
 
-describe("carvePools: worked examples (spec §4.7)", () => {
+describe("carvePools: the worked examples of docs/cmk-compatibility.md", () => {
   it("Example A: isolcpus=1,2,9,10, E=1 S=1, excl-non-isolcpus 0,3-5", () => {
     const carving = carvePools(topo(oneSocket8, "1,2,9,10"), req({ exclNonIsolcpus: [0, 3, 4, 5] }));
     assert.equal(carving.strategy, "isolcpus");

@@ -5,7 +5,7 @@ import { kernelParameters, parseIsolcpus } from "../../src/core/isolcpus.ts";
 const cpusOf = (cmdline: string, lastCpu?: number): string => parseIsolcpus(cmdline, lastCpu).cpus.toString();
 
 describe("parseIsolcpus", () => {
-  it("reads a plain list with ranges (CMK's example)", () => {
+  it("reads a plain list with ranges", () => {
     const result = parseIsolcpus("BOOT_IMAGE=/vmlinuz root=/dev/sda1 isolcpus=0,1,2,3,8,9,10,11,15-18 quiet\n");
     assert.equal(result.cpus.toString(), "0-3,8-11,15-18");
     assert.deepEqual(result.warnings, []);

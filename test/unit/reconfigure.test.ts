@@ -31,7 +31,8 @@ function view(result: NodeState): Shape {
 const allAlive: TaskLiveness = () => true;
 
 describe("planReconfigure", () => {
-  it("follows the CMK documentation's example: exclusive task stays, shared tasks move", () => {
+  it("keeps an exclusive task whose list survives and moves shared tasks to their socket's new, wider list", () => {
+    // Four exclusive cores and one shared core become two and two; the task on 4,12 keeps it.
     const current = state({
       exclusive: { 0: { "3,11": [], "4,12": ["3001"], "5,13": [], "6,14": [] } },
       shared: { 0: { "7,15": ["2000", "2001"] } },

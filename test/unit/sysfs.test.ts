@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { fixtures, generateSysfs, type FixtureSpec } from "../../scripts/gen-sysfs-fixture.ts";
 import { readCpuRecords, sysRootFromEnv } from "../../src/adapters/sysfs.ts";
@@ -66,10 +66,10 @@ function isolatedCores(topology: Topology): string[] {
   return topology.cores.filter((core) => core.isolated).map((core) => core.cpus.toPlainList());
 }
 
-describe("fixture this-machine", () => {
-  const fixture = useFixture("this-machine");
+describe("fixture plain-1s2c", () => {
+  const fixture = useFixture("plain-1s2c");
 
-  test("is one socket of two single-thread cores on one NUMA node sharing one L3", () => {
+  it("is one socket of two single-thread cores on one NUMA node sharing one L3", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 1, 2, 1);
     assert.deepEqual(coreLists(topology), [["0", "1"]]);
@@ -80,10 +80,10 @@ describe("fixture this-machine", () => {
   });
 });
 
-describe("fixture spec-2s16c", () => {
-  const fixture = useFixture("spec-2s16c");
+describe("fixture example-2s16c", () => {
+  const fixture = useFixture("example-2s16c");
 
-  test("has the CMK spec's two sockets of four two-thread cores, core n = CPUs n and n+8", () => {
+  it("has two sockets of four two-thread cores, core n = CPUs n and n+8", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 2, 4, 2);
     assert.deepEqual(coreLists(topology), [
@@ -93,24 +93,24 @@ describe("fixture spec-2s16c", () => {
     assert.deepEqual(topology.cores.map((core) => core.id), [0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
-  test("puts each socket on its own NUMA node and L3", () => {
+  it("puts each socket on its own NUMA node and L3", () => {
     const topology = topologyOf(fixture.dir);
     assert.deepEqual([0, 8, 4, 12].map((cpu) => record(topology, cpu).numaNode), [0, 0, 1, 1]);
     assert.notEqual(record(topology, 3).l3, record(topology, 4).l3);
     assert.equal(record(topology, 4).l3, record(topology, 15).l3);
   });
 
-  test("isolates three whole cores per socket", () => {
+  it("isolates three whole cores per socket", () => {
     const topology = topologyOf(fixture.dir);
     assert.deepEqual(isolatedCores(topology), ["0,8", "1,9", "2,10", "4,12", "5,13", "6,14"]);
     assert.ok(topology.cores.every((core) => !core.partiallyIsolated));
   });
 });
 
-describe("fixture spec-1s8c", () => {
-  const fixture = useFixture("spec-1s8c");
+describe("fixture example-1s8c", () => {
+  const fixture = useFixture("example-1s8c");
 
-  test("has one socket of eight two-thread cores with cores 1 and 2 isolated", () => {
+  it("has one socket of eight two-thread cores with cores 1 and 2 isolated", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 1, 8, 2);
     assert.deepEqual(coreLists(topology)[0], ["0,8", "1,9", "2,10", "3,11", "4,12", "5,13", "6,14", "7,15"]);
@@ -121,7 +121,7 @@ describe("fixture spec-1s8c", () => {
 describe("fixture server-4s256", () => {
   const fixture = useFixture("server-4s256");
 
-  test("has four sockets of 32 two-thread cores whose repeated kernel core ids stay distinct cores", () => {
+  it("has four sockets of 32 two-thread cores whose repeated kernel core ids stay distinct cores", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 4, 32, 2);
     assert.equal(topology.cores.length, 128);
@@ -133,7 +133,7 @@ describe("fixture server-4s256", () => {
     ]);
   });
 
-  test("numbers cores 0-127 across the node as lscpu -p does: socket s holds 32s to 32s+31", () => {
+  it("numbers cores 0-127 across the node as lscpu -p does: socket s holds 32s to 32s+31", () => {
     const topology = topologyOf(fixture.dir);
     topology.sockets.forEach((socket, index) => {
       assert.deepEqual(socket.cores.map((core) => core.id), Array.from({ length: 32 }, (_, core) => 32 * index + core), `socket ${socket.id}`);
@@ -144,14 +144,14 @@ describe("fixture server-4s256", () => {
     assert.equal(byId.get(33)?.kernelCoreId, 2);
   });
 
-  test("splits each socket into two NUMA nodes and four L3 groups", () => {
+  it("splits each socket into two NUMA nodes and four L3 groups", () => {
     const topology = topologyOf(fixture.dir);
     assert.deepEqual([0, 15, 16, 144, 32, 48, 255].map((cpu) => record(topology, cpu).numaNode), [0, 0, 1, 1, 2, 3, 7]);
     assert.deepEqual([0, 7, 8, 136, 31, 40, 255].map((cpu) => record(topology, cpu).l3), [0, 0, 1, 1, 3, 5, 15]);
     assert.equal(new Set(topology.cores.map((core) => core.numaNode)).size, 8);
   });
 
-  test("isolates cores 4-15 of every socket, both threads", () => {
+  it("isolates cores 4-15 of every socket, both threads", () => {
     const topology = topologyOf(fixture.dir);
     for (const socket of topology.sockets) {
       const isolated = socket.cores.filter((core) => core.isolated).map((core) => core.kernelCoreId);
@@ -164,7 +164,7 @@ describe("fixture server-4s256", () => {
 describe("fixture host-2048", () => {
   const fixture = useFixture("host-2048");
 
-  test("has 2048 CPUs: 8 sockets of 128 two-thread cores on 16 NUMA nodes", () => {
+  it("has 2048 CPUs: 8 sockets of 128 two-thread cores on 16 NUMA nodes", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 8, 128, 2);
     assert.equal(new Set(topology.cores.map((core) => core.numaNode)).size, 16);
@@ -177,7 +177,7 @@ describe("fixture host-2048", () => {
 describe("fixture offline-mix", () => {
   const fixture = useFixture("offline-mix");
 
-  test("leaves offline CPUs out and keeps a core with one thread online", () => {
+  it("leaves offline CPUs out and keeps a core with one thread online", () => {
     const topology = topologyOf(fixture.dir);
     assert.equal(topology.online.toString(), "0-5,8-14");
     for (const cpu of [6, 7, 15]) assert.equal(topology.cpus.has(cpu), false, `offline CPU ${cpu}`);
@@ -188,19 +188,19 @@ describe("fixture offline-mix", () => {
     assert.equal(record(topology, 14).numaNode, 1);
   });
 
-  test("numbers socket 1's cores 4, 5 and 6 (kernel core_id 0, 1, 2); offline CPUs take no number", () => {
+  it("numbers socket 1's cores 4, 5 and 6 (kernel core_id 0, 1, 2); offline CPUs take no number", () => {
     const topology = topologyOf(fixture.dir);
     assert.deepEqual(topology.sockets.map((socket) => socket.cores.map((core) => core.id)), [[0, 1, 2, 3], [4, 5, 6]]);
     assert.deepEqual(topology.sockets[1]?.cores.map((core) => core.kernelCoreId), [0, 1, 2]);
   });
 
-  test("has a partially isolated core", () => {
+  it("has a partially isolated core", () => {
     const topology = topologyOf(fixture.dir);
     assert.deepEqual(topology.cores.filter((core) => core.partiallyIsolated).map((core) => core.cpus.toPlainList()), ["1,9"]);
     assert.deepEqual(isolatedCores(topology), ["2,10"]);
   });
 
-  test("writes the kernel's offline layout: a cpuN/online of 0 and no topology", () => {
+  it("writes the kernel's offline layout: a cpuN/online of 0 and no topology", () => {
     const cpuRoot = join(fixture.dir, "sys", "devices", "system", "cpu");
     assert.equal(readFileSync(join(cpuRoot, "offline"), "utf8"), "6-7,15\n");
     assert.equal(readFileSync(join(cpuRoot, "cpu6", "online"), "utf8"), "0\n");
@@ -213,7 +213,7 @@ describe("fixture offline-mix", () => {
 describe("fixture sst-bf", () => {
   const fixture = useFixture("sst-bf");
 
-  test("reports base frequencies with power, and SST-BF finds the four fast cores among the isolated ones", () => {
+  it("reports base frequencies with power, and SST-BF finds the four fast cores among the isolated ones", () => {
     const topology = topologyOf(fixture.dir, true);
     assertShape(topology, 1, 8, 2);
     assert.equal(record(topology, 0).baseFrequencyKHz, 2100000);
@@ -224,7 +224,7 @@ describe("fixture sst-bf", () => {
     assert.ok(fast.isSubsetOf(topology.isolcpus));
   });
 
-  test("does not read base frequencies without power", () => {
+  it("does not read base frequencies without power", () => {
     const records = readCpuRecords({ root: fixture.dir, power: false });
     assert.ok(records.every((cpu) => !("baseFrequencyKHz" in cpu) && !("epp" in cpu)));
     assert.ok(sstBfCpus(buildTopology(records, CpuSet.empty)).isEmpty);
@@ -234,7 +234,7 @@ describe("fixture sst-bf", () => {
 describe("fixture sst-cp", () => {
   const fixture = useFixture("sst-cp");
 
-  test("reports each CPU's energy performance preference with power", () => {
+  it("reports each CPU's energy performance preference with power", () => {
     const topology = topologyOf(fixture.dir, true);
     const eppOf = (cpu: number): string | undefined => record(topology, cpu).epp;
     assert.deepEqual([0, 8, 1, 9].map(eppOf), ["performance", "performance", "performance", "performance"]);
@@ -243,13 +243,13 @@ describe("fixture sst-cp", () => {
     assert.ok([...topology.cpus.values()].every((cpu) => cpu.baseFrequencyKHz === undefined));
   });
 
-  test("does not read preferences without power", () => {
+  it("does not read preferences without power", () => {
     assert.ok(readCpuRecords({ root: fixture.dir, power: false }).every((cpu) => !("epp" in cpu)));
   });
 });
 
 describe("fixtures in general", () => {
-  test("core-major numbering makes siblings adjacent", () => {
+  it("core-major numbering makes siblings adjacent", () => {
     const dir = tempDir();
     try {
       generateSysfs(dir, { sockets: 2, coresPerSocket: 2, threadsPerCore: 2, cpuNumbering: "core-major" });
@@ -259,22 +259,22 @@ describe("fixtures in general", () => {
     }
   });
 
-  test("the generator refuses to write over an existing system root", () => {
+  it("the generator refuses to write over an existing system root", () => {
     const dir = tempDir();
     try {
-      generateSysfs(dir, fixtures["this-machine"] as NonNullable<(typeof fixtures)[string]>);
+      generateSysfs(dir, fixtures["plain-1s2c"] as NonNullable<(typeof fixtures)[string]>);
       assert.throws(() => generateSysfs(dir, { sockets: 1, coresPerSocket: 1, threadsPerCore: 1 }), /already exists/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  test("the CLI lists fixtures and generates one by name", () => {
+  it("the CLI lists fixtures and generates one by name", () => {
     const list = execFileSync(process.execPath, [generator, "--list"], { encoding: "utf8" });
     for (const name of Object.keys(fixtures)) assert.match(list, new RegExp(`^${name}\\t`, "m"));
     const dir = tempDir();
     try {
-      execFileSync(process.execPath, [generator, "spec-2s16c", join(dir, "root")], { encoding: "utf8" });
+      execFileSync(process.execPath, [generator, "example-2s16c", join(dir, "root")], { encoding: "utf8" });
       assert.equal(readCpuRecords({ root: join(dir, "root"), power: false }).length, 16);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -323,7 +323,7 @@ describe("core ids are lscpu -p's Core column", () => {
     "2-socket SMT, siblings adjacent": { sockets: 2, coresPerSocket: 3, threadsPerCore: 2, cpuNumbering: "core-major", coreIdStride: 4, offline: "3" },
   };
   for (const [name, spec] of Object.entries(shapes)) {
-    test(name, { skip: !hasLscpu && "lscpu is not installed here" }, () => {
+    it(name, { skip: !hasLscpu && "lscpu is not installed here" }, () => {
       const dir = tempDir();
       try {
         generateSysfs(dir, spec);
@@ -335,7 +335,7 @@ describe("core ids are lscpu -p's Core column", () => {
     });
   }
 
-  test("2-socket SMT with siblings adjacent: ids in order of each core's lowest online CPU", () => {
+  it("2-socket SMT with siblings adjacent: ids in order of each core's lowest online CPU", () => {
     const dir = tempDir();
     try {
       generateSysfs(dir, shapes["2-socket SMT, siblings adjacent"] as FixtureSpec);
@@ -351,13 +351,13 @@ describe("core ids are lscpu -p's Core column", () => {
 });
 
 describe("reader fallbacks and errors", () => {
-  const fixture = useFixture("spec-2s16c");
+  const fixture = useFixture("example-2s16c");
   const cpuRoot = (): string => join(fixture.dir, "sys", "devices", "system", "cpu");
 
-  test("an L3 without an id is named by its lowest CPU, and missing die_id reads as die 0", () => {
+  it("an L3 without an id is named by its lowest CPU, and missing die_id reads as die 0", () => {
     const dir = tempDir();
     try {
-      generateSysfs(dir, fixtures["spec-2s16c"] as NonNullable<(typeof fixtures)[string]>);
+      generateSysfs(dir, fixtures["example-2s16c"] as NonNullable<(typeof fixtures)[string]>);
       const root = join(dir, "sys", "devices", "system", "cpu");
       for (const entry of readdirSync(root).filter((name) => /^cpu\d+$/.test(name))) {
         rmSync(join(root, entry, "cache", "index3", "id"));
@@ -373,10 +373,10 @@ describe("reader fallbacks and errors", () => {
     }
   });
 
-  test("no NUMA directory means node -1, no L3 means L3 -1", () => {
+  it("no NUMA directory means node -1, no L3 means L3 -1", () => {
     const dir = tempDir();
     try {
-      generateSysfs(dir, fixtures["spec-2s16c"] as NonNullable<(typeof fixtures)[string]>);
+      generateSysfs(dir, fixtures["example-2s16c"] as NonNullable<(typeof fixtures)[string]>);
       rmSync(join(dir, "sys", "devices", "system", "node"), { recursive: true });
       const root = join(dir, "sys", "devices", "system", "cpu");
       for (const entry of readdirSync(root).filter((name) => /^cpu\d+$/.test(name))) {
@@ -390,7 +390,7 @@ describe("reader fallbacks and errors", () => {
     }
   });
 
-  test("a root without sysfs is a clear error naming the file and the variable", () => {
+  it("a root without sysfs is a clear error naming the file and the variable", () => {
     const dir = tempDir();
     try {
       assert.throws(() => readCpuRecords({ root: dir, power: false }), (error: unknown) => {
@@ -406,7 +406,7 @@ describe("reader fallbacks and errors", () => {
     }
   });
 
-  test("a malformed or missing mandatory file is an error naming it", () => {
+  it("a malformed or missing mandatory file is an error naming it", () => {
     // CPU 0's: the reader takes a core's core_id from its first CPU.
     const coreId = join(cpuRoot(), "cpu0", "topology", "core_id");
     const original = readFileSync(coreId, "utf8");
@@ -426,7 +426,7 @@ describe("reader fallbacks and errors", () => {
     }
   });
 
-  test("sysRootFromEnv takes CMK_DEV_LSCPU_SYSFS or the real root", () => {
+  it("sysRootFromEnv takes CMK_DEV_LSCPU_SYSFS or the real root", () => {
     assert.equal(sysRootFromEnv({}), "/");
     assert.equal(sysRootFromEnv({ CMK_DEV_LSCPU_SYSFS: "" }), "/");
     assert.equal(sysRootFromEnv({ CMK_DEV_LSCPU_SYSFS: "/tmp/fixture" }), "/tmp/fixture");
@@ -436,7 +436,7 @@ describe("reader fallbacks and errors", () => {
 describe("this machine's sysfs", () => {
   const onlineFile = "/sys/devices/system/cpu/online";
 
-  test("reads every online CPU, as many as nproc counts", { skip: !existsSync(onlineFile) && "no sysfs here" }, () => {
+  it("reads every online CPU, as many as nproc counts", { skip: !existsSync(onlineFile) && "no sysfs here" }, () => {
     const records = readCpuRecords({ root: "/", power: true });
     assert.deepEqual(records.map((cpu) => cpu.id), CpuSet.parse(readFileSync(onlineFile, "utf8")).ids);
     // nproc counts the CPUs this process may run on, which can be fewer than those online.
