@@ -64,7 +64,9 @@ interface Row {
 const rows: Row[] = [];
 function report(row: Row): void {
   rows.push(row);
-  process.stdout.write(`${row.name}: ${row.value.toFixed(1)} ms (baseline ${row.baselineName}: ${row.base.toFixed(1)} ms, ratio ${(row.value / row.base).toFixed(2)}; goal <= ${row.goal} ms: ${row.value <= row.goal ? "met" : "MISSED"})\n`);
+  process.stdout.write(
+    `${row.name}: ${row.value.toFixed(1)} ms (baseline ${row.baselineName}: ${row.base.toFixed(1)} ms, ratio ${(row.value / row.base).toFixed(2)}; goal <= ${row.goal} ms: ${row.value <= row.goal ? "met" : "MISSED"})\n`,
+  );
 }
 
 function fixture(name: string): NodeJS.ProcessEnv {
@@ -87,7 +89,11 @@ function editState(conf: string, edit: (config: Record<string, Record<string, Re
 {
   const env = fixture("host-2048");
   let run = 0;
-  const result = compare(15, () => timeOnce(cmk, ["init", `--conf-dir=${join(diskScratch, `init-${run++}`)}`, "--num-exclusive-cores=64", "--num-shared-cores=4"], env), version);
+  const result = compare(
+    15,
+    () => timeOnce(cmk, ["init", `--conf-dir=${join(diskScratch, `init-${run++}`)}`, "--num-exclusive-cores=64", "--num-shared-cores=4"], env),
+    version,
+  );
   report({ name: "init, 2048-CPU fixture", value: result.value, baselineName: "cmk --version", base: result.base, goal: 300 });
 }
 
@@ -112,7 +118,13 @@ const forms = [
     const taskset = compare(30, isolate, () => timeOnce("taskset", ["-c", "0", "true"]));
     report({ name: `isolate --pool=exclusive -- true (${form.name})`, value: taskset.value, baselineName: "taskset -c 0 true", base: taskset.base, goal: 40 });
     const runtime = compare(30, isolate, () => timeOnce(form.node, ["-e", "0"]));
-    report({ name: `isolate --pool=exclusive -- true (${form.name})`, value: runtime.value, baselineName: "its node -e 0 (runtime start)", base: runtime.base, goal: 40 });
+    report({
+      name: `isolate --pool=exclusive -- true (${form.name})`,
+      value: runtime.value,
+      baselineName: "its node -e 0 (runtime start)",
+      base: runtime.base,
+      goal: 40,
+    });
   }
 }
 
@@ -134,7 +146,13 @@ const forms = [
       values.push(await concurrently(64, form.cmk, ["isolate", `--conf-dir=${conf}`, "--pool=exclusive", "--no-affinity", "--", "true"], isolateEnv));
       bases.push(await concurrently(64, form.node, ["-e", "0"], baseEnv));
     }
-    report({ name: `64 concurrent isolates of true (${form.name})`, value: median(values), baselineName: "64 concurrent node -e 0", base: median(bases), goal: 2000 });
+    report({
+      name: `64 concurrent isolates of true (${form.name})`,
+      value: median(values),
+      baselineName: "64 concurrent node -e 0",
+      base: median(bases),
+      goal: 2000,
+    });
   }
 }
 
@@ -166,4 +184,6 @@ const forms = [
 }
 
 const missed = rows.filter((row) => row.value > row.goal).length;
-process.stdout.write(`\n${rows.length - missed} goals met, ${missed} missed (machine load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})\n`);
+process.stdout.write(
+  `\n${rows.length - missed} goals met, ${missed} missed (machine load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})\n`,
+);

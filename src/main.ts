@@ -6,13 +6,13 @@ import { exitNowIfLoaded } from "./adapters/native.ts";
 import { versionLine } from "./app/build-info.ts";
 import type { Context } from "./app/context.ts";
 import { nearest } from "./app/input.ts";
-import { createLogger, levelFromEnv, type Logger } from "./app/log.ts";
+import { createLogger, type Logger, levelFromEnv } from "./app/log.ts";
 import { settingsFromEnvironment } from "./app/settings.ts";
 import { parseArgs } from "./cli/args.ts";
 import { cliMessage, exitStatuses } from "./cli/exit-status.ts";
 import { commandHelp, mainHelp } from "./cli/help.ts";
 import { writeFd } from "./cli/output.ts";
-import { commands, plannedCommands, roadmapDoc, type Command } from "./commands/table.ts";
+import { type Command, commands, plannedCommands, roadmapDoc } from "./commands/table.ts";
 import { CmkError } from "./core/errors.ts";
 
 /** The launchers keep a workload's NODE_OPTIONS away from cmk's own runtime; give it back to the workload. */
@@ -45,7 +45,10 @@ function findCommand(name: string): Command {
   if (command !== undefined) return command;
   const planned = plannedCommands.find((candidate) => candidate.name === name);
   if (planned !== undefined) throw new CmkError("usage", `cmk ${name} (${planned.summary}) is not available yet in this version; see ${roadmapDoc}`);
-  const suggestion = nearest(name, commands.map((candidate) => candidate.name));
+  const suggestion = nearest(
+    name,
+    commands.map((candidate) => candidate.name),
+  );
   throw new CmkError("usage", `unknown command "${name}"${suggestion ? `; did you mean ${suggestion}?` : ""}; see cmk --help`);
 }
 

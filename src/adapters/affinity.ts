@@ -6,7 +6,7 @@ import { CpuSet } from "../core/cpuset.ts";
 import { CmkError } from "../core/errors.ts";
 import type { NodeState } from "../core/node-state.ts";
 import { workloadPid } from "../core/tasks.ts";
-import { errnoName, ESRCH, native } from "./native.ts";
+import { ESRCH, errnoName, native } from "./native.ts";
 
 /** The affinity of a thread (0 = the calling thread). */
 export function getAffinity(tid: number): CpuSet {
@@ -21,7 +21,10 @@ export function getAffinity(tid: number): CpuSet {
 export function setAffinity(tid: number, cpus: CpuSet): CpuSet {
   const rc = native().setAffinity(tid, cpus.toBytes());
   if (rc !== 0) {
-    throw new CmkError("affinity", `the kernel refused CPU affinity ${cpus} for thread ${tid} (${errnoName(rc)})${cpusetNote()}; make those CPUs available to this container or choose another pool`);
+    throw new CmkError(
+      "affinity",
+      `the kernel refused CPU affinity ${cpus} for thread ${tid} (${errnoName(rc)})${cpusetNote()}; make those CPUs available to this container or choose another pool`,
+    );
   }
   return getAffinity(tid);
 }
@@ -30,7 +33,10 @@ export function setAffinity(tid: number, cpus: CpuSet): CpuSet {
 export function pinThread(tid: number, cpus: CpuSet): void {
   const applied = setAffinity(tid, cpus);
   if (!applied.equals(cpus)) {
-    throw new CmkError("affinity", `the kernel narrowed CPU affinity ${cpus} to ${applied}: CPUs ${cpus.difference(applied)} are not available here${cpusetNote()}; make them available to this container or choose another pool`);
+    throw new CmkError(
+      "affinity",
+      `the kernel narrowed CPU affinity ${cpus} to ${applied}: CPUs ${cpus.difference(applied)} are not available here${cpusetNote()}; make them available to this container or choose another pool`,
+    );
   }
 }
 
@@ -58,9 +64,11 @@ function cpusetNote(): string {
       const [, controllers, path] = line.split(":");
       if (path === undefined) continue;
       const candidates =
-        controllers === "" ? [join("/sys/fs/cgroup", path, "cpuset.cpus.effective")]
-        : controllers?.split(",").includes("cpuset") ? [join("/sys/fs/cgroup/cpuset", path, "cpuset.effective_cpus"), join("/sys/fs/cgroup/cpuset", path, "cpuset.cpus")]
-        : [];
+        controllers === ""
+          ? [join("/sys/fs/cgroup", path, "cpuset.cpus.effective")]
+          : controllers?.split(",").includes("cpuset")
+            ? [join("/sys/fs/cgroup/cpuset", path, "cpuset.effective_cpus"), join("/sys/fs/cgroup/cpuset", path, "cpuset.cpus")]
+            : [];
       for (const file of candidates) {
         try {
           return ` (cgroup cpuset ${path} allows CPUs ${readFileSync(file, "utf8").trim() || "none"})`;

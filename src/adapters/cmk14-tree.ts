@@ -42,7 +42,9 @@ export function writeCmk14Tree(state: NodeState, target: string, confDir: string
     if (error instanceof CmkError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOTEMPTY" || code === "EEXIST") throw notEmpty(destination);
-    throw new CmkError("failure", `cannot write the CMK 1.4 tree at ${destination}: ${describeCause(error)}; nothing was left under that name`, { cause: error });
+    throw new CmkError("failure", `cannot write the CMK 1.4 tree at ${destination}: ${describeCause(error)}; nothing was left under that name`, {
+      cause: error,
+    });
   }
 }
 
@@ -54,7 +56,8 @@ function checkTarget(destination: string, confDir: string): void {
     throw usageError(`--to=${destination} is inside --conf-dir=${confDir}; write the CMK 1.4 tree to a directory outside it`);
   }
   try {
-    if (!statSync(dirname(destination)).isDirectory()) throw usageError(`--to=${destination}: ${dirname(destination)} is not a directory; choose a --to whose parent is one`);
+    if (!statSync(dirname(destination)).isDirectory())
+      throw usageError(`--to=${destination}: ${dirname(destination)} is not a directory; choose a --to whose parent is one`);
   } catch (error) {
     if (error instanceof CmkError) throw error;
     throw usageError(`--to=${destination}: its parent ${dirname(destination)} does not exist; create it first`);

@@ -5,7 +5,7 @@
 // server's requests, the CLI's timers) keeps running meanwhile.
 import { closeSync, fstatSync, openSync, readFileSync, statSync } from "node:fs";
 import { CmkError, describeCause } from "../core/errors.ts";
-import { errnoName, ETIMEDOUT, EWOULDBLOCK, LOCK_EX, LOCK_NB, LOCK_UN, native } from "./native.ts";
+import { ETIMEDOUT, EWOULDBLOCK, errnoName, LOCK_EX, LOCK_NB, LOCK_UN, native } from "./native.ts";
 
 export interface HeldLock {
   release(): void;
@@ -29,7 +29,10 @@ function lockFailure(path: string, fd: number, rc: number, timeoutSeconds: numbe
   const holder = rc === -ETIMEDOUT ? lockHolder(fd) : "";
   closeSync(fd);
   if (rc === -ETIMEDOUT) {
-    return new CmkError("lock-timeout", `timed out after ${timeoutSeconds} s waiting for the state lock ${path}${holder}; retry, or raise CMK_LOCK_TIMEOUT (seconds)`);
+    return new CmkError(
+      "lock-timeout",
+      `timed out after ${timeoutSeconds} s waiting for the state lock ${path}${holder}; retry, or raise CMK_LOCK_TIMEOUT (seconds)`,
+    );
   }
   return new CmkError("failure", `cannot lock ${path}: flock failed with ${errnoName(rc)}`);
 }

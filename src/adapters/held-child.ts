@@ -29,7 +29,10 @@ export function spawnHeld(argv: readonly [string, ...string[]], env: NodeJS.Proc
   const helper = builtFile("cmk-hold");
   const spawned = native().spawnHeld(helper, argv, entries);
   if (typeof spawned === "number") {
-    throw new CmkError("failure", `cannot start ${helper} to run ${argv[0]}: ${errnoName(spawned)}; check the container's process limit, or reinstall cmk if the file is missing`);
+    throw new CmkError(
+      "failure",
+      `cannot start ${helper} to run ${argv[0]}: ${errnoName(spawned)}; check the container's process limit, or reinstall cmk if the file is missing`,
+    );
   }
   const [pid, startFd, reportFd] = spawned;
   // "released": started, or abandoned; either way no longer waiting for its start message.
@@ -56,7 +59,11 @@ export function spawnHeld(argv: readonly [string, ...string[]], env: NodeJS.Proc
     start(extraEnv) {
       if (state !== "held") throw new CmkError("failure", `process ${pid} was already started or abandoned`);
       state = "released";
-      const message = startMark + Object.entries(extraEnv).map(([name, value]) => `${name}=${value}\0`).join("");
+      const message =
+        startMark +
+        Object.entries(extraEnv)
+          .map(([name, value]) => `${name}=${value}\0`)
+          .join("");
       try {
         writeSync(startFd, message);
       } catch {

@@ -49,7 +49,10 @@ function codeCaches(from: string): PayloadFile[] {
   } catch {
     return []; // None made yet: the installed cmk runs uncached.
   }
-  return names.filter((name) => name.endsWith(".bin")).sort().map((name) => ({ name: `${codeCacheDir}/${name}`, source: join(from, codeCacheDir, name), mode: 0o644, cache: true }));
+  return names
+    .filter((name) => name.endsWith(".bin"))
+    .sort()
+    .map((name) => ({ name: `${codeCacheDir}/${name}`, source: join(from, codeCacheDir, name), mode: 0o644, cache: true }));
 }
 
 export interface InstallResult {
@@ -80,11 +83,14 @@ function runtimeLibrariesOf(node: string): PayloadFile[] {
   try {
     listing = execFileSync("ldd", [node], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   } catch (error) {
-    throw new CmkError("failure", `cannot list the libraries of ${node} with ldd: ${describeCause(error)}; install libc-bin or run npm ci again`, { cause: error });
+    throw new CmkError("failure", `cannot list the libraries of ${node} with ldd: ${describeCause(error)}; install libc-bin or run npm ci again`, {
+      cause: error,
+    });
   }
   return runtimeLibraries.map((library) => {
     const match = new RegExp(`^\\s*${library.replace(/[.+]/g, "\\$&")} => (/\\S+)`, "m").exec(listing);
-    if (match === null) throw new CmkError("failure", `${node} needs ${library} and this machine has none; install it (Debian: libstdc++6) and run cmk install again`);
+    if (match === null)
+      throw new CmkError("failure", `${node} needs ${library} and this machine has none; install it (Debian: libstdc++6) and run cmk install again`);
     return { name: `lib/${library}`, source: match[1] as string, mode: 0o644 };
   });
 }
@@ -111,7 +117,10 @@ interface PayloadSources {
 function installedSources(from: string): PayloadSources {
   return {
     sourceOf: (name) => join(from, name),
-    libraries: () => readdirSync(join(from, "lib")).sort().map((library) => ({ name: `lib/${library}`, source: join(from, "lib", library), mode: 0o644 })),
+    libraries: () =>
+      readdirSync(join(from, "lib"))
+        .sort()
+        .map((library) => ({ name: `lib/${library}`, source: join(from, "lib", library), mode: 0o644 })),
   };
 }
 
@@ -138,7 +147,9 @@ function load(files: readonly PayloadFile[]): LoadedFile[] {
     try {
       return { ...file, data: readFileSync(file.source) };
     } catch (error) {
-      throw new CmkError("failure", `cannot read ${file.source} to install it: ${describeCause(error)}; run npm ci (source tree) or reinstall cmk`, { cause: error });
+      throw new CmkError("failure", `cannot read ${file.source} to install it: ${describeCause(error)}; run npm ci (source tree) or reinstall cmk`, {
+        cause: error,
+      });
     }
   });
 }
@@ -147,7 +158,9 @@ function load(files: readonly PayloadFile[]): LoadedFile[] {
 function glibcFloor(files: readonly LoadedFile[]): string {
   const versions = files
     .filter((file) => file.name.startsWith("lib/"))
-    .flatMap((file) => [...file.data.toString("latin1").matchAll(/GLIBC_(\d+)\.(\d+)/g)].map((match): readonly [number, number] => [Number(match[1]), Number(match[2])]));
+    .flatMap((file) =>
+      [...file.data.toString("latin1").matchAll(/GLIBC_(\d+)\.(\d+)/g)].map((match): readonly [number, number] => [Number(match[1]), Number(match[2])]),
+    );
   const newest = versions.reduce((a, b) => (b[0] > a[0] || (b[0] === a[0] && b[1] > a[1]) ? b : a), [2, 0] as const);
   return newest.join(".");
 }
@@ -167,11 +180,16 @@ function installError(dir: string, what: string, bytes: number, error: unknown):
   const code = (error as NodeJS.ErrnoException).code;
   const megabytes = Math.ceil(bytes / 1048576);
   const fix =
-    code === "ENOSPC" || code === "EDQUOT" ? `free ${megabytes} MB there or choose another --install-dir`
-    : code === "EROFS" ? "it is on a read-only file system: mount it read-write or choose another --install-dir"
-    : code === "EACCES" || code === "EPERM" ? "run as a user who may write there (root) or choose another --install-dir"
-    : "check the directory or choose another --install-dir";
-  return new CmkError("failure", `cannot install cmk into ${dir}: ${what}: ${describeCause(error)}; ${fix}; any previous cmk there is unchanged`, { cause: error });
+    code === "ENOSPC" || code === "EDQUOT"
+      ? `free ${megabytes} MB there or choose another --install-dir`
+      : code === "EROFS"
+        ? "it is on a read-only file system: mount it read-write or choose another --install-dir"
+        : code === "EACCES" || code === "EPERM"
+          ? "run as a user who may write there (root) or choose another --install-dir"
+          : "check the directory or choose another --install-dir";
+  return new CmkError("failure", `cannot install cmk into ${dir}: ${what}: ${describeCause(error)}; ${fix}; any previous cmk there is unchanged`, {
+    cause: error,
+  });
 }
 
 /** A runtime directory already in place with every file at its size (names carry a content hash). */
@@ -257,9 +275,7 @@ function removeStale(dir: string, keep: ReadonlySet<string>): { removed: string[
   for (const entry of readdirSync(dir)) {
     const path = join(dir, entry);
     try {
-      const stale = runtimeDirPattern.test(entry)
-        ? !keep.has(entry)
-        : entry.startsWith(partialPrefix) && Date.now() - statSync(path).mtimeMs > partialMaxAgeMs;
+      const stale = runtimeDirPattern.test(entry) ? !keep.has(entry) : entry.startsWith(partialPrefix) && Date.now() - statSync(path).mtimeMs > partialMaxAgeMs;
       if (!stale) continue;
       rmSync(path, { recursive: true, force: true });
       removed.push(path);
@@ -286,7 +302,8 @@ function makeDirectory(path: string): void {
 /** .cmk-v<version>-<hash of every file but the code caches>: one name per build's content. */
 function runtimeDirName(files: readonly LoadedFile[], version: string): string {
   const hash = createHash("sha256");
-  for (const file of [...files].filter((entry) => entry.cache !== true).sort((a, b) => a.name.localeCompare(b.name))) hash.update(`${file.name}\0${file.data.length}\0`).update(file.data);
+  for (const file of [...files].filter((entry) => entry.cache !== true).sort((a, b) => a.name.localeCompare(b.name)))
+    hash.update(`${file.name}\0${file.data.length}\0`).update(file.data);
   return `.cmk-v${version}-${hash.digest("hex").slice(0, 16)}`;
 }
 
@@ -323,7 +340,10 @@ export function uninstall(installDir: string): UninstallResult {
   const executable = join(dir, executableName);
   const executableMissing = !existsSync(executable) && !isSymlink(executable);
   if (!executableMissing && runtimeDirOf(executable) === undefined) {
-    throw new CmkError("failure", `${executable} is not a launcher that cmk install placed (it names no cmk runtime directory), so cmk uninstall removes nothing; check --install-dir, or remove the file yourself if it is yours to remove`);
+    throw new CmkError(
+      "failure",
+      `${executable} is not a launcher that cmk install placed (it names no cmk runtime directory), so cmk uninstall removes nothing; check --install-dir, or remove the file yourself if it is yours to remove`,
+    );
   }
   const removed: string[] = [];
   if (!executableMissing) removeOwned(executable, dir, removed);
@@ -364,4 +384,3 @@ function removeOwned(path: string, dir: string, removed: string[]): void {
   }
   removed.push(path);
 }
-

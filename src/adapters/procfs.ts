@@ -2,8 +2,8 @@
 // as the kernel reports it, and free hugepages.
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { CmkError, describeCause } from "../core/errors.ts";
 import type { TaskLiveness } from "../core/allocate.ts";
+import { CmkError, describeCause } from "../core/errors.ts";
 import type { ProcessIdentity } from "../core/node-state.ts";
 
 export function readCmdline(procFs: string): string {
@@ -11,7 +11,11 @@ export function readCmdline(procFs: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (error) {
-    throw new CmkError("failure", `cannot read the kernel command line ${path}: ${describeCause(error)}; set CMK_PROC_FS to the host's procfs mount (with CMK_DEV_LSCPU_SYSFS, give its root a proc/cmdline)`, { cause: error });
+    throw new CmkError(
+      "failure",
+      `cannot read the kernel command line ${path}: ${describeCause(error)}; set CMK_PROC_FS to the host's procfs mount (with CMK_DEV_LSCPU_SYSFS, give its root a proc/cmdline)`,
+      { cause: error },
+    );
   }
 }
 
@@ -50,7 +54,8 @@ export function ownProcess(procFs: string): ProcessIdentity {
   const path = `${procFs}/self/stat`;
   const stat = readStat(path);
   const start = startTimeIn(stat);
-  if (stat === null || start === null) throw new CmkError("failure", `cannot read this process's PID and start time from ${path}; set CMK_PROC_FS to the host's procfs mount`);
+  if (stat === null || start === null)
+    throw new CmkError("failure", `cannot read this process's PID and start time from ${path}; set CMK_PROC_FS to the host's procfs mount`);
   return { pid: Number(stat.slice(0, stat.indexOf(" "))), start };
 }
 
@@ -87,7 +92,9 @@ export function taskLiveness(procFs: string): TaskLiveness {
 export function childHostPid(procFs: string, ownPid: number, localChildPid: number): number | null {
   if (procFs === "/proc") return localChildPid;
   try {
-    const children = readFileSync(join(procFs, String(ownPid), "task", String(ownPid), "children"), "utf8").trim().split(/\s+/);
+    const children = readFileSync(join(procFs, String(ownPid), "task", String(ownPid), "children"), "utf8")
+      .trim()
+      .split(/\s+/);
     return children.length === 1 && children[0] !== "" ? Number(children[0]) : null;
   } catch {
     return null;
@@ -112,7 +119,9 @@ export function processTree(procFs: string, pid: number): number[] {
     found.push(next);
     for (const thread of threads) {
       try {
-        for (const child of readFileSync(join(procFs, String(next), "task", thread, "children"), "utf8").trim().split(/\s+/)) {
+        for (const child of readFileSync(join(procFs, String(next), "task", thread, "children"), "utf8")
+          .trim()
+          .split(/\s+/)) {
           if (child !== "") pending.push(Number(child));
         }
       } catch {

@@ -1,7 +1,7 @@
 // Reads the online CPUs' topology from sysfs. Shared files (sibling lists, package lists, cache
 // shared_cpu_list, node cpulists) are read once per group and applied to every CPU they cover,
 // so a 2048-CPU host costs a few thousand small reads rather than tens of thousands.
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError, describeCause } from "../core/errors.ts";
@@ -74,8 +74,10 @@ function assign(groups: Groups, target: Map<number, number>, members: CpuSet, va
 /** The core of `cpu` (its thread siblings) and, while the core's CPUs have none yet, their die. */
 function readCoreAndDie(files: SysfsFiles, topology: string, cpu: number, groups: Groups): void {
   const siblingsFile = `${topology}/thread_siblings_list`;
-  const siblings = withCpu(cpu, files.optionalCpuList(siblingsFile)
-    ?? files.cpuList(`${topology}/core_cpus_list`, files.mandatory(`${topology}/core_cpus_list`)));
+  const siblings = withCpu(
+    cpu,
+    files.optionalCpuList(siblingsFile) ?? files.cpuList(`${topology}/core_cpus_list`, files.mandatory(`${topology}/core_cpus_list`)),
+  );
   assign(groups, groups.cores, siblings, files.integer(`${topology}/core_id`));
   if (groups.dies.has(cpu)) return;
   const text = groups.hasDieId ? files.optional(`${topology}/die_id`) : undefined;
@@ -88,8 +90,7 @@ function readCoreAndDie(files: SysfsFiles, topology: string, cpu: number, groups
 
 /** The socket (physical package) of `cpu` and of every CPU its package list names. */
 function readSocket(files: SysfsFiles, topology: string, cpu: number, groups: Groups): void {
-  const members = files.optionalCpuList(`${topology}/package_cpus_list`)
-    ?? files.optionalCpuList(`${topology}/core_siblings_list`);
+  const members = files.optionalCpuList(`${topology}/package_cpus_list`) ?? files.optionalCpuList(`${topology}/core_siblings_list`);
   assign(groups, groups.sockets, withCpu(cpu, members ?? CpuSet.empty), files.integer(`${topology}/physical_package_id`));
 }
 
@@ -199,9 +200,7 @@ class SysfsFiles {
   readonly hint: string;
 
   constructor(root: string) {
-    this.hint = root === "/"
-      ? "check that sysfs is mounted at /sys"
-      : `set ${sysRootEnv} to a system root holding sys/devices/system/cpu or unset it`;
+    this.hint = root === "/" ? "check that sysfs is mounted at /sys" : `set ${sysRootEnv} to a system root holding sys/devices/system/cpu or unset it`;
   }
 
   mandatory(file: string): string {

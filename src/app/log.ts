@@ -24,8 +24,10 @@ export function levelFromEnv(value: string | undefined): Level {
 
 export function createLogger(threshold: Level, write: (line: string) => void): Logger {
   const minimum = levels.indexOf(threshold);
-  const at = (level: Level) => (message: string): void => {
-    if (levels.indexOf(level) >= minimum) write(`${level}:cmk:${message}\n`);
-  };
+  const at =
+    (level: Level) =>
+    (message: string): void => {
+      if (levels.indexOf(level) >= minimum) write(`${level}:cmk:${message}\n`);
+    };
   return { debug: at("DEBUG"), info: at("INFO"), warning: at("WARNING"), error: at("ERROR") };
 }

@@ -2,7 +2,12 @@
 // reconcile and node-report. Waiting is a timer, never a blocking call, so a server can run it.
 
 /** Runs `pass` now and then every `intervalSeconds` (0: once) until `stop` is aborted. */
-export async function repeatEvery(intervalSeconds: number, pass: () => Promise<void>, onWait: (seconds: number) => void, stop: () => AbortSignal): Promise<void> {
+export async function repeatEvery(
+  intervalSeconds: number,
+  pass: () => Promise<void>,
+  onWait: (seconds: number) => void,
+  stop: () => AbortSignal,
+): Promise<void> {
   await pass();
   if (intervalSeconds <= 0) return;
   const signal = stop();

@@ -2,7 +2,7 @@
 // procfs and sysfs are, how long to wait for the state lock, how much to log. Commands get them
 // typed, never by looking up a variable name, and each default is written here only.
 import { secondsValue } from "./input.ts";
-import { levelFromEnv, type Level } from "./log.ts";
+import { type Level, levelFromEnv } from "./log.ts";
 
 export interface Settings {
   /** The host's procfs as mounted here (CMK_PROC_FS): its processes, by host PID. */

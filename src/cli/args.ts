@@ -2,8 +2,8 @@
 // and for `isolate` a program with arguments after `--`. Parses argv against a command's flag set
 // into its typed options; errors suggest the nearest spelling.
 import { nearest } from "../app/input.ts";
-import { usageError, type CmkError } from "../core/errors.ts";
 import type { FlagDefinition, FlagSet, OptionsOf } from "../commands/flags.ts";
+import { type CmkError, usageError } from "../core/errors.ts";
 
 export interface ParsedArgs<O> {
   readonly options: O;
@@ -69,8 +69,12 @@ function splitTokens(commandName: string, tokens: readonly string[], byName: Rea
 function unknownFlag(commandName: string, token: string, program: readonly string[], names: readonly string[]): CmkError {
   if (program.length > 0) {
     // CMK's grammar reads flags between the program and `--` as cmk's own.
-    return usageError(`unknown flag ${token} for cmk ${commandName}; to give it to ${program[0]}, put it after --: cmk ${commandName} [flags] ${program[0]} -- ${token}`);
+    return usageError(
+      `unknown flag ${token} for cmk ${commandName}; to give it to ${program[0]}, put it after --: cmk ${commandName} [flags] ${program[0]} -- ${token}`,
+    );
   }
   const suggestion = nearest(token.replace(/^-+/, "").split("=")[0] ?? "", names);
-  return usageError(`unknown flag ${token.split("=")[0]} for cmk ${commandName}${suggestion ? `; did you mean --${suggestion}?` : `; see cmk ${commandName} --help`}`);
+  return usageError(
+    `unknown flag ${token.split("=")[0]} for cmk ${commandName}${suggestion ? `; did you mean --${suggestion}?` : `; see cmk ${commandName} --help`}`,
+  );
 }

@@ -1,6 +1,7 @@
 // The text of `cmk --help` and `cmk <command> --help`, made from the command table.
+
+import { type Command, plannedCommands, roadmapDoc } from "../commands/table.ts";
 import type { ErrorKind } from "../core/errors.ts";
-import { plannedCommands, roadmapDoc, type Command } from "../commands/table.ts";
 import { exitStatuses } from "./exit-status.ts";
 
 /** "  0  success" and a line for each kind, in order of status. */

@@ -2,9 +2,9 @@
 import { readHostTopology } from "../adapters/host-topology.ts";
 import { readHugepagesFree } from "../adapters/procfs.ts";
 import type { Context } from "../app/context.ts";
-import { carvePools, type Carving } from "../core/carve.ts";
+import { type Carving, carvePools } from "../core/carve.ts";
 import { CmkError } from "../core/errors.ts";
-import { stateFromLayout, type NodeState } from "../core/node-state.ts";
+import { type NodeState, stateFromLayout } from "../core/node-state.ts";
 import type { Topology } from "../core/topology.ts";
 import type { carvingFlags, OptionsOf } from "./flags.ts";
 
@@ -25,16 +25,25 @@ function sstSupport(topology: Topology): { readonly bf: boolean; readonly cp: bo
 /** Refuses an SST strategy asked for by name on a node whose CPUs do not report it. */
 function requireSst(mode: CarvingOptions["sst"], support: { readonly bf: boolean; readonly cp: boolean }): void {
   if (mode === "bf" && !support.bf) {
-    throw new CmkError("does-not-fit", "--sst=bf: no CPU of this node reports a cpufreq base_frequency, so it has no Intel SST-BF; use --sst=auto or --sst=off");
+    throw new CmkError(
+      "does-not-fit",
+      "--sst=bf: no CPU of this node reports a cpufreq base_frequency, so it has no Intel SST-BF; use --sst=auto or --sst=off",
+    );
   }
   if (mode === "cp" && !support.cp) {
-    throw new CmkError("does-not-fit", "--sst=cp: the CPUs of this node do not report two or more energy_performance_preference values, so it has no Intel SST-CP set up; use --sst=auto or --sst=off");
+    throw new CmkError(
+      "does-not-fit",
+      "--sst=cp: the CPUs of this node do not report two or more energy_performance_preference values, so it has no Intel SST-CP set up; use --sst=auto or --sst=off",
+    );
   }
 }
 
 /** One warning for each mode flag written with CMK's older name (vertical, horizontal). */
 function warnOlderModeNames(options: CarvingOptions, context: Context): void {
-  for (const [flag, choice] of [["--exclusive-mode", options.exclusiveMode], ["--shared-mode", options.sharedMode]] as const) {
+  for (const [flag, choice] of [
+    ["--exclusive-mode", options.exclusiveMode],
+    ["--shared-mode", options.sharedMode],
+  ] as const) {
     if (choice.givenAs !== undefined) {
       context.log.warning(`${flag}=${choice.givenAs} is deprecated: it is older CMK documentation's name for ${choice.mode}; write ${flag}=${choice.mode}`);
     }
@@ -48,7 +57,9 @@ export function carveNode(options: CarvingOptions, context: Context): CarvedNode
   if (readHugepagesFree(kernelFs) === 0) context.log.warning("no hugepages are free (HugePages_Free is 0); DPDK-style workloads will not start");
   const { topology, warnings } = readHostTopology(sysRoot, kernelFs, options.sst !== "off");
   for (const warning of warnings) context.log.warning(warning);
-  context.log.debug(`topology: ${topology.sockets.length} socket(s), ${topology.cores.length} physical cores, CPUs ${topology.online}, isolcpus ${topology.isolcpus.isEmpty ? "none" : topology.isolcpus.toString()}`);
+  context.log.debug(
+    `topology: ${topology.sockets.length} socket(s), ${topology.cores.length} physical cores, CPUs ${topology.online}, isolcpus ${topology.isolcpus.isEmpty ? "none" : topology.isolcpus.toString()}`,
+  );
   const support = sstSupport(topology);
   context.log.debug(`SST-BF ${support.bf ? "reported" : "not reported"}, SST-CP ${support.cp ? "set up" : "not set up"}; --sst=${options.sst}`);
   requireSst(options.sst, support);
@@ -65,10 +76,13 @@ export function carveNode(options: CarvingOptions, context: Context): CarvedNode
   });
   for (const notice of carving.notices) context.log[notice.level](notice.message);
   for (const [pool, sockets] of carving.layout) {
-    for (const [socket, lists] of sockets) context.log.debug(`${pool} socket ${socket}: ${lists.length === 0 ? "no CPU lists" : lists.map((list) => list.key).join(" / ")}`);
+    for (const [socket, lists] of sockets)
+      context.log.debug(`${pool} socket ${socket}: ${lists.length === 0 ? "no CPU lists" : lists.map((list) => list.key).join(" / ")}`);
   }
-  if (options.sst === "bf" && carving.strategy !== "sst-bf") context.log.warning("--sst=bf: no isolated core is an SST-BF high-priority core, so the pools were carved without SST-BF");
-  if (options.sst === "cp" && carving.strategy !== "sst-cp") context.log.warning("--sst=cp: SST-CP carves isolated cores and this node isolates none, so the pools were carved without SST-CP");
+  if (options.sst === "bf" && carving.strategy !== "sst-bf")
+    context.log.warning("--sst=bf: no isolated core is an SST-BF high-priority core, so the pools were carved without SST-BF");
+  if (options.sst === "cp" && carving.strategy !== "sst-cp")
+    context.log.warning("--sst=cp: SST-CP carves isolated cores and this node isolates none, so the pools were carved without SST-CP");
   return { carving, state: stateFromLayout(carving.layout) };
 }
 

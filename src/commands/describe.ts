@@ -1,13 +1,17 @@
 // cmk describe: print the node's pools and tasks as JSON (default) or YAML.
-import { notInitialisedError, openStore, type Context } from "../app/context.ts";
-import { describeState, naturalCompare, sortedJson, type Json } from "../core/describe.ts";
+import { type Context, notInitialisedError, openStore } from "../app/context.ts";
+import { describeState, type Json, naturalCompare, sortedJson } from "../core/describe.ts";
 import { emitYaml, type YamlValue } from "../formats/yaml.ts";
 import type { describeFlags, OptionsOf } from "./flags.ts";
 
 function toYamlValue(value: Json): YamlValue {
   if (Array.isArray(value)) return value.map(toYamlValue);
   if (value !== null && typeof value === "object") {
-    return new Map(Object.keys(value).sort(naturalCompare).map((key) => [key, toYamlValue(value[key] as Json)]));
+    return new Map(
+      Object.keys(value)
+        .sort(naturalCompare)
+        .map((key) => [key, toYamlValue(value[key] as Json)]),
+    );
   }
   return value;
 }

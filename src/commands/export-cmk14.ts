@@ -2,7 +2,7 @@
 // CMK 1.4's configuration directory, since cmk's first write moves the CMK 1.4 tree aside and
 // CMK 1.4 cannot read cmk's state.json.
 import { writeCmk14Tree } from "../adapters/cmk14-tree.ts";
-import { notInitialisedError, openStore, type Context } from "../app/context.ts";
+import { type Context, notInitialisedError, openStore } from "../app/context.ts";
 import { usageError } from "../core/errors.ts";
 import type { exportCmk14Flags, OptionsOf } from "./flags.ts";
 
@@ -13,9 +13,13 @@ export async function run(options: OptionsOf<typeof exportCmk14Flags>, context: 
   if (state === null) throw notInitialisedError(store);
   const written = writeCmk14Tree(state, options.to, store.location);
   const withChild = [...state.tasks.values()].filter((record) => record.child !== undefined).length;
-  context.log.info(`wrote ${written.cpuLists} CPU lists and ${written.tasks} task(s) of ${store.location} as a CMK 1.4 configuration directory at ${written.target}`);
+  context.log.info(
+    `wrote ${written.cpuLists} CPU lists and ${written.tasks} task(s) of ${store.location} as a CMK 1.4 configuration directory at ${written.target}`,
+  );
   if (withChild > 0) {
-    context.log.info(`CMK 1.4 knows a task by its isolate PID only: the start times and command PIDs cmk recorded for ${withChild} task(s) have no place in its tree`);
+    context.log.info(
+      `CMK 1.4 knows a task by its isolate PID only: the start times and command PIDs cmk recorded for ${withChild} task(s) have no place in its tree`,
+    );
   }
   return 0;
 }

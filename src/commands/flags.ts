@@ -2,11 +2,12 @@
 // into a typed value. A command's flag set maps option names to these definitions, and the CLI
 // parses argv against it into an object whose type follows from the set, so a renamed or
 // mistyped option is a type error, not a silent `undefined` at run time.
+
+import { choiceValue, integerValue, nearest, secondsValue, socketIdValue } from "../app/input.ts";
+import type { Mode } from "../core/carve.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError, usageError } from "../core/errors.ts";
-import type { Mode } from "../core/carve.ts";
-import { poolNames, isPoolName, type PoolName } from "../core/pools.ts";
-import { choiceValue, integerValue, nearest, secondsValue, socketIdValue } from "../app/input.ts";
+import { isPoolName, type PoolName, poolNames } from "../core/pools.ts";
 
 export interface FlagDefinition<T> {
   /** Without the leading dashes. */
@@ -68,7 +69,8 @@ function plannedFlag(name: string, help: string): FlagDefinition<undefined> {
 /** A directory flag: an empty value (an unset shell variable) is refused, never read as the current directory. */
 function directoryValue(example: string): (text: string, flag: string) => string {
   return (text, flag) => {
-    if (text.trim() === "") throw new CmkError("usage", `${flag} is empty; give a directory, e.g. ${flag}=${example} (an unset shell variable gives an empty value)`);
+    if (text.trim() === "")
+      throw new CmkError("usage", `${flag} is empty; give a directory, e.g. ${flag}=${example} (an unset shell variable gives an empty value)`);
     return text;
   };
 }
@@ -78,7 +80,12 @@ function directoryValue(example: string): (text: string, flag: string) => string
 export const defaultConfDir = "/etc/cmk";
 
 export const storeFlags = {
-  confDir: valueFlag("conf-dir", { valueName: "dir", defaultText: defaultConfDir, help: "directory holding the node state (state.json, layout.json and their lock)", parse: directoryValue(defaultConfDir) }),
+  confDir: valueFlag("conf-dir", {
+    valueName: "dir",
+    defaultText: defaultConfDir,
+    help: "directory holding the node state (state.json, layout.json and their lock)",
+    parse: directoryValue(defaultConfDir),
+  }),
   namespace: plannedFlag("namespace", "state kept in a Kubernetes ConfigMap"),
 };
 
@@ -105,7 +112,9 @@ function modeValue(text: string, flag: string): ModeChoice {
   if (isModeSynonym(text)) return { mode: modeSynonyms[text], givenAs: text };
   const nearSynonym = nearest(text, Object.keys(modeSynonyms));
   if (nearSynonym !== undefined && nearest(text, modes) === undefined && isModeSynonym(nearSynonym)) {
-    throw usageError(`${flag}="${text}" is not valid: expected one of ${modes.join(", ")} (did you mean ${modeSynonyms[nearSynonym]}, once called ${nearSynonym}?)`);
+    throw usageError(
+      `${flag}="${text}" is not valid: expected one of ${modes.join(", ")} (did you mean ${modeSynonyms[nearSynonym]}, once called ${nearSynonym}?)`,
+    );
   }
   return { mode: choiceValue(flag, text, modes) };
 }
@@ -118,7 +127,9 @@ function coreIdList(text: string, flag: string): readonly number[] | null {
   try {
     return CpuSet.parse(text, { what: `${flag} core list` }).ids;
   } catch (error) {
-    throw new CmkError("usage", `${flag}="${text}" is not valid: expected core ids such as 0,3-5 (see cmk node-report --format=text), or -1 for none`, { cause: error });
+    throw new CmkError("usage", `${flag}="${text}" is not valid: expected core ids such as 0,3-5 (see cmk node-report --format=text), or -1 for none`, {
+      cause: error,
+    });
   }
 }
 
@@ -126,20 +137,50 @@ const socketIdFlag = (help: string): FlagDefinition<number | null> =>
   valueFlag("socket-id", { valueName: "num", defaultText: "-1", help, parse: (text, flag) => socketIdValue(flag, text) });
 
 export const carvingFlags = {
-  numExclusiveCores: valueFlag("num-exclusive-cores", { valueName: "num", defaultText: "4", help: "physical cores in the exclusive pool (0 or more)", parse: (text, flag) => integerValue(flag, text, 0) }),
-  numSharedCores: valueFlag("num-shared-cores", { valueName: "num", defaultText: "1", help: "physical cores in the shared pool (0 or more)", parse: (text, flag) => integerValue(flag, text, 0) }),
-  exclusiveMode: valueFlag("exclusive-mode", { valueName: "mode", defaultText: "packed", help: "packed (socket by socket) or spread (round robin over sockets); CMK's older names vertical and horizontal still work, with a warning", parse: modeValue }),
+  numExclusiveCores: valueFlag("num-exclusive-cores", {
+    valueName: "num",
+    defaultText: "4",
+    help: "physical cores in the exclusive pool (0 or more)",
+    parse: (text, flag) => integerValue(flag, text, 0),
+  }),
+  numSharedCores: valueFlag("num-shared-cores", {
+    valueName: "num",
+    defaultText: "1",
+    help: "physical cores in the shared pool (0 or more)",
+    parse: (text, flag) => integerValue(flag, text, 0),
+  }),
+  exclusiveMode: valueFlag("exclusive-mode", {
+    valueName: "mode",
+    defaultText: "packed",
+    help: "packed (socket by socket) or spread (round robin over sockets); CMK's older names vertical and horizontal still work, with a warning",
+    parse: modeValue,
+  }),
   sharedMode: valueFlag("shared-mode", { valueName: "mode", defaultText: "packed", help: "packed or spread, as --exclusive-mode", parse: modeValue }),
-  exclNonIsolcpus: valueFlag("excl-non-isolcpus", { valueName: "list", defaultText: "-1", help: "core ids (e.g. 0,3-5), numbered across the whole node as lscpu -p does (see Core ids below), for the exclusive-non-isolcpus pool; -1 for none", parse: coreIdList }),
+  exclNonIsolcpus: valueFlag("excl-non-isolcpus", {
+    valueName: "list",
+    defaultText: "-1",
+    help: "core ids (e.g. 0,3-5), numbered across the whole node as lscpu -p does (see Core ids below), for the exclusive-non-isolcpus pool; -1 for none",
+    parse: coreIdList,
+  }),
   socketId: socketIdFlag("socket to take the exclusive and shared cores from (infra and exclusive-non-isolcpus use every socket); -1 for any"),
-  sst: valueFlag("sst", { valueName: "mode", defaultText: "auto", help: "Intel SST strategy: auto (from sysfs), bf, cp or off", parse: (text, flag) => choiceValue(flag, text, sstModes) }),
+  sst: valueFlag("sst", {
+    valueName: "mode",
+    defaultText: "auto",
+    help: "Intel SST strategy: auto (from sysfs), bf, cp or off",
+    parse: (text, flag) => choiceValue(flag, text, sstModes),
+  }),
   ...storeFlags,
 };
 
 // ---- Per command -------------------------------------------------------------------------------
 
 export const describeFlags = {
-  output: valueFlag("output", { valueName: "format", defaultText: "json", help: "json or yaml", parse: (text, flag) => choiceValue(flag, text, ["json", "yaml"] as const) }),
+  output: valueFlag("output", {
+    valueName: "format",
+    defaultText: "json",
+    help: "json or yaml",
+    parse: (text, flag) => choiceValue(flag, text, ["json", "yaml"] as const),
+  }),
   ...storeFlags,
 };
 
@@ -151,31 +192,52 @@ function poolName(text: string, flag: string): PoolName {
 
 export const isolateFlags = {
   pool: optionalFlag("pool", { valueName: "pool", help: "exclusive, shared, infra or exclusive-non-isolcpus", parse: poolName }),
-  socketId: socketIdFlag("take the lists of an exclusive, exclusive-non-isolcpus or shared pool from this socket; an infra request ignores it, as in CMK; -1 for any"),
+  socketId: socketIdFlag(
+    "take the lists of an exclusive, exclusive-non-isolcpus or shared pool from this socket; an infra request ignores it, as in CMK; -1 for any",
+  ),
   noAffinity: switchFlag("no-affinity", "allocate and export CMK_CPUS_* but do not pin; the command pins itself"),
   ...storeFlags,
 };
 
-const intervalFlag = valueFlag("interval", { valueName: "seconds", defaultText: "0", help: "repeat every <seconds> (fractions allowed) until SIGTERM; 0 runs once", parse: (text, flag) => secondsValue(flag, text) });
+const intervalFlag = valueFlag("interval", {
+  valueName: "seconds",
+  defaultText: "0",
+  help: "repeat every <seconds> (fractions allowed) until SIGTERM; 0 runs once",
+  parse: (text, flag) => secondsValue(flag, text),
+});
 
 const publishFlag = plannedFlag("publish", "reports published to the Kubernetes API");
 
 export const reconcileFlags = { interval: intervalFlag, publish: publishFlag, ...storeFlags };
 
 export const nodeReportFlags = {
-  format: valueFlag("format", { valueName: "format", defaultText: "json", help: "json (CMK's report) or text (a map of the node; colour on a terminal unless NO_COLOR is set)", parse: (text, flag) => choiceValue(flag, text, ["json", "text"] as const) }),
+  format: valueFlag("format", {
+    valueName: "format",
+    defaultText: "json",
+    help: "json (CMK's report) or text (a map of the node; colour on a terminal unless NO_COLOR is set)",
+    parse: (text, flag) => choiceValue(flag, text, ["json", "text"] as const),
+  }),
   interval: intervalFlag,
   publish: publishFlag,
   ...storeFlags,
 };
 
 export const exportCmk14Flags = {
-  to: optionalFlag("to", { valueName: "dir", help: "where to write CMK 1.4's configuration directory (lock and pools/): a new or empty directory outside --conf-dir", parse: directoryValue("/var/tmp/cmk-1.4") }),
+  to: optionalFlag("to", {
+    valueName: "dir",
+    help: "where to write CMK 1.4's configuration directory (lock and pools/): a new or empty directory outside --conf-dir",
+    parse: directoryValue("/var/tmp/cmk-1.4"),
+  }),
   ...storeFlags,
 };
 
 const defaultInstallDir = "/opt/bin";
-const installDirFlag = valueFlag("install-dir", { valueName: "dir", defaultText: defaultInstallDir, help: "directory of the cmk executable (a host directory that workload containers mount)", parse: directoryValue(defaultInstallDir) });
+const installDirFlag = valueFlag("install-dir", {
+  valueName: "dir",
+  defaultText: defaultInstallDir,
+  help: "directory of the cmk executable (a host directory that workload containers mount)",
+  parse: directoryValue(defaultInstallDir),
+});
 
 export const installFlags = { installDir: installDirFlag };
 

@@ -3,11 +3,11 @@
 // that cannot be read, it starts afresh when no task recorded there can be alive (no cmk isolate
 // with this state directory runs on the node), keeping the unreadable file as a backup.
 import { runningIsolates } from "../adapters/procfs.ts";
-import { openStore, type Context } from "../app/context.ts";
+import { type Context, openStore } from "../app/context.ts";
 import { CmkError } from "../core/errors.ts";
-import { allTaskIds, sameLayout, type NodeState } from "../core/node-state.ts";
+import { allTaskIds, type NodeState, sameLayout } from "../core/node-state.ts";
 import type { StateStore } from "../core/state-store.ts";
-import { carveNode, layoutSummary, type CarvingOptions } from "./carve-node.ts";
+import { type CarvingOptions, carveNode, layoutSummary } from "./carve-node.ts";
 import { defaultConfDir } from "./flags.ts";
 
 type Outcome = "unchanged" | "created" | "replaced";
@@ -17,7 +17,10 @@ function store(carved: NodeState, target: StateStore): Promise<Outcome> {
     if (current !== null && sameLayout(current, carved)) return { result: "unchanged" as const };
     const tasks = current === null ? 0 : allTaskIds(current).size;
     if (tasks > 0) {
-      throw new CmkError("conflict", `${target.location} already has pools with ${tasks} running task(s), carved differently; use cmk reconfigure to change pool sizes while workloads run, or stop them first`);
+      throw new CmkError(
+        "conflict",
+        `${target.location} already has pools with ${tasks} running task(s), carved differently; use cmk reconfigure to change pool sizes while workloads run, or stop them first`,
+      );
     }
     return { state: carved, result: current === null ? ("created" as const) : ("replaced" as const) };
   });
@@ -34,7 +37,8 @@ async function startAfresh(target: StateStore, unreadable: CmkError, context: Co
     );
   }
   const backup = await target.setAsideUnreadable();
-  if (backup !== null) context.log.warning(`${unreadable.message}; no cmk isolate of it runs on this node, so cmk init starts afresh and keeps the unreadable state as ${backup}`);
+  if (backup !== null)
+    context.log.warning(`${unreadable.message}; no cmk isolate of it runs on this node, so cmk init starts afresh and keeps the unreadable state as ${backup}`);
 }
 
 export async function run(options: CarvingOptions, context: Context): Promise<number> {

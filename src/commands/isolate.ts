@@ -3,11 +3,11 @@
 // no running command on unrecorded CPUs), pins the command before it execs, forwards signals,
 // releases exactly once, and exits with the command's status.
 import { pinThread } from "../adapters/affinity.ts";
-import { forwardSignals, forwardTo, spawnHeld, type HeldChild } from "../adapters/held-child.ts";
+import { forwardSignals, forwardTo, type HeldChild, spawnHeld } from "../adapters/held-child.ts";
 import { childHostPid, ownProcess, readStartTime, taskLiveness } from "../adapters/procfs.ts";
-import { notInitialisedError, openStore, type Context } from "../app/context.ts";
+import { type Context, notInitialisedError, openStore } from "../app/context.ts";
 import { integerValue } from "../app/input.ts";
-import { allocate, poolCpus, releaseTask, socketFor, type Allocation, type AllocationRequest, type Placement } from "../core/allocate.ts";
+import { type Allocation, type AllocationRequest, allocate, type Placement, poolCpus, releaseTask, socketFor } from "../core/allocate.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { usageError } from "../core/errors.ts";
 import type { ProcessIdentity, TaskRecord } from "../core/node-state.ts";
@@ -51,7 +51,7 @@ function childIdentity(context: Context, proc: string, ownPid: number, child: He
 
 export async function run(options: OptionsOf<typeof isolateFlags>, context: Context, program: readonly string[]): Promise<number> {
   const { pool, socketId } = options;
-  if (pool === undefined) throw usageError("cmk isolate needs --pool=<pool>: one of " + poolNames.join(", "));
+  if (pool === undefined) throw usageError(`cmk isolate needs --pool=<pool>: one of ${poolNames.join(", ")}`);
   const countText = context.env["CMK_NUM_CORES"];
   const count = countText === undefined || countText === "" ? 1 : integerValue("CMK_NUM_CORES", countText, 1, 8192);
   const pinned = !options.noAffinity;
@@ -72,9 +72,16 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
     const identity = childIdentity(context, proc, hostPid, child);
     const record: TaskRecord = identity === null ? { isolate: own, affinity: pinned } : { isolate: own, child: identity, affinity: pinned };
     const started = context.now();
-    allocated = await allocateFor(store, { pool, socketId: socketFor(pool, socketId), count: isExclusivePool(pool) ? count : 1, taskId, record }, proc, placement);
+    allocated = await allocateFor(
+      store,
+      { pool, socketId: socketFor(pool, socketId), count: isExclusivePool(pool) ? count : 1, taskId, record },
+      proc,
+      placement,
+    );
     const { lists, why } = allocated.allocation;
-    context.log.debug(`task ${taskId}: pool ${pool} CPU lists ${lists.map((list) => list.key).join(" + ")}: ${why}; lock wait and transaction ${(context.now() - started).toFixed(1)} ms`);
+    context.log.debug(
+      `task ${taskId}: pool ${pool} CPU lists ${lists.map((list) => list.key).join(" + ")}: ${why}; lock wait and transaction ${(context.now() - started).toFixed(1)} ms`,
+    );
   } catch (error) {
     child.abandon();
     throw error;
@@ -102,7 +109,9 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
     return child.wait();
   } finally {
     child.abandon();
-    await store.update((current) => (current === null ? { result: undefined } : { state: releaseTask(current, taskId), result: undefined, durability: "tasks" }));
+    await store.update((current) =>
+      current === null ? { result: undefined } : { state: releaseTask(current, taskId), result: undefined, durability: "tasks" },
+    );
   }
 }
 
@@ -113,7 +122,12 @@ interface Allocated {
 }
 
 /** The one state transaction before the command runs: its CPU lists, with both processes recorded. */
-async function allocateFor(store: StateStore, request: AllocationRequest, proc: string, placement: ((cpus: CpuSet) => Placement) | undefined): Promise<Allocated> {
+async function allocateFor(
+  store: StateStore,
+  request: AllocationRequest,
+  proc: string,
+  placement: ((cpus: CpuSet) => Placement) | undefined,
+): Promise<Allocated> {
   return store.update((current) => {
     if (current === null) throw notInitialisedError(store);
     // A fresh liveness for each run of the change: the store may run it again.

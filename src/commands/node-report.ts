@@ -3,10 +3,10 @@
 // --interval on a terminal the map is redrawn in place.
 import { taskAffinityReader } from "../adapters/affinity.ts";
 import { readHostTopology } from "../adapters/host-topology.ts";
-import { openStore, type Context } from "../app/context.ts";
+import { type Context, openStore } from "../app/context.ts";
 import { repeatEvery } from "../app/repeat.ts";
-import { checkNames, failedChecks, runChecks, type NodeChecks } from "../core/checks.ts";
-import { describeState, sortedJson, type Json } from "../core/describe.ts";
+import { checkNames, failedChecks, type NodeChecks, runChecks } from "../core/checks.ts";
+import { describeState, type Json, sortedJson } from "../core/describe.ts";
 import { describeCause } from "../core/errors.ts";
 import { renderNodeMap } from "../core/node-map.ts";
 import type { NodeState } from "../core/node-state.ts";
@@ -93,14 +93,19 @@ export async function run(options: NodeReportOptions, context: Context): Promise
     failed = failedChecks(checks).length > 0;
     if (options.format === "json") {
       for (const warning of warnings) context.log.warning(warning);
-      const report: Json = { checks: checksJson(checks), description: state === null ? null : describeState(state, store.location), topology: topologyJson(topology) };
+      const report: Json = {
+        checks: checksJson(checks),
+        description: state === null ? null : describeState(state, store.location),
+        topology: topologyJson(topology),
+      };
       context.stdout(`${sortedJson(report)}\n`);
     } else {
       writeMap(renderNodeMap({ topology, state, checks, notes: warnings }, { colour, width: mapWidth(context) }));
     }
   };
   // A map redrawn in place would be scrolled away by a log line between passes.
-  const onWait = (seconds: number): void => (options.format === "text" && terminal.isTerminal ? context.log.debug : context.log.info)(`waiting ${seconds} seconds until the next report`);
+  const onWait = (seconds: number): void =>
+    (options.format === "text" && terminal.isTerminal ? context.log.debug : context.log.info)(`waiting ${seconds} seconds until the next report`);
   await repeatEvery(options.interval, pass, onWait, context.stopSignal);
   return failed ? "check-failed" : 0;
 }

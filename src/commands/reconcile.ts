@@ -2,11 +2,11 @@
 // naming the process whose CPU mask is wrong.
 import { taskAffinityReader } from "../adapters/affinity.ts";
 import { taskLiveness } from "../adapters/procfs.ts";
-import { notInitialisedError, openStore, type Context } from "../app/context.ts";
+import { type Context, notInitialisedError, openStore } from "../app/context.ts";
 import { repeatEvery } from "../app/repeat.ts";
 import { reclaimDead } from "../core/allocate.ts";
 import { findMaskMismatches, mismatchedProcess } from "../core/checks.ts";
-import { reclaimedReport, sortedJson, type Json } from "../core/describe.ts";
+import { type Json, reclaimedReport, sortedJson } from "../core/describe.ts";
 import type { OptionsOf, reconcileFlags } from "./flags.ts";
 
 export async function run(options: OptionsOf<typeof reconcileFlags>, context: Context): Promise<number> {
@@ -20,13 +20,21 @@ export async function run(options: OptionsOf<typeof reconcileFlags>, context: Co
       const result = reclaimDead(current, taskLiveness(proc));
       return result.reclaimed.length > 0 ? { state: result.state, result, durability: "tasks" } : { result };
     });
-    context.log.debug(`checked ${reclaimed.state.tasks.size + reclaimed.reclaimed.length} recorded tasks, reclaimed ${reclaimed.reclaimed.length} CPU lists; lock wait and transaction ${(context.now() - started).toFixed(1)} ms`);
+    context.log.debug(
+      `checked ${reclaimed.state.tasks.size + reclaimed.reclaimed.length} recorded tasks, reclaimed ${reclaimed.reclaimed.length} CPU lists; lock wait and transaction ${(context.now() - started).toFixed(1)} ms`,
+    );
     for (const entry of reclaimed.reclaimed) context.log.debug(`reclaimed ${entry.pool} CPU list ${entry.cpus} of dead task ${entry.pid}`);
     const mismatched = findMaskMismatches(reclaimed.state, taskAffinityReader(proc, reclaimed.state));
     const report: Json = {
       reclaimedCpuLists: reclaimedReport(reclaimed.reclaimed),
       // pid: the process whose mask is wrong; task: the task it belongs to (its PID in the pools).
-      mismatchedCpuMasks: mismatched.map((entry) => ({ actualCpus: entry.actualCpus, cpus: entry.cpus, pid: mismatchedProcess(reclaimed.state, entry), pool: entry.pool, task: entry.pid })),
+      mismatchedCpuMasks: mismatched.map((entry) => ({
+        actualCpus: entry.actualCpus,
+        cpus: entry.cpus,
+        pid: mismatchedProcess(reclaimed.state, entry),
+        pool: entry.pool,
+        task: entry.pid,
+      })),
     };
     context.stdout(`${sortedJson(report)}\n`);
   };

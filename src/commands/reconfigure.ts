@@ -3,20 +3,23 @@
 // result, then re-pins every thread of the moved tasks' processes and their descendants.
 import { pinProcess } from "../adapters/affinity.ts";
 import { ownProcess, processTree, taskLiveness } from "../adapters/procfs.ts";
-import { notInitialisedError, openStore, type Context } from "../app/context.ts";
-import { reclaimedReport, sortedJson, type Json } from "../core/describe.ts";
+import { type Context, notInitialisedError, openStore } from "../app/context.ts";
+import { type Json, reclaimedReport, sortedJson } from "../core/describe.ts";
 import { CmkError, describeCause } from "../core/errors.ts";
 import type { TaskRecord } from "../core/node-state.ts";
 import type { Move } from "../core/reconfigure.ts";
 import { planReconfigure } from "../core/reconfigure.ts";
 import { taskRoots } from "../core/tasks.ts";
-import { carveNode, layoutSummary, type CarvingOptions } from "./carve-node.ts";
+import { type CarvingOptions, carveNode, layoutSummary } from "./carve-node.ts";
 
 export async function run(options: CarvingOptions, context: Context): Promise<number | "affinity"> {
   const store = openStore(options, context);
   const proc = context.settings.procFs;
   if (ownProcess(proc).pid !== process.pid) {
-    throw new CmkError("usage", `cmk reconfigure must run in the host PID namespace to re-pin tasks (CMK_PROC_FS=${proc} shows another namespace); run it on the host or in a pod with hostPID: true`);
+    throw new CmkError(
+      "usage",
+      `cmk reconfigure must run in the host PID namespace to re-pin tasks (CMK_PROC_FS=${proc} shows another namespace); run it on the host or in a pod with hostPID: true`,
+    );
   }
   const { carving, state: carved } = carveNode(options, context);
   const plan = await store.update((current) => {
@@ -46,5 +49,8 @@ function repin(move: Move, record: TaskRecord | undefined, context: Context): { 
       context.log.error(`task ${move.taskId}: ${error}`);
     }
   }
-  return { ok: error === null, report: { cpus: move.to.toString(), error, pid: Number(move.taskId), pool: move.pool, previousCpus: move.from.toString(), threads } };
+  return {
+    ok: error === null,
+    report: { cpus: move.to.toString(), error, pid: Number(move.taskId), pool: move.pool, previousCpus: move.from.toString(), threads },
+  };
 }

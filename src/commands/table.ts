@@ -1,10 +1,23 @@
 // The command table: each subcommand's name, summary, usage, typed flags and environment, and a
 // loader for its implementation, which is imported only when it runs, so `cmk isolate` never
 // pays for code it does not use. The table's types tie each module's `run` to its flag set.
-import { settingsHelp, sysRootHelp } from "../app/settings.ts";
+
 import type { Context } from "../app/context.ts";
+import { settingsHelp, sysRootHelp } from "../app/settings.ts";
 import type { ErrorKind } from "../core/errors.ts";
-import { carvingFlags, describeFlags, exportCmk14Flags, installFlags, isolateFlags, nodeReportFlags, reconcileFlags, roadmapDoc, uninstallFlags, type FlagSet, type OptionsOf } from "./flags.ts";
+import {
+  carvingFlags,
+  describeFlags,
+  exportCmk14Flags,
+  type FlagSet,
+  installFlags,
+  isolateFlags,
+  nodeReportFlags,
+  type OptionsOf,
+  reconcileFlags,
+  roadmapDoc,
+  uninstallFlags,
+} from "./flags.ts";
 
 /**
  * How a command ended: a number is the exit status it chose (isolate passes on its program's);
@@ -44,20 +57,23 @@ function define<F extends FlagSet>(spec: CommandSpec<F>): Command {
 /** Failures of every command that reads or changes the node's state. */
 const stateFailures: readonly ErrorKind[] = ["failure", "usage", "invalid-state", "lock-timeout"];
 /** How --excl-non-isolcpus names cores, for the help of the commands that carve. */
-const coreIdNotes = [{
-  title: "Core ids",
-  lines: [
-    "--excl-non-isolcpus names physical cores by CMK's core ids: the Core column of lscpu -p.",
-    "Cores are numbered 0, 1, 2, ... across the whole node, in the order of their lowest online",
-    "CPU, so an id names one core on one socket (the kernel's topology/core_id repeats on every",
-    "socket and is not what is meant). Example: on two sockets of four cores where CPUs n and",
-    "n+8 share a core, core 4 is CPUs 4,12 on socket 1, and --excl-non-isolcpus=0,4 takes CPUs",
-    "0,8 and 4,12. cmk node-report --format=text shows each core's id (c4[...]); init logs the",
-    "CPUs each id took. Ids follow which CPUs are online: see docs/core-ids.md.",
-  ],
-}] as const;
+const coreIdNotes = [
+  {
+    title: "Core ids",
+    lines: [
+      "--excl-non-isolcpus names physical cores by CMK's core ids: the Core column of lscpu -p.",
+      "Cores are numbered 0, 1, 2, ... across the whole node, in the order of their lowest online",
+      "CPU, so an id names one core on one socket (the kernel's topology/core_id repeats on every",
+      "socket and is not what is meant). Example: on two sockets of four cores where CPUs n and",
+      "n+8 share a core, core 4 is CPUs 4,12 on socket 1, and --excl-non-isolcpus=0,4 takes CPUs",
+      "0,8 and 4,12. cmk node-report --format=text shows each core's id (c4[...]); init logs the",
+      "CPUs each id took. Ids follow which CPUs are online: see docs/core-ids.md.",
+    ],
+  },
+] as const;
 
-const carvingUsage = "[--num-exclusive-cores=<num>] [--num-shared-cores=<num>] [--exclusive-mode=<mode>] [--shared-mode=<mode>] [--excl-non-isolcpus=<list>] [--socket-id=<num>] [--sst=<mode>] [--conf-dir=<dir>]";
+const carvingUsage =
+  "[--num-exclusive-cores=<num>] [--num-shared-cores=<num>] [--exclusive-mode=<mode>] [--shared-mode=<mode>] [--excl-non-isolcpus=<list>] [--socket-id=<num>] [--sst=<mode>] [--conf-dir=<dir>]";
 
 export const commands: readonly Command[] = [
   define({
@@ -92,7 +108,8 @@ export const commands: readonly Command[] = [
   define({
     name: "isolate",
     summary: "run a command pinned to CPU lists of a pool",
-    usage: "cmk isolate --pool=<pool> [--socket-id=<num>] [--no-affinity] [--conf-dir=<dir>] -- <command> [<args>...]\n       cmk isolate --pool=<pool> [flags] <command> [-- <args>...]",
+    usage:
+      "cmk isolate --pool=<pool> [--socket-id=<num>] [--no-affinity] [--conf-dir=<dir>] -- <command> [<args>...]\n       cmk isolate --pool=<pool> [flags] <command> [-- <args>...]",
     flags: isolateFlags,
     takesProgram: true,
     environment: [...settingsHelp, "CMK_NUM_CORES     CPU lists to take from an exclusive pool (whole number >= 1, default 1)"],
@@ -114,7 +131,11 @@ export const commands: readonly Command[] = [
     summary: "report topology, pools and consistency checks (JSON, or a terminal map)",
     usage: "cmk node-report [--format=json|text] [--interval=<seconds>] [--conf-dir=<dir>]",
     flags: nodeReportFlags,
-    environment: [...settingsHelp, "NO_COLOR          any value turns colour off in --format=text", "CMK_COLOR         always: colour even when not writing to a terminal"],
+    environment: [
+      ...settingsHelp,
+      "NO_COLOR          any value turns colour off in --format=text",
+      "CMK_COLOR         always: colour even when not writing to a terminal",
+    ],
     failures: ["failure", "usage", "check-failed"],
     load: () => import("./node-report.ts"),
   }),
@@ -124,16 +145,18 @@ export const commands: readonly Command[] = [
     usage: "cmk export-cmk14 --to=<dir> [--conf-dir=<dir>]",
     flags: exportCmk14Flags,
     environment: settingsHelp,
-    notes: [{
-      title: "Rolling back to CMK 1.4",
-      lines: [
-        "cmk's first write moves a CMK 1.4 tree (<conf-dir>/pools) aside, and CMK 1.4 cannot read",
-        "state.json. This writes the current pools and task PIDs as a CMK 1.4 tree: <dir>/lock and",
-        "<dir>/pools/<pool>/<socket>/<cpu-list>/tasks. Stop cmk's writers (isolate, reconcile,",
-        "reconfigure) first, then run CMK 1.4 with --conf-dir=<dir>, or move <dir> to its conf dir.",
-        "A non-empty <dir> is never touched; the tree appears under its name only when complete.",
-      ],
-    }],
+    notes: [
+      {
+        title: "Rolling back to CMK 1.4",
+        lines: [
+          "cmk's first write moves a CMK 1.4 tree (<conf-dir>/pools) aside, and CMK 1.4 cannot read",
+          "state.json. This writes the current pools and task PIDs as a CMK 1.4 tree: <dir>/lock and",
+          "<dir>/pools/<pool>/<socket>/<cpu-list>/tasks. Stop cmk's writers (isolate, reconcile,",
+          "reconfigure) first, then run CMK 1.4 with --conf-dir=<dir>, or move <dir> to its conf dir.",
+          "A non-empty <dir> is never touched; the tree appears under its name only when complete.",
+        ],
+      },
+    ],
     failures: ["failure", "usage", "invalid-state", "not-initialised"],
     load: () => import("./export-cmk14.ts"),
   }),

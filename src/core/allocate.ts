@@ -2,7 +2,7 @@
 // Pure: liveness and topology arrive as functions and data, so a store may re-run these.
 import { CpuSet } from "./cpuset.ts";
 import { CmkError } from "./errors.ts";
-import { cpuListsOf, mapTasks, type CpuListState, type NodeState, type TaskRecord } from "./node-state.ts";
+import { type CpuListState, cpuListsOf, mapTasks, type NodeState, type TaskRecord } from "./node-state.ts";
 import { isExclusivePool, type PoolName } from "./pools.ts";
 
 /** Whether a task still runs: its isolate process or its child, with the recorded start times. */
@@ -55,10 +55,14 @@ export function allocate(
 ): Allocation {
   const pool = state.pools.get(request.pool);
   if (pool === undefined) {
-    throw new CmkError("does-not-fit", `pool "${request.pool}" does not exist on this node; pools here: ${[...state.pools.keys()].join(", ")}`, { field: "pool" });
+    throw new CmkError("does-not-fit", `pool "${request.pool}" does not exist on this node; pools here: ${[...state.pools.keys()].join(", ")}`, {
+      field: "pool",
+    });
   }
   if (request.socketId !== null && !pool.sockets.has(request.socketId)) {
-    throw new CmkError("does-not-fit", `pool ${request.pool} has no socket ${request.socketId}; sockets: ${[...pool.sockets.keys()].join(", ")}`, { field: "socketId" });
+    throw new CmkError("does-not-fit", `pool ${request.pool} has no socket ${request.socketId}; sockets: ${[...pool.sockets.keys()].join(", ")}`, {
+      field: "socketId",
+    });
   }
   // A PID already recorded as a task belongs to a dead process: the PID is ours now.
   let current = releaseTask(state, request.taskId);
@@ -72,7 +76,11 @@ export function allocate(
   if (isExclusivePool(request.pool)) {
     const total = candidates(current).length;
     if (total < request.count) {
-      throw new CmkError("does-not-fit", `pool ${request.pool}${onSocket(request)} has ${total} CPU list${total === 1 ? "" : "s"} in all, ${request.count} requested; request at most ${total}`, { field: "count" });
+      throw new CmkError(
+        "does-not-fit",
+        `pool ${request.pool}${onSocket(request)} has ${total} CPU list${total === 1 ? "" : "s"} in all, ${request.count} requested; request at most ${total}`,
+        { field: "count" },
+      );
     }
     let free = candidates(current).filter((list) => list.tasks.length === 0);
     if (free.length < request.count) {
@@ -95,8 +103,11 @@ export function allocate(
   }
   const keys = new Set(chosen.map((list) => `${list.socket}/${list.key}`));
   const tasks = new Map(current.tasks).set(request.taskId, request.record);
-  const next = mapTasks(current, (name, list, socket) =>
-    name === request.pool && keys.has(`${socket}/${list.key}`) ? [...list.tasks, request.taskId] : list.tasks, tasks);
+  const next = mapTasks(
+    current,
+    (name, list, socket) => (name === request.pool && keys.has(`${socket}/${list.key}`) ? [...list.tasks, request.taskId] : list.tasks),
+    tasks,
+  );
   return { state: next, lists: chosen, reclaimed, why };
 }
 
@@ -124,7 +135,11 @@ function describeHolder(taskId: string, record: TaskRecord | undefined): string 
 }
 
 /** Picks `count` lists that sit close: within one L3 group, else one NUMA node, else one socket. */
-function closest<T extends CpuListState & { socket: number }>(free: readonly T[], count: number, placementOf: (cpus: CpuSet) => Placement): { lists: T[]; why: string } {
+function closest<T extends CpuListState & { socket: number }>(
+  free: readonly T[],
+  count: number,
+  placementOf: (cpus: CpuSet) => Placement,
+): { lists: T[]; why: string } {
   if (count === 1) return { lists: free.slice(0, 1), why: "the first free list in pool order" };
   const placed = free.map((list, order) => ({ list, order, ...placementOf(list.cpus) }));
   const domains: [string, (entry: (typeof placed)[number]) => string][] = [
@@ -139,7 +154,9 @@ function closest<T extends CpuListState & { socket: number }>(free: readonly T[]
       groups.set(key, [...(groups.get(key) ?? []), entry]);
     }
     // Best fit: the fullest domain that still holds the request keeps larger domains whole.
-    const fitting = [...groups.values()].filter((group) => group.length >= count).sort((a, b) => a.length - b.length || (a[0]?.order ?? 0) - (b[0]?.order ?? 0));
+    const fitting = [...groups.values()]
+      .filter((group) => group.length >= count)
+      .sort((a, b) => a.length - b.length || (a[0]?.order ?? 0) - (b[0]?.order ?? 0));
     const best = fitting[0];
     if (best !== undefined) return { lists: best.slice(0, count).map((entry) => entry.list), why: `${count} lists in ${domainName}, the fullest that fits` };
   }

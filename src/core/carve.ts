@@ -2,8 +2,8 @@
 // SST-BF, isolcpus, no isolation). Pure: topology and request in, layout and notices out.
 import { CpuSet } from "./cpuset.ts";
 import { CmkError } from "./errors.ts";
-import { compareCpuLists, isExclusivePool, type CpuList, type PoolLayout, type PoolName } from "./pools.ts";
-import { isSstBfCore, sstBfCpus, type Core, type Topology } from "./topology.ts";
+import { type CpuList, compareCpuLists, isExclusivePool, type PoolLayout, type PoolName } from "./pools.ts";
+import { type Core, isSstBfCore, sstBfCpus, type Topology } from "./topology.ts";
 
 export type Mode = "packed" | "spread";
 
@@ -72,7 +72,11 @@ export function carvePools(topology: Topology, request: CarveRequest): Carving {
 /** Refuses a socket the node does not have. */
 function requireSocket(topology: Topology, socketId: number | null): void {
   if (socketId !== null && !topology.sockets.some((socket) => socket.id === socketId)) {
-    throw new CmkError("does-not-fit", `socket ${socketId} is not a socket of this node; sockets are ${topology.sockets.map((socket) => socket.id).join(", ")}`, { field: "socketId" });
+    throw new CmkError(
+      "does-not-fit",
+      `socket ${socketId} is not a socket of this node; sockets are ${topology.sockets.map((socket) => socket.id).join(", ")}`,
+      { field: "socketId" },
+    );
   }
 }
 
@@ -80,7 +84,10 @@ function requireSocket(topology: Topology, socketId: number | null): void {
 function partialIsolationNotices(topology: Topology): Notice[] {
   return topology.cores
     .filter((core) => core.partiallyIsolated)
-    .map((core) => ({ level: "warning", message: `physical core ${coreName(core)} is partially isolated: isolcpus covers ${core.cpus.intersection(topology.isolcpus)} only, so cmk treats the core as not isolated; isolate all its CPUs or none` }));
+    .map((core) => ({
+      level: "warning",
+      message: `physical core ${coreName(core)} is partially isolated: isolcpus covers ${core.cpus.intersection(topology.isolcpus)} only, so cmk treats the core as not isolated; isolate all its CPUs or none`,
+    }));
 }
 
 type Assign = (candidates: readonly Core[], pool: PoolName, count?: number) => void;
@@ -105,10 +112,18 @@ function poolAssigner(topology: Topology, request: CarveRequest): PoolAssigner {
     // SST-BF cores first, keeping the mode's order otherwise (a stable sort).
     if (!highPriority.isEmpty) free.sort((a, b) => Number(isSstBf(b)) - Number(isSstBf(a)));
     if (count !== undefined && free.length < count) {
-      throw new CmkError("does-not-fit", `${count} cores requested for ${pool}, but only ${free.length} cores are available for it; request fewer cores or free more (see isolcpus)`, { field: pool === "shared" ? "numSharedCores" : "numExclusiveCores" });
+      throw new CmkError(
+        "does-not-fit",
+        `${count} cores requested for ${pool}, but only ${free.length} cores are available for it; request fewer cores or free more (see isolcpus)`,
+        { field: pool === "shared" ? "numSharedCores" : "numExclusiveCores" },
+      );
     }
     if (free.length === 0 && pool === "infra") {
-      throw new CmkError("does-not-fit", "no cores are left for the infra pool; request fewer exclusive or shared cores, or isolate fewer cores, so the system keeps at least one core", { field: "numExclusiveCores" });
+      throw new CmkError(
+        "does-not-fit",
+        "no cores are left for the infra pool; request fewer exclusive or shared cores, or isolate fewer cores, so the system keeps at least one core",
+        { field: "numExclusiveCores" },
+      );
     }
     for (const core of count === undefined ? free : free.slice(0, count)) assigned.set(core, pool);
   };
@@ -135,10 +150,17 @@ function isolationOf(topology: Topology, request: CarveRequest, onSocket: PoolAs
   if (nodeIsolated.length > 0) {
     const where = request.socketId === null ? "" : ` on socket ${request.socketId}`;
     if (isolated.length < requested) {
-      throw new CmkError("does-not-fit", `cannot use isolated cores for exclusive and shared pools: ${isolated.length} cores are isolated${where} but ${requested} were requested; isolate more cores (isolcpus) or request fewer`, { field: "numExclusiveCores" });
+      throw new CmkError(
+        "does-not-fit",
+        `cannot use isolated cores for exclusive and shared pools: ${isolated.length} cores are isolated${where} but ${requested} were requested; isolate more cores (isolcpus) or request fewer`,
+        { field: "numExclusiveCores" },
+      );
     }
     if (nodeIsolated.length > requested) {
-      notices.push({ level: "warning", message: `not all isolated cores will be used by exclusive and shared pools: ${nodeIsolated.length} isolated but only ${requested} used; the rest stay idle (they cannot join infra)` });
+      notices.push({
+        level: "warning",
+        message: `not all isolated cores will be used by exclusive and shared pools: ${nodeIsolated.length} isolated but only ${requested} used; the rest stay idle (they cannot join infra)`,
+      });
     }
   }
   return { nodeIsolated, isolated, notIsolated };
@@ -158,7 +180,11 @@ function carveWithStrategy(topology: Topology, request: CarveRequest, cores: Iso
     const sstBfIsolated = cores.isolated.filter(pools.isSstBf);
     notices.push({ level: "info", message: `isolated SST-BF cores (core ids): ${coreIds(sstBfIsolated)}` });
     if (sstBfIsolated.length < request.numExclusiveCores) {
-      throw new CmkError("does-not-fit", `${request.numExclusiveCores} exclusive cores requested but only ${sstBfIsolated.length} isolated SST-BF (high-priority) cores exist; request fewer or isolate more high-priority cores`, { field: "numExclusiveCores" });
+      throw new CmkError(
+        "does-not-fit",
+        `${request.numExclusiveCores} exclusive cores requested but only ${sstBfIsolated.length} isolated SST-BF (high-priority) cores exist; request fewer or isolate more high-priority cores`,
+        { field: "numExclusiveCores" },
+      );
     }
     assign(orderCores(topology, sstBfIsolated, request.exclusiveMode), "exclusive", request.numExclusiveCores);
     assign(orderCores(topology, cores.isolated, request.sharedMode), "shared", request.numSharedCores);
@@ -168,9 +194,11 @@ function carveWithStrategy(topology: Topology, request: CarveRequest, cores: Iso
   }
   const isolating = cores.nodeIsolated.length > 0;
   const source = isolating ? cores.isolated : topology.cores;
-  notices.push(isolating
-    ? { level: "info", message: `isolated physical cores (core ids): ${coreIds(cores.isolated)}` }
-    : { level: "info", message: "no isolated physical cores detected: carving pools from all cores" });
+  notices.push(
+    isolating
+      ? { level: "info", message: `isolated physical cores (core ids): ${coreIds(cores.isolated)}` }
+      : { level: "info", message: "no isolated physical cores detected: carving pools from all cores" },
+  );
   assign(orderCores(topology, source, request.exclusiveMode), "exclusive", request.numExclusiveCores);
   assign(orderCores(topology, source, request.sharedMode), "shared", request.numSharedCores);
   exclNonIsolcpus();
@@ -186,19 +214,34 @@ function carveSstCp(topology: Topology, request: CarveRequest, assign: Assign, n
   const coresWith = (value: string | undefined): Core[] => topology.cores.filter((core) => eppOf(core) === value);
   const counts = present.map((value) => `${value}: ${coresWith(value).length}`).join(", ");
   if (present.length > 3) {
-    throw new CmkError("does-not-fit", `there must not be more than 3 EPP values among the cores for SST-CP, found ${present.length} (${counts}); set energy_performance_preference to at most 3 values`);
+    throw new CmkError(
+      "does-not-fit",
+      `there must not be more than 3 EPP values among the cores for SST-CP, found ${present.length} (${counts}); set energy_performance_preference to at most 3 values`,
+    );
   }
   if (present.length < 2) {
-    throw new CmkError("does-not-fit", `there must be either 2 or 3 EPP values set among the cores for SST-CP, found ${present.length} (${counts || "none"}); set energy_performance_preference per core or disable SST-CP`, { field: "sst" });
+    throw new CmkError(
+      "does-not-fit",
+      `there must be either 2 or 3 EPP values set among the cores for SST-CP, found ${present.length} (${counts || "none"}); set energy_performance_preference per core or disable SST-CP`,
+      { field: "sst" },
+    );
   }
   const [high, middle, low] = present as [string, string, string?];
   const { numExclusiveCores: e, numSharedCores: s } = request;
   if (low !== undefined) {
     if (coresWith(high).length !== e || coresWith(middle).length !== s) {
-      throw new CmkError("does-not-fit", `SST-CP needs exactly ${e} cores with EPP ${high} (found ${coresWith(high).length}) and ${s} with ${middle} (found ${coresWith(middle).length}); adjust the exclusive and shared core counts or the EPP settings`, { field: "numExclusiveCores" });
+      throw new CmkError(
+        "does-not-fit",
+        `SST-CP needs exactly ${e} cores with EPP ${high} (found ${coresWith(high).length}) and ${s} with ${middle} (found ${coresWith(middle).length}); adjust the exclusive and shared core counts or the EPP settings`,
+        { field: "numExclusiveCores" },
+      );
     }
   } else if (coresWith(high).length !== e + s) {
-    throw new CmkError("does-not-fit", `SST-CP needs exactly ${e + s} cores with EPP ${high} for exclusive and shared pools (found ${coresWith(high).length}); adjust the exclusive and shared core counts or the EPP settings`, { field: "numExclusiveCores" });
+    throw new CmkError(
+      "does-not-fit",
+      `SST-CP needs exactly ${e + s} cores with EPP ${high} for exclusive and shared pools (found ${coresWith(high).length}); adjust the exclusive and shared core counts or the EPP settings`,
+      { field: "numExclusiveCores" },
+    );
   }
   notices.push({ level: "info", message: `SST-CP: EPP values in priority order: ${present.join(", ")}` });
   assign(coresWith(high), "exclusive", e);
@@ -216,19 +259,34 @@ function assignExclNonIsolcpus(topology: Topology, request: CarveRequest, assign
   const ids = new Set(request.exclNonIsolcpus);
   const missing = [...ids].filter((id) => !topology.cores.some((core) => core.id === id));
   if (missing.length > 0) {
-    throw new CmkError("does-not-fit", `exclusive-non-isolcpus names cores not on this node: ${missing.join(", ")}; core ids run from 0 to ${topology.cores.length - 1} across the node (not CPU ids, not per-socket core_id)`, { field: "exclNonIsolcpus" });
+    throw new CmkError(
+      "does-not-fit",
+      `exclusive-non-isolcpus names cores not on this node: ${missing.join(", ")}; core ids run from 0 to ${topology.cores.length - 1} across the node (not CPU ids, not per-socket core_id)`,
+      { field: "exclNonIsolcpus" },
+    );
   }
   const chosen = topology.cores.filter((core) => ids.has(core.id));
   const taken = chosen.filter((core) => assigned.has(core));
   if (taken.length > 0) {
-    throw new CmkError("does-not-fit", `exclusive-non-isolcpus cores already assigned to other pools: ${taken.map((core) => `${core.id} (${assigned.get(core)})`).join(", ")}; choose other cores`, { field: "exclNonIsolcpus" });
+    throw new CmkError(
+      "does-not-fit",
+      `exclusive-non-isolcpus cores already assigned to other pools: ${taken.map((core) => `${core.id} (${assigned.get(core)})`).join(", ")}; choose other cores`,
+      { field: "exclNonIsolcpus" },
+    );
   }
   const isolated = chosen.filter((core) => core.isolated);
   if (isolated.length > 0) {
-    throw new CmkError("does-not-fit", `exclusive-non-isolcpus cores are isolated by isolcpus and cannot join that pool: ${isolated.map((core) => core.id).join(", ")}; choose non-isolated cores`, { field: "exclNonIsolcpus" });
+    throw new CmkError(
+      "does-not-fit",
+      `exclusive-non-isolcpus cores are isolated by isolcpus and cannot join that pool: ${isolated.map((core) => core.id).join(", ")}; choose non-isolated cores`,
+      { field: "exclNonIsolcpus" },
+    );
   }
   assign(chosen, "exclusive-non-isolcpus");
-  notices.push({ level: "info", message: `exclusive-non-isolcpus takes ${chosen.length === 0 ? "no core" : chosen.map((core) => `core ${coreName(core)}`).join(", ")}` });
+  notices.push({
+    level: "info",
+    message: `exclusive-non-isolcpus takes ${chosen.length === 0 ? "no core" : chosen.map((core) => `core ${coreName(core)}`).join(", ")}`,
+  });
 }
 
 function buildLayout(topology: Topology, assigned: ReadonlyMap<Core, PoolName>, pools: readonly PoolName[]): PoolLayout {

@@ -151,8 +151,10 @@ function isolationCheck(state: NodeState, isolcpus: CpuSet): CheckResult {
   const outside = findUnisolated(state, isolcpus);
   return {
     errors: outside.map((entry) => `${entry.pool}:${entry.list} has CPUs ${entry.cpus} not isolated by isolcpus`),
-    warnings: findNothingIsolated(state, isolcpus).map((entry) =>
-      `${entry.pool} CPUs ${entry.cpus} are not isolated: the kernel command line has no isolcpus, so every other process may run on them too; boot with isolcpus= covering them to keep them to their tasks`),
+    warnings: findNothingIsolated(state, isolcpus).map(
+      (entry) =>
+        `${entry.pool} CPUs ${entry.cpus} are not isolated: the kernel command line has no isolcpus, so every other process may run on them too; boot with isolcpus= covering them to keep them to their tasks`,
+    ),
     cpus: CpuSet.of(outside.flatMap((entry) => entry.cpus.ids)),
   };
 }

@@ -196,7 +196,9 @@ export class CpuSet implements Iterable<number> {
 
   /** CMK_CPUS_ASSIGNED_MASK: upper-case hex, no 0x, no leading zeros, no grouping ("0" if empty). */
   toCmkMask(): string {
-    return hexDigits(this.ids).replace(/^0+(?=.)/, "").toUpperCase();
+    return hexDigits(this.ids)
+      .replace(/^0+(?=.)/, "")
+      .toUpperCase();
   }
 
   /** The kernel's cpumask format: 32-bit words as 8 hex digits, most significant first, comma-separated. */

@@ -3,10 +3,10 @@
 // holds it, and whether a failed check involves it; then a legend, pool totals and the checks.
 // Every line fits the given width where a single item can. Pure: lines out, no terminal codes
 // beyond colour.
-import { checkNames, failedChecks, type CheckName, type NodeChecks } from "./checks.ts";
+import { type CheckName, checkNames, failedChecks, type NodeChecks } from "./checks.ts";
 import { CpuSet } from "./cpuset.ts";
 import { cpuListsOf, type NodeState } from "./node-state.ts";
-import { poolNames, type PoolName } from "./pools.ts";
+import { type PoolName, poolNames } from "./pools.ts";
 import type { Core, Topology } from "./topology.ts";
 
 const poolStyle: Readonly<Record<PoolName, { letter: string; colour: number }>> = {
@@ -139,7 +139,12 @@ function wrapPieces(prefix: string, pieces: readonly Piece[], width: number, sep
 
 /** A sentence after a prefix, wrapped at spaces; continuation lines are indented like the prefix. */
 function wrapWords(prefix: string, text: string, width: number): string[] {
-  return wrapPieces(prefix, text.split(" ").map((word) => ({ text: word, width: word.length })), width, " ");
+  return wrapPieces(
+    prefix,
+    text.split(" ").map((word) => ({ text: word, width: word.length })),
+    width,
+    " ",
+  );
 }
 
 /** A line of totals per pool, its figures wrapped under each other when the width is short. */
@@ -150,8 +155,18 @@ function poolLines(state: NodeState | null, width: number): string[] {
     const busy = lists.filter((list) => list.tasks.length > 0).length;
     const tasks = new Set(lists.flatMap((list) => list.tasks)).size;
     const cpus = lists.reduce((count, list) => count + list.cpus.size, 0);
-    const figures = [`${String(lists.length).padStart(4)} lists`, `${String(cpus).padStart(5)} CPUs`, `${String(busy).padStart(4)} taken`, `${String(tasks).padStart(5)} tasks`];
-    return wrapPieces(`${pool.name.padEnd(24)} `, figures.map((text) => ({ text, width: text.length })), width, " ");
+    const figures = [
+      `${String(lists.length).padStart(4)} lists`,
+      `${String(cpus).padStart(5)} CPUs`,
+      `${String(busy).padStart(4)} taken`,
+      `${String(tasks).padStart(5)} tasks`,
+    ];
+    return wrapPieces(
+      `${pool.name.padEnd(24)} `,
+      figures.map((text) => ({ text, width: text.length })),
+      width,
+      " ",
+    );
   });
 }
 

@@ -62,7 +62,13 @@ export function sameLayout(a: NodeState, b: NodeState): boolean {
   const shape = (state: NodeState): string =>
     [...state.pools.values()]
       .sort((x, y) => x.name.localeCompare(y.name))
-      .map((pool) => `${pool.name}:${[...pool.sockets].sort(([x], [y]) => x - y).map(([socket, lists]) => `${socket}=${lists.map((list) => list.cpus.toString()).join("|")}`).join(";")}`)
+      .map(
+        (pool) =>
+          `${pool.name}:${[...pool.sockets]
+            .sort(([x], [y]) => x - y)
+            .map(([socket, lists]) => `${socket}=${lists.map((list) => list.cpus.toString()).join("|")}`)
+            .join(";")}`,
+      )
       .join("\n");
   return shape(a) === shape(b);
 }
@@ -77,7 +83,10 @@ export function mapTasks(
   for (const pool of state.pools.values()) {
     const sockets = new Map<number, CpuListState[]>();
     for (const [socket, lists] of pool.sockets) {
-      sockets.set(socket, lists.map((list) => ({ ...list, tasks: change(pool.name, list, socket) })));
+      sockets.set(
+        socket,
+        lists.map((list) => ({ ...list, tasks: change(pool.name, list, socket) })),
+      );
     }
     pools.set(pool.name, { name: pool.name, sockets });
   }

@@ -1,7 +1,7 @@
 // Re-carving a node with running tasks: every live task keeps its exclusive list when the new
 // layout still has it, otherwise moves to a free list (same socket first); shared and infra tasks
 // follow their socket's new list. Refuses, changing nothing, when the tasks do not fit.
-import { reclaimDead, type ReclaimedTask, type TaskLiveness } from "./allocate.ts";
+import { type ReclaimedTask, reclaimDead, type TaskLiveness } from "./allocate.ts";
 import { CpuSet } from "./cpuset.ts";
 import { CmkError } from "./errors.ts";
 import { cpuListsOf, mapTasks, type NodeState } from "./node-state.ts";
@@ -48,7 +48,10 @@ export function planReconfigure(current: NodeState, carved: NodeState, isAlive: 
     const holders = [...new Set(busy.flatMap((list) => list.tasks))].join(", ");
     if (isExclusivePool(pool.name)) {
       if (busy.length > slots.length) {
-        throw new CmkError("conflict", `the new layout has ${slots.length} ${pool.name} CPU lists but running tasks (${holders}) hold ${busy.length}; request at least ${busy.length} or stop tasks first; nothing was changed`);
+        throw new CmkError(
+          "conflict",
+          `the new layout has ${slots.length} ${pool.name} CPU lists but running tasks (${holders}) hold ${busy.length}; request at least ${busy.length} or stop tasks first; nothing was changed`,
+        );
       }
       const taken = new Set<Slot>();
       const unplaced = busy.filter((list) => {
@@ -66,7 +69,10 @@ export function planReconfigure(current: NodeState, carved: NodeState, isAlive: 
       }
     } else {
       if (slots.length === 0) {
-        throw new CmkError("conflict", `the new layout has no ${pool.name} CPU lists but running tasks (${holders}) use that pool; give it cores or stop those tasks first; nothing was changed`);
+        throw new CmkError(
+          "conflict",
+          `the new layout has no ${pool.name} CPU lists but running tasks (${holders}) use that pool; give it cores or stop those tasks first; nothing was changed`,
+        );
       }
       for (const list of busy) place(pool.name, slots.find((slot) => slot.socket === list.socket) ?? (slots[0] as Slot), list.tasks);
     }

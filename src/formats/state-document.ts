@@ -11,7 +11,7 @@ import { BoundedCache } from "../core/bounded-cache.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError } from "../core/errors.ts";
 import type { CpuListState, NodeState, PoolState, TaskRecord } from "../core/node-state.ts";
-import { compareCpuLists, isPoolName, poolNames, type PoolName } from "../core/pools.ts";
+import { compareCpuLists, isPoolName, type PoolName, poolNames } from "../core/pools.ts";
 import { parseYaml, type YamlKey, type YamlMap, type YamlValue } from "./yaml.ts";
 
 /**
@@ -39,7 +39,11 @@ export function decodeStateFile(text: string, source: string): NodeState {
     parsed = JSON.parse(text) as DocumentValue;
   } catch (error) {
     const reason = error instanceof SyntaxError ? error.message : String(error);
-    throw new CmkError("invalid-state", `${source}: not valid JSON (${reason}); restore it from its backup, or run cmk init to start afresh (it keeps the unreadable file as a backup)`, { cause: error });
+    throw new CmkError(
+      "invalid-state",
+      `${source}: not valid JSON (${reason}); restore it from its backup, or run cmk init to start afresh (it keeps the unreadable file as a backup)`,
+      { cause: error },
+    );
   }
   return stateOf(parsed, source);
 }
@@ -52,7 +56,10 @@ export function decodeYamlStateFile(text: string, source: string): NodeState {
 function stateOf(document: DocumentValue, source: string): NodeState {
   const top: ReadonlyMap<YamlKey, DocumentValue> | null = !isMapping(document) ? null : document instanceof Map ? document : new Map(Object.entries(document));
   if (top === null || !top.has("config")) {
-    throw new CmkError("invalid-state", `${source}: not a cmk state file (no "config" mapping at the top); restore it from its backup, or run cmk init to start afresh (it keeps the unreadable file as a backup)`);
+    throw new CmkError(
+      "invalid-state",
+      `${source}: not a cmk state file (no "config" mapping at the top); restore it from its backup, or run cmk init to start afresh (it keeps the unreadable file as a backup)`,
+    );
   }
   for (const key of top.keys()) {
     if (key !== "config" && key !== "tasks") {
@@ -153,7 +160,10 @@ function readSockets(pool: PoolName, value: DocumentValue, source: string): Map<
       throw new CmkError("invalid-state", `${source}: pool ${pool}: socket "${String(socketKey)}" is not a socket number`);
     }
     if (sockets.has(socket)) {
-      throw new CmkError("invalid-state", `${source}: pool ${pool}: socket ${socket} appears twice (as a number and as a string); merge its CPU lists under one key`);
+      throw new CmkError(
+        "invalid-state",
+        `${source}: pool ${pool}: socket ${socket} appears twice (as a number and as a string); merge its CPU lists under one key`,
+      );
     }
     const socketWhere = `pool ${pool} socket ${socket}`;
     const lists: CpuListState[] = [];
@@ -216,7 +226,10 @@ function readTaskRecord(id: string, value: DocumentValue, source: string): TaskR
     const raw = entry.get(field);
     if (raw === undefined && !required) return undefined;
     if (typeof raw !== "number" || !Number.isSafeInteger(raw) || raw < 0) {
-      throw new CmkError("invalid-state", `${source}: task ${id}: "${field}" must be a non-negative integer, found ${raw === undefined ? "nothing" : describeValue(raw)}`);
+      throw new CmkError(
+        "invalid-state",
+        `${source}: task ${id}: "${field}" must be a non-negative integer, found ${raw === undefined ? "nothing" : describeValue(raw)}`,
+      );
     }
     return raw;
   };
@@ -244,7 +257,10 @@ function entriesOf(value: DocumentValue, where: () => string, source: string): I
   if (value instanceof Map) return value;
   if (isMapping(value)) return Object.entries(value);
   if (value === null) return [];
-  throw new CmkError("invalid-state", `${source}: ${where()} must be a mapping, found ${describeValue(value)}; restore the file from a backup, or run cmk init to start afresh (it keeps the unreadable file as a backup)`);
+  throw new CmkError(
+    "invalid-state",
+    `${source}: ${where()} must be a mapping, found ${describeValue(value)}; restore the file from a backup, or run cmk init to start afresh (it keeps the unreadable file as a backup)`,
+  );
 }
 
 function describeValue(value: DocumentValue): string {
@@ -268,10 +284,10 @@ function pidString(value: DocumentValue, where: () => string, source: string): s
  * line per entry; a mapping of scalars (a task record) and every list stay on one line.
  */
 function jsonText(value: YamlValue, indent: string): string {
-  if (!(value instanceof Map)) return JSON.stringify(value instanceof Array ? value.map(plainValue) : value);
+  if (!(value instanceof Map)) return JSON.stringify(Array.isArray(value) ? value.map(plainValue) : value);
   if (value.size === 0) return "{}";
   const entries = [...value].map(([key, entry]) => [JSON.stringify(String(key)), entry] as const);
-  if (entries.every(([, entry]) => !(entry instanceof Map) && !(entry instanceof Array))) {
+  if (entries.every(([, entry]) => !(entry instanceof Map) && !Array.isArray(entry))) {
     return `{ ${entries.map(([key, entry]) => `${key}: ${JSON.stringify(entry)}`).join(", ")} }`;
   }
   const inner = `${indent}  `;
@@ -280,5 +296,5 @@ function jsonText(value: YamlValue, indent: string): string {
 
 function plainValue(value: YamlValue): unknown {
   if (value instanceof Map) return Object.fromEntries([...value].map(([key, entry]) => [String(key), plainValue(entry)]));
-  return value instanceof Array ? value.map(plainValue) : value;
+  return Array.isArray(value) ? value.map(plainValue) : value;
 }

@@ -41,8 +41,24 @@ for (const [ch, message] of Object.entries({
 }
 
 const escapesIn: Readonly<Record<string, string>> = {
-  "0": "\0", a: "\x07", b: "\b", t: "\t", "\t": "\t", n: "\n", v: "\v", f: "\f", r: "\r", e: "\x1b",
-  " ": " ", '"': '"', "/": "/", "\\": "\\", N: "\x85", _: "\xa0", L: "\u2028", P: "\u2029",
+  "0": "\0",
+  a: "\x07",
+  b: "\b",
+  t: "\t",
+  "\t": "\t",
+  n: "\n",
+  v: "\v",
+  f: "\f",
+  r: "\r",
+  e: "\x1b",
+  " ": " ",
+  '"': '"',
+  "/": "/",
+  "\\": "\\",
+  N: "\x85",
+  _: "\xa0",
+  L: "\u2028",
+  P: "\u2029",
 };
 const hexEscapeLength: Readonly<Record<string, number>> = { x: 2, u: 4, U: 8 };
 
@@ -233,7 +249,7 @@ class Parser {
     const start = this.pos;
     const stops = flow ? flowPlainStops : blockPlainStops;
     let p = start;
-    for (;; p++) {
+    for (; ; p++) {
       stops.lastIndex = p;
       p = stops.test(t) ? stops.lastIndex - 1 : t.length;
       const c = t.charCodeAt(p);
@@ -533,11 +549,17 @@ function resolvePlain(text: string): YamlValue | undefined {
     const [, sign, binary, hex, octal, decimal, base60] = int;
     const parse = (part: string, radix: number): number => Number.parseInt(part.replaceAll("_", ""), radix);
     const magnitude =
-      binary !== undefined ? parse(binary, 2)
-      : hex !== undefined ? parse(hex, 16)
-      : octal !== undefined ? (octal.replaceAll("_", "") === "" ? 0 : parse(octal, 8))
-      : decimal !== undefined ? parse(decimal, 10)
-      : sexagesimal(base60 ?? "");
+      binary !== undefined
+        ? parse(binary, 2)
+        : hex !== undefined
+          ? parse(hex, 16)
+          : octal !== undefined
+            ? octal.replaceAll("_", "") === ""
+              ? 0
+              : parse(octal, 8)
+            : decimal !== undefined
+              ? parse(decimal, 10)
+              : sexagesimal(base60 ?? "");
     if (!Number.isSafeInteger(magnitude)) return undefined;
     return sign === "-" && magnitude !== 0 ? -magnitude : magnitude;
   }
@@ -629,8 +651,20 @@ const printableAscii = /^[\x20-\x7E]*$/; // the common case, checked without the
 const nonPrintable = /[^\x20-\x7E\xA0-\u2027\u202A-\uD7FF\uE000-\uFEFE\uFF00-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const timestampPattern = /^(?:\d{4}-\d\d-\d\d|\d{4}-\d\d?-\d\d?(?:[Tt]|[ \t]+)\d\d?:\d\d:\d\d(?:\.\d*)?(?:[ \t]*(?:Z|[-+]\d\d?(?::\d\d)?))?)$/;
 const escapesOut: Readonly<Record<string, string>> = {
-  "\0": "0", "\x07": "a", "\b": "b", "\t": "t", "\n": "n", "\v": "v", "\f": "f", "\r": "r", "\x1b": "e",
-  '"': '"', "\\": "\\", "\x85": "N", "\u2028": "L", "\u2029": "P",
+  "\0": "0",
+  "\x07": "a",
+  "\b": "b",
+  "\t": "t",
+  "\n": "n",
+  "\v": "v",
+  "\f": "f",
+  "\r": "r",
+  "\x1b": "e",
+  '"': '"',
+  "\\": "\\",
+  "\x85": "N",
+  "\u2028": "L",
+  "\u2029": "P",
 };
 
 /** Plain when it reads back as the same string (PyYAML's rules), single-quoted otherwise, double-quoted if it needs escapes. */
@@ -638,9 +672,9 @@ function formatString(text: string): string {
   if (!printableAscii.test(text) && nonPrintable.test(text)) {
     let out = '"';
     for (const ch of text) {
-      const escape = escapesOut[ch];
+      const escaped = escapesOut[ch];
       const code = ch.codePointAt(0) ?? 0;
-      if (escape !== undefined) out += `\\${escape}`;
+      if (escaped !== undefined) out += `\\${escaped}`;
       else if (!nonPrintable.test(ch)) out += ch;
       else out += code <= 0xff ? `\\x${code.toString(16).toUpperCase().padStart(2, "0")}` : `\\u${code.toString(16).toUpperCase().padStart(4, "0")}`;
     }

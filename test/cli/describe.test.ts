@@ -46,7 +46,7 @@ describe("cmk describe", () => {
     assert.equal(result.status, 0, result.stderr);
     const yaml = runCmk(["describe", `--conf-dir=${dir}`, "--output=yaml"], env);
     assert.equal(yaml.status, 0);
-    assert.match(yaml.stdout, /^path: .*\npools:\n  exclusive:\n    cpuLists:\n      1,9:\n        cpus: 1,9\n        tasks: \[\]\n/);
+    assert.match(yaml.stdout, /^path: .*\npools:\n {2}exclusive:\n {4}cpuLists:\n {6}1,9:\n {8}cpus: 1,9\n {8}tasks: \[\]\n/);
   });
 
   it("describes a node without state as not initialised (exit 8) and a corrupt file as invalid (exit 3)", () => {
@@ -69,7 +69,10 @@ describe("cmk describe", () => {
     const restored = runCmk(["describe", `--conf-dir=${dir}`]);
     assert.equal(restored.status, 0, restored.stderr);
     assert.equal(restored.stdout, described);
-    assert.match(restored.stderr, new RegExp(`^WARNING:cmk:${join(dir, "state.json")} was empty or zero-filled .*restored the pools from ${join(dir, "layout.json")}`));
+    assert.match(
+      restored.stderr,
+      new RegExp(`^WARNING:cmk:${join(dir, "state.json")} was empty or zero-filled .*restored the pools from ${join(dir, "layout.json")}`),
+    );
     // Any task bookkeeping rewrites state.json; --no-affinity because the test node's CPUs may be a fixture's, not this machine's.
     const isolate = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "true"], withHostProcfs(node).env);
     assert.equal(isolate.status, 0, isolate.stderr);

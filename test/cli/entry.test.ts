@@ -1,10 +1,10 @@
 // The executable's entry and its V8 code caches: a damaged, foreign or missing cache never
 // breaks cmk, a good one is made after a successful run, and a failed run leaves none.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { spawnSync } from "node:child_process";
 import { cmkEnv, repoRoot, scratchDir } from "../helpers/cmk.ts";
 
 const root = scratchDir("entry");

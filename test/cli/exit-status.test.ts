@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { it } from "node:test";
-import { generateSysfs, fixtures } from "../../scripts/gen-sysfs-fixture.ts";
+import { fixtures, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
 import { editStateDocument, runCmk, scratchDir } from "../helpers/cmk.ts";
 
 const root = scratchDir("exit-status");
@@ -28,7 +28,10 @@ it("init exits 9 for requests the node cannot satisfy, writing nothing", () => {
     [["--num-exclusive-cores=1", "--num-shared-cores=0", "--socket-id=5"], /socket 5 is not a socket of this node; sockets are 0 \(--socket-id/],
     [["--num-exclusive-cores=1", "--num-shared-cores=0", "--excl-non-isolcpus=99"], /cores not on this node: 99; .*\(--excl-non-isolcpus/],
     [["--num-exclusive-cores=1", "--num-shared-cores=0", "--sst=bf"], /--sst=bf: no CPU of this node reports a cpufreq base_frequency/],
-    [["--num-exclusive-cores=1", "--num-shared-cores=0", "--sst=cp"], /--sst=cp: the CPUs of this node do not report two or more energy_performance_preference values/],
+    [
+      ["--num-exclusive-cores=1", "--num-shared-cores=0", "--sst=cp"],
+      /--sst=cp: the CPUs of this node do not report two or more energy_performance_preference values/,
+    ],
   ];
   for (const [flags, message] of cases) {
     const dir = join(root, `conf-${counter++}`);

@@ -27,7 +27,7 @@ function treeOf(dir: string): Record<string, string> {
 function writeCmk14ConfDir(dir: string): void {
   const pid = String(process.pid);
   const files: Record<string, string> = {
-    "lock": "",
+    lock: "",
     "pools/exclusive/exclusive": "1",
     "pools/exclusive/0/4,12/tasks": pid,
     "pools/exclusive/0/5,13/tasks": "",
@@ -67,7 +67,11 @@ describe("cmk export-cmk14", () => {
     assert.match(exported.stderr, /^INFO:cmk:wrote 6 CPU lists and 2 task\(s\) of .* as a CMK 1\.4 configuration directory at .*rollback$/m);
     assert.deepEqual(treeOf(join(target, "pools")), original);
     assert.equal(readFileSync(join(target, "lock"), "utf8"), "");
-    assert.deepEqual(readdirSync(root).filter((name) => name.includes("cmk-export")), [], "no temporary tree is left behind");
+    assert.deepEqual(
+      readdirSync(root).filter((name) => name.includes("cmk-export")),
+      [],
+      "no temporary tree is left behind",
+    );
 
     // cmk's own CMK 1.4 reader takes the exported tree as the node it came from.
     const reread = runCmk(["describe", `--conf-dir=${target}`]);

@@ -28,4 +28,3 @@ it("an empty --conf-dir or --install-dir is refused and the current directory is
   assert.deepEqual(readdirSync(cwd), ["cmk"]);
   assert.equal(readFileSync(join(cwd, "cmk"), "utf8"), "my notes\n");
 });
-

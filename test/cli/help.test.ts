@@ -43,7 +43,12 @@ it("CMK's commands that are not available yet say so, exit 2, and point to a doc
 
 it("--publish and --namespace are refused, not ignored, and not offered as flags", () => {
   const dir = join(scratchDir("help"), "conf");
-  for (const args of [["reconcile", "--publish=true"], ["node-report", "--publish"], ["init", "--namespace=default"], ["describe", "--namespace=default"]]) {
+  for (const args of [
+    ["reconcile", "--publish=true"],
+    ["node-report", "--publish"],
+    ["init", "--namespace=default"],
+    ["describe", "--namespace=default"],
+  ]) {
     const result = runCmk([...args, `--conf-dir=${dir}`]);
     assert.equal(result.status, 2, `${args.join(" ")}: ${result.stderr}`);
     assert.match(result.stderr, /is not available yet in this version \(.*\); see docs\/roadmap.md/);

@@ -46,7 +46,10 @@ it("cmk init refuses to start afresh while an isolate of that state directory ru
     assert.equal(init.status, 3, init.stderr);
     assert.match(init.stderr, new RegExp(`cmk isolate processes of this state directory run on this node \\(PIDs ${task.pid}\\)`));
     assert.equal(readFileSync(join(dir, "state.json"), "utf8"), "{ not json");
-    assert.deepEqual(readdirSync(dir).filter((name) => name.includes("unreadable")), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.includes("unreadable")),
+      [],
+    );
   } finally {
     writeFileSync(flag, "");
     await finished;
@@ -65,16 +68,27 @@ it("random bytes with NULs are corruption: reported as such, never restored from
   assert.deepEqual(readFileSync(join(dir, "state.json")), bytes);
 });
 
-it("a user who may not write the lock file is told which file, its owner and mode", { skip: process.getuid?.() !== 0 && "needs root to run cmk as another user" }, () => {
+it("a user who may not write the lock file is told which file, its owner and mode", {
+  skip: process.getuid?.() !== 0 && "needs root to run cmk as another user",
+}, () => {
   const dir = initialised();
   chmodSync(root, 0o755);
   chmodSync(dir, 0o755);
   chmodSync(join(dir, "lock"), 0o644);
-  const result = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cmkBin, "reconcile", `--conf-dir=${dir}`], { env: cmkEnv(), encoding: "utf8" });
+  const result = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cmkBin, "reconcile", `--conf-dir=${dir}`], {
+    env: cmkEnv(),
+    encoding: "utf8",
+  });
   assert.equal(result.status, 1, result.stderr);
-  assert.equal(result.stderr, `ERROR:cmk:cannot open the state lock ${dir}/lock: permission denied (owned by uid 0, mode 0644); run cmk as a user that may write it (root, usually) or choose a --conf-dir you own\n`);
+  assert.equal(
+    result.stderr,
+    `ERROR:cmk:cannot open the state lock ${dir}/lock: permission denied (owned by uid 0, mode 0644); run cmk as a user that may write it (root, usually) or choose a --conf-dir you own\n`,
+  );
   chmodSync(dir, 0o700);
-  const hidden = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cmkBin, "reconcile", `--conf-dir=${dir}/inner`], { env: cmkEnv(), encoding: "utf8" });
+  const hidden = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cmkBin, "reconcile", `--conf-dir=${dir}/inner`], {
+    env: cmkEnv(),
+    encoding: "utf8",
+  });
   assert.equal(hidden.status, 1, hidden.stderr);
   assert.match(hidden.stderr, /^ERROR:cmk:cannot reach the state directory \S+\/inner: EACCES: permission denied/);
 });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fixtures, generateSysfs, type FixtureSpec } from "../../scripts/gen-sysfs-fixture.ts";
+import { type FixtureSpec, fixtures, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
 import { editStateDocument, fixtureEnv, readStateDocument, runCmk, scratchDir } from "../helpers/cmk.ts";
 import { expectedPools, testNode } from "../helpers/topology.ts";
 
@@ -59,7 +59,10 @@ describe("cmk init", () => {
   it("carves two sockets with isolated cores spread/spread (example B of docs/cmk-compatibility.md) from a generated sysfs", () => {
     const env = fixtureEnv("example-2s16c", join(root, "fixture-2s"));
     const dir = confDir();
-    const result = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1", "--exclusive-mode=spread", "--shared-mode=spread"], env);
+    const result = runCmk(
+      ["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1", "--exclusive-mode=spread", "--shared-mode=spread"],
+      env,
+    );
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stderr, /WARNING:cmk:not all isolated cores will be used by exclusive and shared pools: 6 isolated but only 4 used/);
     assert.deepEqual(readStateDocument(dir), {
@@ -78,7 +81,10 @@ describe("cmk init", () => {
     assert.equal(result.status, 0, result.stderr);
     const exclusive = listsOf(describeState(dir, env), "exclusive");
     const firstCpus = exclusive.map((key) => Number(key.split(",")[0]));
-    assert.deepEqual(firstCpus, [...firstCpus].sort((a, b) => a - b));
+    assert.deepEqual(
+      firstCpus,
+      [...firstCpus].sort((a, b) => a - b),
+    );
     assert.ok(exclusive.indexOf("4,132") < exclusive.indexOf("10,138") || !exclusive.includes("10,138"));
     assert.deepEqual(listsOf(describeState(dir, env), "shared"), []);
   });
@@ -171,7 +177,10 @@ describe("cmk init", () => {
   it("accepts CMK's older mode names vertical and horizontal with one warning per flag, and refuses others", () => {
     const env = fixtureEnv("example-2s16c", join(root, "fixture-2s-modes"));
     const dir = confDir();
-    const result = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1", "--exclusive-mode=horizontal", "--shared-mode=vertical"], env);
+    const result = runCmk(
+      ["init", `--conf-dir=${dir}`, "--num-exclusive-cores=3", "--num-shared-cores=1", "--exclusive-mode=horizontal", "--shared-mode=vertical"],
+      env,
+    );
     assert.equal(result.status, 0, result.stderr);
     const warned = result.stderr.split("\n").filter((line) => line.includes("deprecated"));
     assert.deepEqual(warned, [
@@ -181,7 +190,10 @@ describe("cmk init", () => {
     // The spec's spread/packed row: exclusive spread over both sockets, shared packed on socket 0.
     assert.deepEqual(readStateDocument(dir)?.config["exclusive"], { "0": { "0,8": [], "1,9": [] }, "1": { "4,12": [] } });
     assert.deepEqual(readStateDocument(dir)?.config["shared"], { "0": { "2,10": [] }, "1": {} });
-    for (const [value, pattern] of [["diagonal", /--exclusive-mode="diagonal" is not valid: expected one of packed, spread$/m], ["vertcal", /expected one of packed, spread \(did you mean packed, once called vertical\?\)/]] as const) {
+    for (const [value, pattern] of [
+      ["diagonal", /--exclusive-mode="diagonal" is not valid: expected one of packed, spread$/m],
+      ["vertcal", /expected one of packed, spread \(did you mean packed, once called vertical\?\)/],
+    ] as const) {
       const refused = runCmk(["init", `--conf-dir=${confDir()}`, `--exclusive-mode=${value}`], env);
       assert.equal(refused.status, 2, refused.stderr);
       assert.match(refused.stderr, pattern);
@@ -208,7 +220,10 @@ describe("cmk init", () => {
     const restored = runCmk(["describe", `--conf-dir=${dir}`]);
     assert.equal(restored.status, 0, restored.stderr);
     assert.equal(restored.stdout, described);
-    assert.match(restored.stderr, new RegExp(`^WARNING:cmk:${join(dir, "state.json")} was empty or zero-filled .*restored the pools from ${join(dir, "layout.json")}`));
+    assert.match(
+      restored.stderr,
+      new RegExp(`^WARNING:cmk:${join(dir, "state.json")} was empty or zero-filled .*restored the pools from ${join(dir, "layout.json")}`),
+    );
     const isolate = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", "true"]);
     assert.equal(isolate.status, 0, isolate.stderr);
     assert.equal(runCmk(["describe", `--conf-dir=${dir}`]).stderr, "", "the next write repaired state.json");

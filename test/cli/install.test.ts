@@ -6,8 +6,8 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cmkBin, collect, fixtureEnv, runCmk, scratchDir, type CmkResult } from "../helpers/cmk.ts";
-import { expectedPools, hostNode, type ExpectedList } from "../helpers/topology.ts";
+import { type CmkResult, cmkBin, collect, fixtureEnv, runCmk, scratchDir } from "../helpers/cmk.ts";
+import { type ExpectedList, expectedPools, hostNode } from "../helpers/topology.ts";
 
 const root = scratchDir("install");
 /** The exclusive list `init --num-exclusive-cores=1 --num-shared-cores=0` gives on this machine, where the installed cmk pins. */
@@ -30,7 +30,10 @@ function install(dir: string): CmkResult {
   return runCmk(["install", `--install-dir=${dir}`], {}, root);
 }
 
-const sidecarsIn = (dir: string): string[] => readdirSync(dir).filter((entry) => entry.startsWith(".cmk-v")).sort();
+const sidecarsIn = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((entry) => entry.startsWith(".cmk-v"))
+    .sort();
 
 function mount(args: readonly string[]): void {
   execFileSync("mount", args, { stdio: "ignore" });
@@ -42,7 +45,9 @@ function unmountAfter(path: string): void {
 
 /** The CPUs of the only exclusive CPU list of a state, as a kernel cpulist (as Cpus_allowed_list shows them). */
 function exclusiveCpus(confDir: string, executable: string): string {
-  const described = JSON.parse(runInstalled(executable, ["describe", `--conf-dir=${confDir}`]).stdout) as { pools: Record<string, { cpuLists: Record<string, unknown> }> };
+  const described = JSON.parse(runInstalled(executable, ["describe", `--conf-dir=${confDir}`]).stdout) as {
+    pools: Record<string, { cpuLists: Record<string, unknown> }>;
+  };
   const lists = Object.keys(described.pools["exclusive"]?.cpuLists ?? {});
   assert.deepEqual(lists, [firstCore.key], "one exclusive CPU list: this machine's first core init may use");
   return firstCore.cpus.toString();
@@ -64,13 +69,31 @@ describe("cmk install", () => {
   it("places a 0755 launcher that needs only glibc, beside one runtime directory", () => {
     assert.equal(statSync(cmk).mode & 0o777, 0o755);
     const needed = execFileSync("readelf", ["-d", cmk], { encoding: "utf8" }).match(/\(NEEDED\).*\[(.*)\]/g) ?? [];
-    assert.deepEqual(needed.map((line) => /\[(.*)\]/.exec(line)?.[1]), ["libc.so.6"]);
+    assert.deepEqual(
+      needed.map((line) => /\[(.*)\]/.exec(line)?.[1]),
+      ["libc.so.6"],
+    );
     const [sidecar, ...others] = sidecarsIn(dir);
     assert.equal(others.length, 0);
-    assert.deepEqual(readdirSync(join(dir, sidecar as string)).sort(), [".code-cache", "cmk-hold", "cmk-main.cjs", "cmk.cjs", "cmk_native.node", "launcher", "lib", "node"]);
-    assert.ok(readdirSync(join(dir, sidecar as string, ".code-cache")).includes("isolate.bin"), "isolate starts from compiled code even where the directory is read-only");
+    assert.deepEqual(readdirSync(join(dir, sidecar as string)).sort(), [
+      ".code-cache",
+      "cmk-hold",
+      "cmk-main.cjs",
+      "cmk.cjs",
+      "cmk_native.node",
+      "launcher",
+      "lib",
+      "node",
+    ]);
+    assert.ok(
+      readdirSync(join(dir, sidecar as string, ".code-cache")).includes("isolate.bin"),
+      "isolate starts from compiled code even where the directory is read-only",
+    );
     assert.deepEqual(readdirSync(join(dir, sidecar as string, "lib")).sort(), ["libgcc_s.so.1", "libstdc++.so.6"]);
-    assert.deepEqual(readdirSync(dir).filter((entry) => entry.startsWith(".cmk-partial-")), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((entry) => entry.startsWith(".cmk-partial-")),
+      [],
+    );
   });
 
   it("an installed cmk installs itself elsewhere, byte for byte", () => {
@@ -90,7 +113,11 @@ describe("cmk install", () => {
     chmodSync(root, 0o755);
     const installed = spawnSync("/bin/sh", ["-c", 'umask 077 && exec "$0" install --install-dir="$1"', cmkBin, shared], { encoding: "utf8" });
     assert.equal(installed.status, 0, installed.stderr);
-    const asNobody = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", join(shared, "cmk"), "--version"], { env: {}, cwd: "/", encoding: "utf8" });
+    const asNobody = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", join(shared, "cmk"), "--version"], {
+      env: {},
+      cwd: "/",
+      encoding: "utf8",
+    });
     assert.equal(asNobody.status, 0, asNobody.stderr);
     assert.equal(asNobody.stdout, sourceVersion);
   });
@@ -105,7 +132,9 @@ describe("cmk install", () => {
     const env = fixtureEnv("example-2s16c", join(root, "fixture"));
     const init = runInstalled(cmk, ["init", `--conf-dir=${fixtureConf}`, "--num-exclusive-cores=2", "--num-shared-cores=1"], env);
     assert.equal(init.status, 0, init.stderr);
-    const described = JSON.parse(runInstalled(cmk, ["describe", `--conf-dir=${fixtureConf}`]).stdout) as { pools: Record<string, { cpuLists: Record<string, unknown> }> };
+    const described = JSON.parse(runInstalled(cmk, ["describe", `--conf-dir=${fixtureConf}`]).stdout) as {
+      pools: Record<string, { cpuLists: Record<string, unknown> }>;
+    };
     assert.equal(Object.keys(described.pools["exclusive"]?.cpuLists ?? {}).length, 2);
 
     const isolate = runInstalled(cmk, ["isolate", `--conf-dir=${hostConf}`, "--pool=exclusive", "--", "cat", "/proc/self/status"]);
@@ -114,7 +143,9 @@ describe("cmk install", () => {
   });
 
   it("keeps a workload's NODE_OPTIONS away from cmk's runtime but gives it to the command", () => {
-    const result = runInstalled(cmk, ["isolate", `--conf-dir=${hostConf}`, "--pool=exclusive", "--", "/usr/bin/env"], { NODE_OPTIONS: "--require /nonexistent/tracing.js" });
+    const result = runInstalled(cmk, ["isolate", `--conf-dir=${hostConf}`, "--pool=exclusive", "--", "/usr/bin/env"], {
+      NODE_OPTIONS: "--require /nonexistent/tracing.js",
+    });
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stdout, /^NODE_OPTIONS=--require \/nonexistent\/tracing\.js$/m);
     assert.doesNotMatch(result.stdout, /CMK_WORKLOAD_NODE_OPTIONS/);
@@ -123,17 +154,26 @@ describe("cmk install", () => {
   it("isolate loads no Node.js module beyond an empty script's, but vm for its code cache", () => {
     const list = join(root, "modules.txt");
     const probe = join(root, "probe.cjs");
-    writeFileSync(probe, `process.on("exit", () => require("fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.filter((name) => name.startsWith("NativeModule ")).join("\\n")));\n`);
+    writeFileSync(
+      probe,
+      `process.on("exit", () => require("fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.filter((name) => name.startsWith("NativeModule ")).join("\\n")));\n`,
+    );
     const empty = join(root, "empty.js");
     writeFileSync(empty, "");
     assert.equal(spawnSync(process.execPath, ["--require", probe, empty], { env: {} }).status, 0);
     const baseline = new Set(readFileSync(list, "utf8").split("\n"));
     // The launcher keeps NODE_OPTIONS from cmk, so load the probe into the installed entry directly.
     const entry = join(dir, sidecarsIn(dir)[0] as string, "cmk.cjs");
-    const isolate = spawnSync(process.execPath, ["--require", probe, entry, "isolate", `--conf-dir=${hostConf}`, "--pool=exclusive", "--", "cat", "/proc/self/status"], { encoding: "utf8", env: {} });
+    const isolate = spawnSync(
+      process.execPath,
+      ["--require", probe, entry, "isolate", `--conf-dir=${hostConf}`, "--pool=exclusive", "--", "cat", "/proc/self/status"],
+      { encoding: "utf8", env: {} },
+    );
     assert.equal(isolate.status, 0, isolate.stderr);
     assert.match(isolate.stdout, /^Cpus_allowed_list:/m, "the probe saw isolate run its command");
-    const extra = readFileSync(list, "utf8").split("\n").filter((name) => !baseline.has(name));
+    const extra = readFileSync(list, "utf8")
+      .split("\n")
+      .filter((name) => !baseline.has(name));
     assert.deepEqual(extra, ["NativeModule vm"]);
   });
 
@@ -145,7 +185,8 @@ describe("cmk install", () => {
     mkdirSync(join(jail, "proc"));
     mkdirSync(join(jail, "bin"));
     copyFileSync("/lib64/ld-linux-x86-64.so.2", join(jail, "lib64", "ld-linux-x86-64.so.2"));
-    for (const library of ["libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0"]) copyFileSync(join("/lib/x86_64-linux-gnu", library), join(libs, library));
+    for (const library of ["libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0"])
+      copyFileSync(join("/lib/x86_64-linux-gnu", library), join(libs, library));
     copyFileSync("/bin/cat", join(jail, "bin", "cat"));
     const installed = install(join(jail, "opt", "bin"));
     assert.equal(installed.status, 0, installed.stderr);
@@ -173,7 +214,9 @@ describe("cmk install", () => {
     const launcher = readFileSync(launcherPath).toString("latin1");
     let floor = "0.0";
     for (const library of ["libstdc++.so.6", "libgcc_s.so.1"]) {
-      for (const [version] of readFileSync(join(jail, "opt", "bin", sidecar as string, "lib", library)).toString("latin1").matchAll(/(?<=GLIBC_)2\.\d+/g)) {
+      for (const [version] of readFileSync(join(jail, "opt", "bin", sidecar as string, "lib", library))
+        .toString("latin1")
+        .matchAll(/(?<=GLIBC_)2\.\d+/g)) {
         if (Number(version.split(".")[1]) > Number(floor.split(".")[1])) floor = version;
       }
     }
@@ -201,11 +244,17 @@ describe("cmk install", () => {
     utimesSync(join(replaced, ".cmk-partial-killed"), new Date(Date.now() - 7200_000), new Date(Date.now() - 7200_000));
     writeFileSync(join(replaced, ".cmk-partial-running"), "");
 
-    const running = spawn(join(replaced, "cmk"), ["isolate", `--conf-dir=${hostConf}`, "--pool=infra", "--", "sleep", "4"], { env: { PATH: toolDir }, cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const running = spawn(join(replaced, "cmk"), ["isolate", `--conf-dir=${hostConf}`, "--pool=infra", "--", "sleep", "4"], {
+      env: { PATH: toolDir },
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const finished = collect(running);
     // Once it holds its CPUs it has loaded everything it needs from its directory.
     const holdsCpus = (): boolean => {
-      const described = JSON.parse(runInstalled(cmk, ["describe", `--conf-dir=${hostConf}`]).stdout) as { pools: Record<string, { cpuLists: Record<string, { tasks: unknown[] }> }> };
+      const described = JSON.parse(runInstalled(cmk, ["describe", `--conf-dir=${hostConf}`]).stdout) as {
+        pools: Record<string, { cpuLists: Record<string, { tasks: unknown[] }> }>;
+      };
       return Object.values(described.pools["infra"]?.cpuLists ?? {}).some((list) => list.tasks.map(String).includes(String(running.pid)));
     };
     for (let attempt = 0; attempt < 100 && !holdsCpus(); attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
@@ -238,7 +287,10 @@ describe("cmk install failures", { skip: !isRoot && "needs root for mounts" }, (
     const previous = "#!/bin/sh\necho previous cmk\n";
     writeFileSync(join(tiny, "cmk"), previous, { mode: 0o755 });
     const stderr = oneLine(install(tiny));
-    assert.match(stderr, /^ERROR:cmk:cannot install cmk into .*\/tiny: writing \.cmk-v\S+: ENOSPC: no space left on device.*; free \d+ MB there or choose another --install-dir; any previous cmk there is unchanged$/m);
+    assert.match(
+      stderr,
+      /^ERROR:cmk:cannot install cmk into .*\/tiny: writing \.cmk-v\S+: ENOSPC: no space left on device.*; free \d+ MB there or choose another --install-dir; any previous cmk there is unchanged$/m,
+    );
     assert.equal(readFileSync(join(tiny, "cmk"), "utf8"), previous);
     assert.deepEqual(readdirSync(tiny), ["cmk"]);
   });
@@ -253,7 +305,10 @@ describe("cmk install failures", { skip: !isRoot && "needs root for mounts" }, (
     mount(["-o", "remount,ro,bind", readOnly]);
     const before = readFileSync(join(readOnly, "cmk"));
     const stderr = oneLine(install(readOnly));
-    assert.match(stderr, /^ERROR:cmk:cannot install cmk into .*\/read-only: .*EROFS.*it is on a read-only file system: mount it read-write or choose another --install-dir/);
+    assert.match(
+      stderr,
+      /^ERROR:cmk:cannot install cmk into .*\/read-only: .*EROFS.*it is on a read-only file system: mount it read-write or choose another --install-dir/,
+    );
     assert.deepEqual(readFileSync(join(readOnly, "cmk")), before);
     assert.equal(runInstalled(join(readOnly, "cmk"), ["--version"]).stdout, sourceVersion);
   });

@@ -7,9 +7,21 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { CpuSet } from "../../src/core/cpuset.ts";
+import {
+  cmkBin,
+  cmkEnv,
+  collect,
+  editStateDocument,
+  readStateDocument,
+  recordedChild,
+  runCmk,
+  scratchDir,
+  spawnCmk,
+  tasksOn,
+  waitFor,
+} from "../helpers/cmk.ts";
 import { cpusetCgroup } from "../helpers/cpuset-cgroup.ts";
-import { cmkBin, cmkEnv, collect, editStateDocument, readStateDocument, recordedChild, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
-import { allowedCpuList, cmkMask, cpusOf, expectedPools, hostNode, type ExpectedList } from "../helpers/topology.ts";
+import { allowedCpuList, cmkMask, cpusOf, type ExpectedList, expectedPools, hostNode } from "../helpers/topology.ts";
 
 const root = scratchDir("isolate");
 const storeWorker = join(import.meta.dirname, "..", "helpers", "store-worker.ts");
@@ -36,9 +48,20 @@ const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^State:\
 describe("cmk isolate on real CPUs", () => {
   it("starts the command pinned to its CPUs with CMK_CPUS_* set, and frees the list after", () => {
     const dir = initialisedNode();
-    const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", "grep Cpus_allowed_list /proc/self/status; env | grep ^CMK_CPUS | sort"]);
+    const result = runCmk([
+      "isolate",
+      `--conf-dir=${dir}`,
+      "--pool=exclusive",
+      "--",
+      "sh",
+      "-c",
+      "grep Cpus_allowed_list /proc/self/status; env | grep ^CMK_CPUS | sort",
+    ]);
     assert.equal(result.status, 0, result.stderr);
-    assert.equal(result.stdout, `Cpus_allowed_list:\t${exclusive.cpus}\nCMK_CPUS_ASSIGNED=${exclusive.cpus}\nCMK_CPUS_ASSIGNED_MASK=${cmkMask(exclusive.cpus)}\nCMK_CPUS_INFRA=${cpusOf(pools.infra)}\nCMK_CPUS_SHARED=\n`);
+    assert.equal(
+      result.stdout,
+      `Cpus_allowed_list:\t${exclusive.cpus}\nCMK_CPUS_ASSIGNED=${exclusive.cpus}\nCMK_CPUS_ASSIGNED_MASK=${cmkMask(exclusive.cpus)}\nCMK_CPUS_INFRA=${cpusOf(pools.infra)}\nCMK_CPUS_SHARED=\n`,
+    );
     assert.deepEqual(exclusiveTasks(dir), []);
     const infra = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "grep", "--", "Cpus_allowed_list", "/proc/self/status"]);
     assert.equal(infra.stdout, `Cpus_allowed_list:\t${firstInfra.cpus}\n`);
@@ -50,7 +73,16 @@ describe("cmk isolate on real CPUs", () => {
     mkdirSync(dir);
     const onSocket0 = { "0": { "0": [] }, "1": {} };
     writeFileSync(join(dir, "state.json"), JSON.stringify({ config: { exclusive: onSocket0, infra: onSocket0, shared: onSocket0 } }));
-    const infra = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--socket-id=1", "--", "sh", "-c", "grep Cpus_allowed_list /proc/self/status; echo \"$CMK_CPUS_ASSIGNED\""]);
+    const infra = runCmk([
+      "isolate",
+      `--conf-dir=${dir}`,
+      "--pool=infra",
+      "--socket-id=1",
+      "--",
+      "sh",
+      "-c",
+      'grep Cpus_allowed_list /proc/self/status; echo "$CMK_CPUS_ASSIGNED"',
+    ]);
     assert.equal(infra.status, 0, infra.stderr);
     assert.equal(infra.stdout, "Cpus_allowed_list:\t0\n0\n");
     for (const pool of ["shared", "exclusive"]) {
@@ -59,12 +91,17 @@ describe("cmk isolate on real CPUs", () => {
       assert.equal(refused.status, 9, `${pool}: ${refused.stderr}`);
       assert.match(refused.stderr, new RegExp(`pool ${pool}.* on socket 1`));
     }
-    assert.match(runCmk(["isolate", "--help"]).stdout, /--socket-id=<num>\s+take the lists of an exclusive, exclusive-non-isolcpus or shared pool from this socket; an infra request ignores it/);
+    assert.match(
+      runCmk(["isolate", "--help"]).stdout,
+      /--socket-id=<num>\s+take the lists of an exclusive, exclusive-non-isolcpus or shared pool from this socket; an infra request ignores it/,
+    );
   });
 
   it("keeps a workload's NODE_OPTIONS away from cmk's runtime but gives it to the command", () => {
     const dir = initialisedNode();
-    const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", "sh", "-c", "echo \"$NODE_OPTIONS\"; env | grep -c CMK_WORKLOAD || true"], { NODE_OPTIONS: "--require /nonexistent/tracing.js" });
+    const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", "sh", "-c", 'echo "$NODE_OPTIONS"; env | grep -c CMK_WORKLOAD || true'], {
+      NODE_OPTIONS: "--require /nonexistent/tracing.js",
+    });
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout, "--require /nonexistent/tracing.js\n0\n");
   });
@@ -122,7 +159,9 @@ describe("cmk isolate on real CPUs", () => {
     const result = collect(isolate);
     // The command's process exists, held back, while isolate waits for the state lock.
     const children = `/proc/${isolate.pid}/task/${isolate.pid}/children`;
-    const held = await waitFor("the held command process", () => (existsSync(children) ? Number(readFileSync(children, "utf8").trim()) || undefined : undefined));
+    const held = await waitFor("the held command process", () =>
+      existsSync(children) ? Number(readFileSync(children, "utf8").trim()) || undefined : undefined,
+    );
     isolate.kill("SIGTERM");
     await new Promise((resolve) => setTimeout(resolve, 100));
     holder.kill("SIGKILL");
@@ -138,13 +177,18 @@ describe("cmk isolate on real CPUs", () => {
     const log = join(dir, "commands.log");
     // The command checks that it is recorded, from its first instruction; the log path marks its processes.
     const script = `grep -q '"child": '$$',' ${join(dir, "state.json")} && echo recorded >> ${log} || echo MISSING >> ${log}; sleep 0.05`;
-    const running = (): boolean => readdirSync("/proc").some((pid) => /^\d+$/.test(pid) && (() => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(log) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
-      } catch {
-        return false;
-      }
-    })());
+    const running = (): boolean =>
+      readdirSync("/proc").some(
+        (pid) =>
+          /^\d+$/.test(pid) &&
+          (() => {
+            try {
+              return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(log) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+            } catch {
+              return false;
+            }
+          })(),
+      );
     for (let round = 0; round < 24; round++) {
       const isolate = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", script]);
       await new Promise((resolve) => setTimeout(resolve, (round * 7) % 60));
@@ -154,7 +198,11 @@ describe("cmk isolate on real CPUs", () => {
       await waitFor(`round ${round}: the command (or its held process) to end`, () => (running() ? undefined : true));
     }
     const lines = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [];
-    assert.deepEqual(lines.filter((line) => line !== "recorded"), [], "every command that ran found itself recorded");
+    assert.deepEqual(
+      lines.filter((line) => line !== "recorded"),
+      [],
+      "every command that ran found itself recorded",
+    );
     const next = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"]);
     assert.equal(next.status, 0, next.stderr);
     assert.deepEqual(exclusiveTasks(dir), []);
@@ -203,7 +251,26 @@ describe("cmk isolate on real CPUs", () => {
     const flag = join(dir, "go");
     // A private mount namespace keeps the bind mount of the host's /proc to this test; the PID namespace gets its own /proc.
     const script = `mount --bind /proc ${hostProc} && exec unshare --pid --fork --mount-proc env CMK_PROC_FS=${hostProc} "$0" "$@"`;
-    const inNamespace = spawn("unshare", ["--mount", "--propagation", "private", "sh", "-c", script, cmkBin, "isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `echo "$$"; while [ ! -e ${flag} ]; do sleep 0.02; done`], { env: cmkEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    const inNamespace = spawn(
+      "unshare",
+      [
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        cmkBin,
+        "isolate",
+        `--conf-dir=${dir}`,
+        "--pool=exclusive",
+        "--",
+        "sh",
+        "-c",
+        `echo "$$"; while [ ! -e ${flag} ]; do sleep 0.02; done`,
+      ],
+      { env: cmkEnv(), stdio: ["ignore", "pipe", "pipe"] },
+    );
     const result = collect(inNamespace);
     try {
       const namespacePid = await new Promise<number>((resolve) => inNamespace.stdout?.once("data", (data: Buffer) => resolve(Number(data.toString().trim()))));
@@ -224,7 +291,16 @@ describe("cmk isolate on real CPUs", () => {
   it("--no-affinity allocates and exports CMK_CPUS_ASSIGNED but leaves the mask alone", () => {
     const dir = initialisedNode();
     const own = allowedCpuList("self");
-    const result = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--no-affinity", "--", "sh", "-c", "grep Cpus_allowed_list /proc/self/status; echo $CMK_CPUS_ASSIGNED"]);
+    const result = runCmk([
+      "isolate",
+      `--conf-dir=${dir}`,
+      "--pool=exclusive",
+      "--no-affinity",
+      "--",
+      "sh",
+      "-c",
+      "grep Cpus_allowed_list /proc/self/status; echo $CMK_CPUS_ASSIGNED",
+    ]);
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout, `Cpus_allowed_list:\t${own}\n${exclusive.cpus}\n`);
   });
@@ -257,7 +333,9 @@ describe("cmk isolate on real CPUs", () => {
     const cgroup = cpusetCgroup(`cmk-test-${process.pid}`, String(other));
     try {
       const inCgroup = (dir: string): Promise<{ status: number | null; stderr: string }> => {
-        const child = spawn("sh", ["-c", `${cgroup.enter} && exec "$0" "$@"`, cmkBin, "isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"], { stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn("sh", ["-c", `${cgroup.enter} && exec "$0" "$@"`, cmkBin, "isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"], {
+          stdio: ["ignore", "pipe", "pipe"],
+        });
         return collect(child);
       };
       const refusedDir = initialisedNode();

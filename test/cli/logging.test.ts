@@ -18,7 +18,10 @@ it("DEBUG logs init's topology and layout, isolate's choice and lock wait, recon
 
   const isolate = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"], debug);
   assert.equal(isolate.status, 0, isolate.stderr);
-  assert.match(isolate.stderr, /^DEBUG:cmk:task \d+: pool exclusive CPU lists \S+: the first free list in pool order, 1 of 1 lists free; lock wait and transaction \d+\.\d ms$/m);
+  assert.match(
+    isolate.stderr,
+    /^DEBUG:cmk:task \d+: pool exclusive CPU lists \S+: the first free list in pool order, 1 of 1 lists free; lock wait and transaction \d+\.\d ms$/m,
+  );
 
   // A task recorded for a PID that cannot be running (above the kernel's PID limit).
   let key = "";

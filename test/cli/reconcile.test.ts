@@ -8,9 +8,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { CpuSet } from "../../src/core/cpuset.ts";
-import { collect, editStateDocument, fixtureEnv, readStateDocument, runCmk, scratchDir, spawnCmk, tasksOn, waitFor, type CmkResult } from "../helpers/cmk.ts";
+import { type CmkResult, collect, editStateDocument, fixtureEnv, readStateDocument, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
 import { fakeProcess } from "../helpers/fake-proc.ts";
-import { allowedCpuList, cpusOf, expectedPools, hostNode, testNode, withHostProcfs, type ExpectedList, type TestNode } from "../helpers/topology.ts";
+import { allowedCpuList, cpusOf, type ExpectedList, expectedPools, hostNode, type TestNode, testNode, withHostProcfs } from "../helpers/topology.ts";
 
 const root = scratchDir("reconcile");
 let counter = 0;
@@ -39,7 +39,10 @@ describe("cmk reconcile", () => {
     });
     const reconcile = runCmk(["reconcile", `--conf-dir=${dir}`], node.env);
     assert.equal(reconcile.status, 0, reconcile.stderr);
-    assert.deepEqual(JSON.parse(reconcile.stdout), { mismatchedCpuMasks: [], reclaimedCpuLists: [{ cpus: exclusive.key, pid: process.pid, pool: "exclusive" }] });
+    assert.deepEqual(JSON.parse(reconcile.stdout), {
+      mismatchedCpuMasks: [],
+      reclaimedCpuLists: [{ cpus: exclusive.key, pid: process.pid, pool: "exclusive" }],
+    });
     assert.deepEqual(tasksOn(dir, "exclusive", exclusive.key, socket), []);
     assert.equal(readStateDocument(dir)?.tasks, undefined);
   });
@@ -75,7 +78,10 @@ describe("cmk reconcile", () => {
       await new Promise((resolve) => setTimeout(resolve, 500));
       // On a node of several sockets the second task gets another socket's infra list: look in all.
       const infra = Object.values(readStateDocument(dir)?.config["infra"] ?? {}).flatMap((lists) => Object.values(lists));
-      assert.ok(infra.some((tasks) => tasks.includes(String(second.pid))), "the second task still holds its list after several passes");
+      assert.ok(
+        infra.some((tasks) => tasks.includes(String(second.pid))),
+        "the second task still holds its list after several passes",
+      );
     } finally {
       // The tasks and the loop end before the scratch directory goes, even when an assertion failed.
       writeFileSync(flag, "");
@@ -83,7 +89,10 @@ describe("cmk reconcile", () => {
       ended = await Promise.all([first, secondDone]);
       result = await reports;
     }
-    assert.deepEqual(ended.map((task) => task.status), [0, 0]);
+    assert.deepEqual(
+      ended.map((task) => task.status),
+      [0, 0],
+    );
     assert.equal(result.status, 0, result.stderr);
     assert.doesNotMatch(result.stdout, new RegExp(`"pid": ${second.pid}`), "no pass reclaimed the live task");
   });
@@ -95,7 +104,15 @@ describe("cmk reconcile", () => {
     const drift = exclusive.cpus.union(CpuSet.of([cpusOf(expectedPools(host, { exclusive: 1, shared: 0 }).infra).first as number]));
     const flag = join(dir, "go");
     const wait = `while [ ! -e ${flag} ]; do sleep 0.02; done`;
-    const drifting = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `taskset -pc ${drift} $$ >/dev/null; echo drifted; ${wait}`]);
+    const drifting = spawnCmk([
+      "isolate",
+      `--conf-dir=${dir}`,
+      "--pool=exclusive",
+      "--",
+      "sh",
+      "-c",
+      `taskset -pc ${drift} $$ >/dev/null; echo drifted; ${wait}`,
+    ]);
     const free = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "sh", "-c", wait]);
     const done = Promise.all([collect(drifting), collect(free)]);
     let said = "";
@@ -106,15 +123,22 @@ describe("cmk reconcile", () => {
       await waitFor("the command to widen its mask", () => (said.includes("drifted") ? true : undefined));
       await waitFor("the other child to be recorded", () => childOf(dir, free.pid));
       assert.equal(allowedCpuList(childOf(dir, drifting.pid) as number), drift.toString());
-      const report = JSON.parse(runCmk(["reconcile", `--conf-dir=${dir}`]).stdout) as { mismatchedCpuMasks: { pid: number; pool: string; cpus: string; actualCpus: string; task: number }[] };
+      const report = JSON.parse(runCmk(["reconcile", `--conf-dir=${dir}`]).stdout) as {
+        mismatchedCpuMasks: { pid: number; pool: string; cpus: string; actualCpus: string; task: number }[];
+      };
       // The process whose mask is wrong is the task's command; the task is isolate's PID.
-      assert.deepEqual(report.mismatchedCpuMasks, [{ actualCpus: drift.toString(), cpus: exclusive.key, pid: childOf(dir, drifting.pid), pool: "exclusive", task: drifting.pid }]);
+      assert.deepEqual(report.mismatchedCpuMasks, [
+        { actualCpus: drift.toString(), cpus: exclusive.key, pid: childOf(dir, drifting.pid), pool: "exclusive", task: drifting.pid },
+      ]);
     } finally {
       // The tasks end before the scratch directory (and the flag in it) goes, even when an assertion failed.
       writeFileSync(flag, "");
       results = await done;
     }
-    assert.deepEqual(results.map((result) => result.status), [0, 0]);
+    assert.deepEqual(
+      results.map((result) => result.status),
+      [0, 0],
+    );
   });
 });
 

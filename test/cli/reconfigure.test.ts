@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { collect, editStateDocument, recordedChild, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
-import { carvingOrder, expectedPools, hostNode, poolsOf, testNode, withHostProcfs, type ExpectedList, type TestNode } from "../helpers/topology.ts";
+import { carvingOrder, type ExpectedList, expectedPools, hostNode, poolsOf, type TestNode, testNode, withHostProcfs } from "../helpers/topology.ts";
 
 const root = scratchDir("reconfigure");
 let counter = 0;
@@ -28,14 +28,26 @@ describe("cmk reconfigure", () => {
     const [first, second] = carvingOrder(host);
     assert.ok(first !== undefined && second !== undefined, "this test needs two cores init may use for the exclusive pool");
     const isolating = host.topology.cores.some((core) => core.isolated);
-    const reversed = poolsOf(host, { exclusive: [second], shared: [], infra: host.topology.cores.filter((core) => core !== second && (!isolating || !core.isolated)) });
+    const reversed = poolsOf(host, {
+      exclusive: [second],
+      shared: [],
+      infra: host.topology.cores.filter((core) => core !== second && (!isolating || !core.isolated)),
+    });
     const previous = reversed.exclusive[0] as ExpectedList;
     const dir = initialised(host);
     editStateDocument(dir, (document) => {
       document.config = reversed.config;
     });
     const flag = join(dir, "go");
-    const task = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `grep Cpus_allowed_list /proc/self/status; while [ ! -e ${flag} ]; do sleep 0.02; done; grep Cpus_allowed_list /proc/self/status`]);
+    const task = spawnCmk([
+      "isolate",
+      `--conf-dir=${dir}`,
+      "--pool=exclusive",
+      "--",
+      "sh",
+      "-c",
+      `grep Cpus_allowed_list /proc/self/status; while [ ! -e ${flag} ]; do sleep 0.02; done; grep Cpus_allowed_list /proc/self/status`,
+    ]);
     const running = new Promise<void>((resolve) => task.stdout?.once("data", () => resolve()));
     const output = collect(task);
     try {
@@ -54,10 +66,15 @@ describe("cmk reconfigure", () => {
       }
     })();
     assert.equal(result.status, 0, result.stderr);
-    const report = JSON.parse(result.stdout) as { movedTasks: { cpus: string; previousCpus: string; pid: number; pool: string; threads: number; error: string | null }[] };
+    const report = JSON.parse(result.stdout) as {
+      movedTasks: { cpus: string; previousCpus: string; pid: number; pool: string; threads: number; error: string | null }[];
+    };
     assert.equal(report.movedTasks.length, 1);
     // bin/cmk execs Node, so the isolate task's PID is the spawned process's.
-    assert.deepEqual({ ...report.movedTasks[0], threads: 0 }, { cpus: carved.cpus.toString(), error: null, pid: task.pid, pool: "exclusive", previousCpus: previous.cpus.toString(), threads: 0 });
+    assert.deepEqual(
+      { ...report.movedTasks[0], threads: 0 },
+      { cpus: carved.cpus.toString(), error: null, pid: task.pid, pool: "exclusive", previousCpus: previous.cpus.toString(), threads: 0 },
+    );
     assert.ok((report.movedTasks[0]?.threads ?? 0) >= 2, "the isolate's threads and the child were re-pinned");
     assert.deepEqual(tasksOn(dir, "exclusive", carved.key, String(carved.socket)), [String(task.pid)]);
     const done = await output;

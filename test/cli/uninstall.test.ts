@@ -34,7 +34,10 @@ describe("cmk uninstall", () => {
     writeFileSync(join(dir, ".cmk-v1.0.0-0123456789abcdef", "notes"), "mine\n");
     const result = runCmk(["uninstall", `--install-dir=${dir}`]);
     assert.equal(result.status, 1, result.stderr);
-    assert.match(result.stderr, /not-ours\/cmk is not a launcher that cmk install placed \(it names no cmk runtime directory\), so cmk uninstall removes nothing/);
+    assert.match(
+      result.stderr,
+      /not-ours\/cmk is not a launcher that cmk install placed \(it names no cmk runtime directory\), so cmk uninstall removes nothing/,
+    );
     assert.deepEqual(readdirSync(dir).sort(), [".cmk-v1.0.0-0123456789abcdef", "cmk"]);
     assert.equal(readFileSync(join(dir, "cmk"), "utf8"), "#!/bin/sh\necho my own tool\n");
   });

@@ -7,16 +7,16 @@
 //   const cp = useControlPlane();          // before()/after() hooks for this file
 //   it('...', async () => { const res = await cp().request('GET', '/api/v1/namespaces'); });
 
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import https from 'node:https';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before } from 'node:test';
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtemp, readFile } from "node:fs/promises";
+import https from "node:https";
+import os from "node:os";
+import path from "node:path";
+import { after, before } from "node:test";
 
-const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
-const SCRIPT = path.join(REPO_ROOT, 'scripts', 'controlplane');
-const KUBECTL = process.env['KUBECTL'] ?? '/usr/bin/kubectl';
+const REPO_ROOT = path.resolve(import.meta.dirname, "..", "..");
+const SCRIPT = path.join(REPO_ROOT, "scripts", "controlplane");
+const KUBECTL = process.env["KUBECTL"] ?? "/usr/bin/kubectl";
 
 export interface ApiResponse<T = unknown> {
   status: number;
@@ -40,7 +40,7 @@ export interface CommandResult {
 export interface Taint {
   key: string;
   value?: string;
-  effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  effect: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
 }
 
 export interface NodeOptions {
@@ -107,30 +107,34 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  process.on("exit", () => {
     for (const dir of running) {
-      spawnSync(SCRIPT, ['down', dir], { stdio: 'ignore' });
+      spawnSync(SCRIPT, ["down", dir], { stdio: "ignore" });
     }
   });
 }
 
 function run(command: string, args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-    child.on('error', (err) => reject(new Error(`cannot run ${command}`, { cause: err })));
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal === null ? 1 : 128), stdout, stderr }));
-    child.stdin.end(options.input ?? '');
+    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on("error", (err) => reject(new Error(`cannot run ${command}`, { cause: err })));
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal === null ? 1 : 128), stdout, stderr }));
+    child.stdin.end(options.input ?? "");
   });
 }
 
 function parseEnvFile(text: string): Map<string, string> {
   const env = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const eq = line.indexOf('=');
+  for (const line of text.split("\n")) {
+    const eq = line.indexOf("=");
     if (eq > 0) env.set(line.slice(0, eq), line.slice(eq + 1));
   }
   return env;
@@ -144,7 +148,7 @@ function required(env: Map<string, string>, key: string): string {
 
 /** Starts a control plane (under options.dir, or a fresh temporary directory) and returns a client for it. */
 export async function startControlPlane(options: StartOptions = {}): Promise<ControlPlane> {
-  const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'cmk-cp-')));
+  const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), "cmk-cp-")));
   const { kubeconfig, startupMs } = await bringUp(dir, options);
   const credentials = await readCredentials(dir);
   const agents: Agents = {
@@ -183,48 +187,48 @@ interface Agents {
   token: https.Agent;
 }
 
-type Request = ControlPlane['request'];
+type Request = ControlPlane["request"];
 
 /** Runs `scripts/controlplane up <dir>` (tearing down on failure); returns the admin kubeconfig and how long it took. */
 async function bringUp(dir: string, options: StartOptions): Promise<{ kubeconfig: string; startupMs: number }> {
   installExitHook();
   running.add(dir);
   const env: NodeJS.ProcessEnv = { ...process.env, CMK_CONTROLPLANE_OWNER_PID: String(process.pid) };
-  if (options.timeoutSeconds !== undefined) env['CMK_CONTROLPLANE_TIMEOUT'] = String(options.timeoutSeconds);
+  if (options.timeoutSeconds !== undefined) env["CMK_CONTROLPLANE_TIMEOUT"] = String(options.timeoutSeconds);
   const startedAt = performance.now();
-  const up = await run(SCRIPT, ['up', dir], { env });
+  const up = await run(SCRIPT, ["up", dir], { env });
   const startupMs = Math.round(performance.now() - startedAt);
   if (up.code !== 0) {
     running.delete(dir);
-    await run(SCRIPT, ['down', dir]);
+    await run(SCRIPT, ["down", dir]);
     throw new Error(`scripts/controlplane up ${dir} failed with exit code ${up.code}`, {
       cause: new Error(up.stderr.trim()),
     });
   }
-  return { kubeconfig: up.stdout.trim().split('\n').at(-1) ?? '', startupMs };
+  return { kubeconfig: up.stdout.trim().split("\n").at(-1) ?? "", startupMs };
 }
 
 /** The server URL, the CA and the admin client certificate and key, read from the files controlplane.env names. */
 async function readCredentials(dir: string): Promise<Credentials> {
-  const vars = parseEnvFile(await readFile(path.join(dir, 'controlplane.env'), 'utf8'));
-  const server = required(vars, 'CMK_CONTROLPLANE_SERVER');
-  const caFile = required(vars, 'CMK_CONTROLPLANE_CA');
-  const caCert = await readFile(caFile, 'utf8');
-  const adminCert = await readFile(required(vars, 'CMK_CONTROLPLANE_ADMIN_CERT'), 'utf8');
-  const adminKey = await readFile(required(vars, 'CMK_CONTROLPLANE_ADMIN_KEY'), 'utf8');
+  const vars = parseEnvFile(await readFile(path.join(dir, "controlplane.env"), "utf8"));
+  const server = required(vars, "CMK_CONTROLPLANE_SERVER");
+  const caFile = required(vars, "CMK_CONTROLPLANE_CA");
+  const caCert = await readFile(caFile, "utf8");
+  const adminCert = await readFile(required(vars, "CMK_CONTROLPLANE_ADMIN_CERT"), "utf8");
+  const adminKey = await readFile(required(vars, "CMK_CONTROLPLANE_ADMIN_KEY"), "utf8");
   return { server, caFile, caCert, adminCert, adminKey };
 }
 
 /** API requests as admin, or with only a bearer token; JSON responses come back parsed. */
 function requester(base: URL, agents: Agents): Request {
   return function request<T = unknown>(method: string, apiPath: string, body?: unknown, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
-    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-    const headers: Record<string, string> = { Accept: 'application/json' };
+    const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
+    const headers: Record<string, string> = { Accept: "application/json" };
     if (payload !== undefined) {
-      headers['Content-Type'] = opts.contentType ?? 'application/json';
-      headers['Content-Length'] = String(Buffer.byteLength(payload));
+      headers["Content-Type"] = opts.contentType ?? "application/json";
+      headers["Content-Length"] = String(Buffer.byteLength(payload));
     }
-    if (opts.token !== undefined) headers['Authorization'] = `Bearer ${opts.token}`;
+    if (opts.token !== undefined) headers["Authorization"] = `Bearer ${opts.token}`;
     return new Promise((resolve, reject) => {
       const req = https.request(
         {
@@ -238,12 +242,12 @@ function requester(base: URL, agents: Agents): Request {
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('error', (err) => reject(new Error(`${method} ${apiPath}: reading response failed`, { cause: err })));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown = text === '' ? null : text;
-            if (text !== '' && (res.headers['content-type'] ?? '').includes('json')) {
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("error", (err) => reject(new Error(`${method} ${apiPath}: reading response failed`, { cause: err })));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            let parsed: unknown = text === "" ? null : text;
+            if (text !== "" && (res.headers["content-type"] ?? "").includes("json")) {
               try {
                 parsed = JSON.parse(text);
               } catch (err) {
@@ -255,7 +259,7 @@ function requester(base: URL, agents: Agents): Request {
           });
         },
       );
-      req.on('error', (err) => reject(new Error(`${method} ${apiPath} failed`, { cause: err })));
+      req.on("error", (err) => reject(new Error(`${method} ${apiPath} failed`, { cause: err })));
       req.end(payload);
     });
   };
@@ -276,31 +280,31 @@ function kubectl(kubeconfig: string, credentials: Credentials, args: readonly st
   // otherwise also present the admin client certificate.
   const auth =
     opts.token === undefined
-      ? ['--kubeconfig', kubeconfig]
-      : ['--kubeconfig', '/dev/null', '--server', credentials.server, '--certificate-authority', credentials.caFile, '--token', opts.token];
+      ? ["--kubeconfig", kubeconfig]
+      : ["--kubeconfig", "/dev/null", "--server", credentials.server, "--certificate-authority", credentials.caFile, "--token", opts.token];
   return run(KUBECTL, [...auth, ...args], opts.input === undefined ? {} : { input: opts.input });
 }
 
 /** Creates a Node object and gives it the status and taints a kubelet and the node lifecycle controller would. */
 async function registerNode(request: Request, name: string, opts: NodeOptions): Promise<KubeObject> {
   const ready = opts.ready ?? true;
-  const capacity = { cpu: '4', memory: '8Gi', pods: '110', ...opts.capacity };
+  const capacity = { cpu: "4", memory: "8Gi", pods: "110", ...opts.capacity };
   const taints: Taint[] = [...(opts.taints ?? [])];
-  if (!ready) taints.push({ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' });
+  if (!ready) taints.push({ key: "node.kubernetes.io/not-ready", effect: "NoSchedule" });
   await expectOk(
     `create node ${name}`,
-    request('POST', '/api/v1/nodes', {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', ...opts.labels } },
+    request("POST", "/api/v1/nodes", {
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name, labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", ...opts.labels } },
       spec: { taints },
     }),
   );
-  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   await expectOk(
     `set status of node ${name}`,
     request(
-      'PATCH',
+      "PATCH",
       `/api/v1/nodes/${encodeURIComponent(name)}/status`,
       {
         status: {
@@ -308,18 +312,18 @@ async function registerNode(request: Request, name: string, opts: NodeOptions): 
           allocatable: opts.allocatable ?? capacity,
           conditions: [
             {
-              type: 'Ready',
-              status: ready ? 'True' : 'False',
-              reason: ready ? 'KubeletReady' : 'KubeletNotReady',
-              message: 'registered by the cmk test helper',
+              type: "Ready",
+              status: ready ? "True" : "False",
+              reason: ready ? "KubeletReady" : "KubeletNotReady",
+              message: "registered by the cmk test helper",
               lastHeartbeatTime: now,
               lastTransitionTime: now,
             },
           ],
-          addresses: [{ type: 'Hostname', address: name }],
+          addresses: [{ type: "Hostname", address: name }],
         },
       },
-      { contentType: 'application/merge-patch+json' },
+      { contentType: "application/merge-patch+json" },
     ),
   );
   // The TaintNodesByCondition admission plugin gives every new Node the
@@ -327,49 +331,54 @@ async function registerNode(request: Request, name: string, opts: NodeOptions): 
   // would lift it once the node reports Ready. Do its job.
   return expectOk<KubeObject>(
     `set taints of node ${name}`,
-    request('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}`, { spec: { taints } }, { contentType: 'application/merge-patch+json' }),
+    request("PATCH", `/api/v1/nodes/${encodeURIComponent(name)}`, { spec: { taints } }, { contentType: "application/merge-patch+json" }),
   );
 }
 
 /** Creates a namespace and its `default` ServiceAccount. */
 async function createNamespace(request: Request, name: string): Promise<void> {
-  await expectOk(`create namespace ${name}`, request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
+  await expectOk(`create namespace ${name}`, request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name } }));
   await expectOk(
     `create serviceaccount ${name}/default`,
-    request('POST', `/api/v1/namespaces/${encodeURIComponent(name)}/serviceaccounts`, {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: 'default' },
+    request("POST", `/api/v1/namespaces/${encodeURIComponent(name)}/serviceaccounts`, {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: "default" },
     }),
   );
 }
 
 /** A bound token for namespace/serviceAccount from the TokenRequest API. */
-async function createToken(request: Request, namespace: string, serviceAccount: string, opts: { expirationSeconds?: number; audiences?: string[] }): Promise<string> {
+async function createToken(
+  request: Request,
+  namespace: string,
+  serviceAccount: string,
+  opts: { expirationSeconds?: number; audiences?: string[] },
+): Promise<string> {
   const spec: Record<string, unknown> = { expirationSeconds: opts.expirationSeconds ?? 3600 };
-  if (opts.audiences !== undefined) spec['audiences'] = opts.audiences;
+  if (opts.audiences !== undefined) spec["audiences"] = opts.audiences;
   const body = await expectOk<{ status?: { token?: string } }>(
     `token for ${namespace}/${serviceAccount}`,
-    request(
-      'POST',
-      `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}/token`,
-      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec },
-    ),
+    request("POST", `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}/token`, {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec,
+    }),
   );
   const token = body.status?.token;
-  if (token === undefined || token === '') throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
+  if (token === undefined || token === "") throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
   return token;
 }
 
 /** A serving certificate and key signed by the cluster CA, from `scripts/controlplane cert`. */
 async function issueServingCert(dir: string, name: string, sans: string[]): Promise<{ cert: string; key: string }> {
-  const res = await run(SCRIPT, ['cert', dir, name, ...sans]);
+  const res = await run(SCRIPT, ["cert", dir, name, ...sans]);
   if (res.code !== 0) {
     throw new Error(`scripts/controlplane cert ${name} failed with exit code ${res.code}`, { cause: new Error(res.stderr.trim()) });
   }
-  const [certPath, keyPath] = res.stdout.trim().split('\n');
+  const [certPath, keyPath] = res.stdout.trim().split("\n");
   if (certPath === undefined || keyPath === undefined) throw new Error(`scripts/controlplane cert printed ${JSON.stringify(res.stdout)}`);
-  return { cert: await readFile(certPath, 'utf8'), key: await readFile(keyPath, 'utf8') };
+  return { cert: await readFile(certPath, "utf8"), key: await readFile(keyPath, "utf8") };
 }
 
 /** stop(): closes the agents and runs `scripts/controlplane down` once, however often it is called. */
@@ -379,7 +388,7 @@ function stopper(dir: string, agents: Agents): () => Promise<void> {
     stopped ??= (async () => {
       agents.admin.destroy();
       agents.token.destroy();
-      const down = await run(SCRIPT, ['down', dir]);
+      const down = await run(SCRIPT, ["down", dir]);
       running.delete(dir);
       if (down.code !== 0) {
         throw new Error(`scripts/controlplane down ${dir} failed with exit code ${down.code}`, { cause: new Error(down.stderr.trim()) });
@@ -409,7 +418,7 @@ export function useControlPlane(options: StartOptions = {}): () => ControlPlane 
     await cp?.stop();
   });
   return () => {
-    if (cp === undefined) throw new Error('control plane not started (call the getter inside a test)');
+    if (cp === undefined) throw new Error("control plane not started (call the getter inside a test)");
     return cp;
   };
 }

@@ -13,7 +13,12 @@ export function state(pools: PoolSpec, tasks: Record<string, TaskRecord> = {}): 
   for (const [name, sockets] of Object.entries(pools) as [PoolName, Record<number, Record<string, string[]>>][]) {
     map.set(name, {
       name,
-      sockets: new Map(Object.entries(sockets).map(([socket, lists]) => [Number(socket), Object.entries(lists).map(([key, held]) => ({ key, cpus: CpuSet.parse(key), tasks: held }))])),
+      sockets: new Map(
+        Object.entries(sockets).map(([socket, lists]) => [
+          Number(socket),
+          Object.entries(lists).map(([key, held]) => ({ key, cpus: CpuSet.parse(key), tasks: held })),
+        ]),
+      ),
     });
   }
   return { pools: map, tasks: new Map(Object.entries(tasks)) };
@@ -38,7 +43,8 @@ export function throwsMentioning(run: () => unknown, kind: string, ...fragments:
   assert.throws(run, (error: unknown) => {
     assert.ok(error instanceof CmkError, `expected a CmkError, got ${String(error)}`);
     assert.equal(error.kind, kind, error.message);
-    for (const fragment of fragments) assert.ok(error.message.includes(fragment), `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(fragment)}`);
+    for (const fragment of fragments)
+      assert.ok(error.message.includes(fragment), `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(fragment)}`);
     return true;
   });
 }

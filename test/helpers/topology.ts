@@ -8,10 +8,10 @@
 import { readFileSync } from "node:fs";
 import { fixtures } from "../../scripts/gen-sysfs-fixture.ts";
 import { readHostTopology } from "../../src/adapters/host-topology.ts";
+import { settingsFromEnvironment } from "../../src/app/settings.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import type { Core, Topology } from "../../src/core/topology.ts";
-import { fixtureEnv, scratchDir, type StateDocument } from "./cmk.ts";
-import { settingsFromEnvironment } from "../../src/app/settings.ts";
+import { fixtureEnv, type StateDocument, scratchDir } from "./cmk.ts";
 
 /** Names the fixture (scripts/gen-sysfs-fixture.ts --list) that testNode() pretends; unset or empty: this host. */
 export const topologyVariable = "CMK_TEST_TOPOLOGY";
@@ -72,7 +72,9 @@ export function carvingOrder(node: TestNode, mode: Mode = "packed"): Core[] {
   const { topology } = node;
   const isolated = topology.cores.filter((core) => core.isolated);
   if (isolated.length > 0 && sstCpApplies(topology)) {
-    throw new Error(`${node.name}: init would carve by SST-CP (isolated cores and several energy_performance_preference values), which these helpers do not model`);
+    throw new Error(
+      `${node.name}: init would carve by SST-CP (isolated cores and several energy_performance_preference values), which these helpers do not model`,
+    );
   }
   const candidates = new Set(isolated.length > 0 ? isolated : topology.cores);
   const perSocket = topology.sockets.map((socket) => socket.cores.filter((core) => candidates.has(core)));
@@ -135,9 +137,13 @@ export interface PoolRequest {
  */
 export function expectedPools(node: TestNode, request: PoolRequest): ExpectedPools {
   const exclusive = carvingOrder(node, request.exclusiveMode).slice(0, request.exclusive);
-  const shared = carvingOrder(node, request.sharedMode).filter((core) => !exclusive.includes(core)).slice(0, request.shared);
+  const shared = carvingOrder(node, request.sharedMode)
+    .filter((core) => !exclusive.includes(core))
+    .slice(0, request.shared);
   if (exclusive.length < request.exclusive || shared.length < request.shared) {
-    throw new Error(`${node.name} has ${carvingOrder(node).length} cores init may use for exclusive and shared pools, ${request.exclusive + request.shared} requested`);
+    throw new Error(
+      `${node.name} has ${carvingOrder(node).length} cores init may use for exclusive and shared pools, ${request.exclusive + request.shared} requested`,
+    );
   }
   const taken = new Set([...exclusive, ...shared]);
   const isolating = node.topology.cores.some((core) => core.isolated);
@@ -147,11 +153,19 @@ export function expectedPools(node: TestNode, request: PoolRequest): ExpectedPoo
 }
 
 /** The pools, lists and pool document of a given assignment of cores, written as init writes them. */
-export function poolsOf(node: TestNode, cores: { readonly exclusive: readonly Core[]; readonly shared: readonly Core[]; readonly infra: readonly Core[] }): ExpectedPools {
+export function poolsOf(
+  node: TestNode,
+  cores: { readonly exclusive: readonly Core[]; readonly shared: readonly Core[]; readonly infra: readonly Core[] },
+): ExpectedPools {
   const sockets = node.topology.sockets.map((socket) => socket.id);
   const inPlatformOrder = (chosen: readonly Core[]): Core[] => node.topology.cores.filter((core) => chosen.includes(core));
   const perCore = (chosen: readonly Core[]): ExpectedList[] =>
-    sockets.flatMap((socket) => inPlatformOrder(chosen).filter((core) => core.socket === socket).map((core) => listOf(socket, [core])).sort(byCpus));
+    sockets.flatMap((socket) =>
+      inPlatformOrder(chosen)
+        .filter((core) => core.socket === socket)
+        .map((core) => listOf(socket, [core]))
+        .sort(byCpus),
+    );
   const perSocket = (chosen: readonly Core[]): ExpectedList[] =>
     sockets.flatMap((socket) => {
       const members = inPlatformOrder(chosen).filter((core) => core.socket === socket);
@@ -160,7 +174,9 @@ export function poolsOf(node: TestNode, cores: { readonly exclusive: readonly Co
   const pools = { exclusive: perCore(cores.exclusive), shared: perSocket(cores.shared), infra: perSocket(cores.infra) };
   const config: StateDocument["config"] = {};
   for (const [pool, lists] of Object.entries(pools)) {
-    config[pool] = Object.fromEntries(sockets.map((socket) => [String(socket), Object.fromEntries(lists.filter((list) => list.socket === socket).map((list) => [list.key, []]))]));
+    config[pool] = Object.fromEntries(
+      sockets.map((socket) => [String(socket), Object.fromEntries(lists.filter((list) => list.socket === socket).map((list) => [list.key, []]))]),
+    );
   }
   return { ...pools, config };
 }
@@ -182,7 +198,10 @@ export function cpusOf(lists: readonly ExpectedList[]): CpuSet {
 
 /** CMK_CPUS_ASSIGNED_MASK of a CPU set: bit n for CPU n, upper-case hex without 0x or leading zeros. */
 export function cmkMask(cpus: CpuSet): string {
-  return cpus.ids.reduce((mask, cpu) => mask | (1n << BigInt(cpu)), 0n).toString(16).toUpperCase();
+  return cpus.ids
+    .reduce((mask, cpu) => mask | (1n << BigInt(cpu)), 0n)
+    .toString(16)
+    .toUpperCase();
 }
 
 /** The kernel's Cpus_allowed_list of a process (as /proc/<pid>/status shows it). */

@@ -1,8 +1,9 @@
 // Allocation, release and reclaim of CPU lists on node states written as literals.
-import { describe, it } from "node:test";
+
 import assert from "node:assert/strict";
-import { allocate, poolCpus, reclaimDead, releaseTask, type Placement, type TaskLiveness } from "../../src/core/allocate.ts";
-import { CpuSet } from "../../src/core/cpuset.ts";
+import { describe, it } from "node:test";
+import { allocate, type Placement, poolCpus, reclaimDead, releaseTask, type TaskLiveness } from "../../src/core/allocate.ts";
+import type { CpuSet } from "../../src/core/cpuset.ts";
 import type { NodeState } from "../../src/core/node-state.ts";
 import { decodeYamlStateFile } from "../../src/formats/state-document.ts";
 import { rec, state, throwsMentioning, view } from "../helpers/state.ts";
@@ -15,7 +16,10 @@ describe("allocate", () => {
 
   it("gives an exclusive task the first free list and records it", () => {
     const result = allocate(exclusive3(), { pool: "exclusive", socketId: null, count: 1, taskId: "200", record: rec(200) }, allAlive);
-    assert.deepEqual(result.lists.map((list) => list.key), ["5,13"]);
+    assert.deepEqual(
+      result.lists.map((list) => list.key),
+      ["5,13"],
+    );
     assert.deepEqual(view(result.state).exclusive, { 0: { "4,12": ["100"], "5,13": ["200"], "6,14": [] } });
     assert.deepEqual(result.state.tasks.get("200"), rec(200));
     assert.deepEqual(result.reclaimed, []);
@@ -24,7 +28,10 @@ describe("allocate", () => {
   it("hands out lists in numeric order (2,22 before 10,30)", () => {
     const current = decodeYamlStateFile("config:\n  exclusive:\n    0:\n      10,30: []\n      2,22: []\n", "s");
     const result = allocate(current, { pool: "exclusive", socketId: null, count: 1, taskId: "7", record: rec(7) }, allAlive);
-    assert.deepEqual(result.lists.map((list) => list.key), ["2,22"]);
+    assert.deepEqual(
+      result.lists.map((list) => list.key),
+      ["2,22"],
+    );
   });
 
   it("reclaims the lists of dead tasks when no list is free", () => {
@@ -35,7 +42,10 @@ describe("allocate", () => {
       return taskId !== "101";
     };
     const result = allocate(full, { pool: "exclusive", socketId: null, count: 1, taskId: "300", record: rec(300) }, alive);
-    assert.deepEqual(result.lists.map((list) => list.key), ["5,13"]);
+    assert.deepEqual(
+      result.lists.map((list) => list.key),
+      ["5,13"],
+    );
     assert.deepEqual(result.reclaimed, [{ pid: 101, pool: "exclusive", cpus: "5,13" }]);
     assert.deepEqual(view(result.state).exclusive, { 0: { "4,12": ["100"], "5,13": ["300"] } });
     assert.equal(result.state.tasks.has("101"), false);
@@ -50,7 +60,10 @@ describe("allocate", () => {
   });
 
   it("refuses with pool-exhausted, naming free/total and the holders", () => {
-    const full = state({ exclusive: { 0: { "4,12": ["100"], "5,13": ["101"], "6,14": [] } } }, { "100": rec(100, { child: { pid: 150, start: 9 } }), "101": rec(101) });
+    const full = state(
+      { exclusive: { 0: { "4,12": ["100"], "5,13": ["101"], "6,14": [] } } },
+      { "100": rec(100, { child: { pid: 150, start: 9 } }), "101": rec(101) },
+    );
     throwsMentioning(
       () => allocate(full, { pool: "exclusive", socketId: null, count: 2, taskId: "300", record: rec(300) }, allAlive),
       "pool-exhausted",
@@ -69,16 +82,27 @@ describe("allocate", () => {
   it("takes lists from the requested socket only", () => {
     const two = state({ exclusive: { 0: { "0,8": [], "1,9": [] }, 1: { "4,12": [], "5,13": [] } } });
     const result = allocate(two, { pool: "exclusive", socketId: 1, count: 1, taskId: "9", record: rec(9) }, allAlive);
-    assert.deepEqual(result.lists.map((list) => [list.socket, list.key]), [[1, "4,12"]]);
+    assert.deepEqual(
+      result.lists.map((list) => [list.socket, list.key]),
+      [[1, "4,12"]],
+    );
     const busy = state({ exclusive: { 0: { "0,8": [] }, 1: { "4,12": ["5"] } } }, { "5": rec(5) });
-    throwsMentioning(() => allocate(busy, { pool: "exclusive", socketId: 1, count: 1, taskId: "9", record: rec(9) }, allAlive), "pool-exhausted", "socket 1", "0 free of 1");
+    throwsMentioning(
+      () => allocate(busy, { pool: "exclusive", socketId: 1, count: 1, taskId: "9", record: rec(9) }, allAlive),
+      "pool-exhausted",
+      "socket 1",
+      "0 free of 1",
+    );
   });
 
   // Unlike CMK, infra honours --socket-id too: shared and infra take the least-loaded list of the requested socket.
   it("honours the socket filter for infra, even when another socket's list is less loaded", () => {
     const infra = state({ infra: { 0: { "0,8": [] }, 1: { "4,12": ["5"] } } }, { "5": rec(5) });
     const result = allocate(infra, { pool: "infra", socketId: 1, count: 1, taskId: "9", record: rec(9) }, allAlive);
-    assert.deepEqual(result.lists.map((list) => [list.socket, list.key]), [[1, "4,12"]]);
+    assert.deepEqual(
+      result.lists.map((list) => [list.socket, list.key]),
+      [[1, "4,12"]],
+    );
   });
 
   describe("count > 1 keeps lists close", () => {
@@ -93,7 +117,10 @@ describe("allocate", () => {
 
     it("picks lists sharing an L3 group", () => {
       const result = allocate(five(), { pool: "exclusive", socketId: null, count: 2, taskId: "1", record: rec(1) }, allAlive, placementOf);
-      assert.deepEqual(result.lists.map((list) => list.key), ["2,10", "3,11"]);
+      assert.deepEqual(
+        result.lists.map((list) => list.key),
+        ["2,10", "3,11"],
+      );
       assert.deepEqual(view(result.state).exclusive, { 0: { "0,8": [], "1,9": [], "2,10": ["1"], "3,11": ["1"] } });
     });
 
@@ -104,13 +131,22 @@ describe("allocate", () => {
 
     it("takes the first free lists without a placement function", () => {
       const result = allocate(five(), { pool: "exclusive", socketId: null, count: 2, taskId: "1", record: rec(1) }, allAlive);
-      assert.deepEqual(result.lists.map((list) => list.key), ["0,8", "1,9"]);
+      assert.deepEqual(
+        result.lists.map((list) => list.key),
+        ["0,8", "1,9"],
+      );
     });
 
     it("stays on one socket when lists of one socket suffice", () => {
       const two = state({ exclusive: { 0: { "0,8": [] }, 1: { "4,12": [], "5,13": [] } } });
       const result = allocate(two, { pool: "exclusive", socketId: null, count: 2, taskId: "1", record: rec(1) }, allAlive);
-      assert.deepEqual(result.lists.map((list) => [list.socket, list.key]), [[1, "4,12"], [1, "5,13"]]);
+      assert.deepEqual(
+        result.lists.map((list) => [list.socket, list.key]),
+        [
+          [1, "4,12"],
+          [1, "5,13"],
+        ],
+      );
     });
   });
 
@@ -120,10 +156,16 @@ describe("allocate", () => {
       { "1": rec(1), "2": rec(2), "3": rec(3), "4": rec(4) },
     );
     const shared = allocate(loaded, { pool: "shared", socketId: null, count: 3, taskId: "9", record: rec(9) }, allAlive);
-    assert.deepEqual(shared.lists.map((list) => list.key), ["6,14"]);
+    assert.deepEqual(
+      shared.lists.map((list) => list.key),
+      ["6,14"],
+    );
     assert.deepEqual(view(shared.state).shared, { 0: { "2,10": ["1", "2"] }, 1: { "6,14": ["3", "9"] } });
     const infra = allocate(loaded, { pool: "infra", socketId: null, count: 1, taskId: "9", record: rec(9) }, allAlive);
-    assert.deepEqual(infra.lists.map((list) => list.key), ["4,12"]);
+    assert.deepEqual(
+      infra.lists.map((list) => list.key),
+      ["4,12"],
+    );
     // A shared list takes any number of tasks.
     const again = allocate(shared.state, { pool: "shared", socketId: 0, count: 1, taskId: "10", record: rec(10) }, allAlive);
     assert.deepEqual(view(again.state).shared?.[0], { "2,10": ["1", "2", "10"] });
@@ -135,7 +177,10 @@ describe("allocate", () => {
   });
 
   it("replaces the old entry of a PID already recorded", () => {
-    const stale = state({ exclusive: { 0: { "4,12": ["100"], "5,13": [] } }, shared: { 0: { "3,11": ["100", "7"] } } }, { "100": rec(100, { child: { pid: 5, start: 5 } }), "7": rec(7) });
+    const stale = state(
+      { exclusive: { 0: { "4,12": ["100"], "5,13": [] } }, shared: { 0: { "3,11": ["100", "7"] } } },
+      { "100": rec(100, { child: { pid: 5, start: 5 } }), "7": rec(7) },
+    );
     const result = allocate(stale, { pool: "shared", socketId: null, count: 1, taskId: "100", record: rec(100) }, allAlive);
     assert.deepEqual(view(result.state), { exclusive: { 0: { "4,12": [], "5,13": [] } }, shared: { 0: { "3,11": ["7", "100"] } } });
     assert.deepEqual(result.state.tasks.get("100"), rec(100));
@@ -195,7 +240,10 @@ describe("releaseTask, reclaimDead, poolCpus", () => {
       seen.push([taskId, record?.child?.pid]);
       return true;
     });
-    assert.deepEqual(seen.sort(), [["1", 11], ["2", undefined]]);
+    assert.deepEqual(seen.sort(), [
+      ["1", 11],
+      ["2", undefined],
+    ]);
   });
 
   it("poolCpus is the union of a pool's lists", () => {
@@ -204,4 +252,3 @@ describe("releaseTask, reclaimDead, poolCpus", () => {
     assert.equal(poolCpus(current, "shared"), null);
   });
 });
-

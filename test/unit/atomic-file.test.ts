@@ -49,7 +49,9 @@ describe("replaceFile", () => {
     const path = join(dir, "state.json");
     writeFileSync(path, "old");
     // ulimit -f counts 1024-byte blocks: 8 KiB, then EFBIG.
-    const run = spawnSync("sh", ["-c", 'ulimit -f 8 && exec "$0" "$@"', process.execPath, worker, path, `${path}.tmp-2`, String(64 * 1024)], { encoding: "utf8" });
+    const run = spawnSync("sh", ["-c", 'ulimit -f 8 && exec "$0" "$@"', process.execPath, worker, path, `${path}.tmp-2`, String(64 * 1024)], {
+      encoding: "utf8",
+    });
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout.trim(), "EFBIG");
     assert.equal(readFileSync(path, "utf8"), "old");
@@ -60,7 +62,10 @@ describe("replaceFile", () => {
     const dir = freshDir();
     const path = join(dir, "busy");
     mkdirSync(join(path, "inside"), { recursive: true });
-    assert.throws(() => replaceFile(path, "new", { temporary: `${path}.tmp-3`, mode: 0o644, durable: false }), (error: NodeJS.ErrnoException) => error.code === "EISDIR");
+    assert.throws(
+      () => replaceFile(path, "new", { temporary: `${path}.tmp-3`, mode: 0o644, durable: false }),
+      (error: NodeJS.ErrnoException) => error.code === "EISDIR",
+    );
     assert.deepEqual(readdirSync(dir), ["busy"]);
   });
 
@@ -69,7 +74,10 @@ describe("replaceFile", () => {
     const path = join(dir, "state.json");
     writeFileSync(path, "old");
     writeFileSync(`${path}.tmp-4`, "someone else's");
-    assert.throws(() => replaceFile(path, "new", { temporary: `${path}.tmp-4`, mode: 0o644, durable: false }), (error: NodeJS.ErrnoException) => error.code === "EEXIST");
+    assert.throws(
+      () => replaceFile(path, "new", { temporary: `${path}.tmp-4`, mode: 0o644, durable: false }),
+      (error: NodeJS.ErrnoException) => error.code === "EEXIST",
+    );
     assert.equal(readFileSync(path, "utf8"), "old");
     assert.equal(readFileSync(`${path}.tmp-4`, "utf8"), "someone else's");
   });
@@ -80,7 +88,10 @@ describe("writeNewFile", () => {
     const dir = freshDir();
     const path = join(dir, "node");
     writeFileSync(path, "there");
-    assert.throws(() => writeNewFile(path, "new", { mode: 0o755, durable: true }), (error: NodeJS.ErrnoException) => error.code === "EEXIST");
+    assert.throws(
+      () => writeNewFile(path, "new", { mode: 0o755, durable: true }),
+      (error: NodeJS.ErrnoException) => error.code === "EEXIST",
+    );
     assert.equal(readFileSync(path, "utf8"), "there");
   });
 });

@@ -27,7 +27,10 @@ describe("BoundedCache", () => {
     const cache = new BoundedCache<number, string>(3);
     for (let round = 0; round < 3; round++) for (const key of [1, 2, 3]) cache.set(key, `value ${key}`);
     assert.equal(cache.size, 3);
-    assert.deepEqual([1, 2, 3].map((key) => cache.get(key)), ["value 1", "value 2", "value 3"]);
+    assert.deepEqual(
+      [1, 2, 3].map((key) => cache.get(key)),
+      ["value 1", "value 2", "value 3"],
+    );
   });
 
   it("refuses a capacity below one", () => {

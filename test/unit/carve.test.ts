@@ -1,6 +1,6 @@
-import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { carvePools, orderCores, type CarveRequest, type Carving } from "../../src/core/carve.ts";
+import { describe, it } from "node:test";
+import { type CarveRequest, type Carving, carvePools, orderCores } from "../../src/core/carve.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
 import { isExclusivePool, type PoolName } from "../../src/core/pools.ts";
@@ -84,7 +84,8 @@ function throwsMentioning(run: () => unknown, ...fragments: (string | RegExp)[])
   assert.throws(run, (error: unknown) => {
     assert.ok(error instanceof CmkError, `expected a CmkError, got ${String(error)}`);
     for (const fragment of fragments) {
-      if (typeof fragment === "string") assert.ok(error.message.includes(fragment), `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(fragment)}`);
+      if (typeof fragment === "string")
+        assert.ok(error.message.includes(fragment), `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(fragment)}`);
       else assert.match(error.message, fragment);
     }
     return true;
@@ -160,9 +161,18 @@ describe("carvePools: the worked examples of docs/cmk-compatibility.md", () => {
 
     it("orders isolated cores packed 0,1,2,4,5,6 and spread 0,4,1,5,2,6", () => {
       const isolated = topology.cores.filter((core) => core.isolated);
-      assert.deepEqual(orderCores(topology, isolated, "packed").map((core) => core.id), [0, 1, 2, 4, 5, 6]);
-      assert.deepEqual(orderCores(topology, isolated, "spread").map((core) => core.id), [0, 4, 1, 5, 2, 6]);
-      assert.deepEqual(orderCores(topology, topology.cores, "spread").map((core) => core.id), [0, 4, 1, 5, 2, 6, 3, 7]);
+      assert.deepEqual(
+        orderCores(topology, isolated, "packed").map((core) => core.id),
+        [0, 1, 2, 4, 5, 6],
+      );
+      assert.deepEqual(
+        orderCores(topology, isolated, "spread").map((core) => core.id),
+        [0, 4, 1, 5, 2, 6],
+      );
+      assert.deepEqual(
+        orderCores(topology, topology.cores, "spread").map((core) => core.id),
+        [0, 4, 1, 5, 2, 6, 3, 7],
+      );
     });
   });
 });
@@ -200,7 +210,10 @@ describe("carvePools: no isolated cores", () => {
       ],
       CpuSet.empty,
     );
-    assert.deepEqual(orderCores(uneven, uneven.cores, "spread").map((core) => core.cpus.toString()), ["0", "1", "2", "3"]);
+    assert.deepEqual(
+      orderCores(uneven, uneven.cores, "spread").map((core) => core.cpus.toString()),
+      ["0", "1", "2", "3"],
+    );
     const carving = carvePools(uneven, req({ numExclusiveCores: 3, numSharedCores: 0, exclusiveMode: "spread" }));
     assert.deepEqual(plain(carving).exclusive, { "0": ["0"], "1": ["1", "2"] });
     assert.deepEqual(plain(carving).infra, { "0": [], "1": ["3"] });
@@ -238,8 +251,18 @@ describe("carvePools: errors name what is wrong", () => {
   });
 
   it("more cores requested than exist", () => {
-    throwsMentioning(() => carvePools(topo({ sockets: 1, coresPerSocket: 4, threads: 2 }), req({ numExclusiveCores: 5, numSharedCores: 0 })), "5", "4", "exclusive");
-    throwsMentioning(() => carvePools(topo({ sockets: 1, coresPerSocket: 4, threads: 2 }), req({ numExclusiveCores: 2, numSharedCores: 3 })), "3", "2", "shared");
+    throwsMentioning(
+      () => carvePools(topo({ sockets: 1, coresPerSocket: 4, threads: 2 }), req({ numExclusiveCores: 5, numSharedCores: 0 })),
+      "5",
+      "4",
+      "exclusive",
+    );
+    throwsMentioning(
+      () => carvePools(topo({ sockets: 1, coresPerSocket: 4, threads: 2 }), req({ numExclusiveCores: 2, numSharedCores: 3 })),
+      "3",
+      "2",
+      "shared",
+    );
   });
 
   it("no core left for infra", () => {
@@ -303,7 +326,11 @@ describe("carvePools: exclusive-non-isolcpus names cores by CMK's node-wide core
     const repeated = { ...twoSockets4, coreId: (_socket: number, core: number) => core };
     const carving = carvePools(topo(repeated), req({ numExclusiveCores: 1, numSharedCores: 0, exclNonIsolcpus: [3, 7] }));
     assert.deepEqual(plain(carving)["exclusive-non-isolcpus"], { "0": ["3,11"], "1": ["7,15"] });
-    assert.ok(carving.notices.some((notice) => notice.level === "info" && notice.message === "exclusive-non-isolcpus takes core 3 (socket 0, CPUs 3,11), core 7 (socket 1, CPUs 7,15)"));
+    assert.ok(
+      carving.notices.some(
+        (notice) => notice.level === "info" && notice.message === "exclusive-non-isolcpus takes core 3 (socket 0, CPUs 3,11), core 7 (socket 1, CPUs 7,15)",
+      ),
+    );
   });
 });
 
@@ -343,7 +370,10 @@ describe("carvePools: SST-BF", () => {
 describe("carvePools: SST-CP", () => {
   // Core index i holds CPUs i and i+4 but has core id 3 - i: CPU <core id> is another core's CPU.
   const reversed = { sockets: 1, coresPerSocket: 4, threads: 2, coreId: (_socket: number, core: number) => 3 - core };
-  const eppByFirstCpu = (values: string[]) => (cpu: number): string => (cpu < 4 ? (values[cpu] ?? "power") : "power");
+  const eppByFirstCpu =
+    (values: string[]) =>
+    (cpu: number): string =>
+      cpu < 4 ? (values[cpu] ?? "power") : "power";
 
   it("with 3 EPP values: exclusive from the 1st, shared from the 2nd, infra from the 3rd, using each core's own first CPU", () => {
     const shape = { ...reversed, epp: eppByFirstCpu(["performance", "balance_performance", "power", "power"]) };
@@ -436,7 +466,11 @@ describe("carvePools: --socket-id", () => {
       return;
     }
     const infra = [...(carving.layout.get("infra")?.values() ?? [])].flat().reduce((all, list) => all.union(list.cpus), CpuSet.empty);
-    assert.equal(infra.intersection(topology.isolcpus).toString(), "", `infra holds isolated CPUs: ${plain(carving).infra ? JSON.stringify(plain(carving).infra) : ""}`);
+    assert.equal(
+      infra.intersection(topology.isolcpus).toString(),
+      "",
+      `infra holds isolated CPUs: ${plain(carving).infra ? JSON.stringify(plain(carving).infra) : ""}`,
+    );
   });
 });
 
@@ -506,7 +540,11 @@ describe("carvePools: properties over random topologies", () => {
       const context = `run ${run}: ${JSON.stringify({ sockets, coresPerSocket, threads, isolcpus: isolcpus.toString(), request })} -> ${JSON.stringify(plain(carving))}`;
       const entries: { pool: PoolName; socket: number; cpus: CpuSet }[] = [];
       for (const [pool, socketsOfPool] of carving.layout) {
-        assert.deepEqual([...socketsOfPool.keys()], topology.sockets.map((socket) => socket.id), context);
+        assert.deepEqual(
+          [...socketsOfPool.keys()],
+          topology.sockets.map((socket) => socket.id),
+          context,
+        );
         for (const [socket, lists] of socketsOfPool) for (const entry of lists) entries.push({ pool, socket, cpus: entry.cpus });
       }
       for (let i = 0; i < entries.length; i++) {
@@ -519,7 +557,10 @@ describe("carvePools: properties over random topologies", () => {
         const owner = topology.cores.find((core) => core.cpus.has(entry.cpus.first as number));
         assert.equal(owner?.socket, entry.socket, `list ${entry.cpus} filed under the wrong socket; ${context}`);
         if (isExclusivePool(entry.pool)) {
-          assert.ok(topology.cores.some((core) => core.cpus.equals(entry.cpus)), `exclusive list ${entry.cpus} is not one whole core; ${context}`);
+          assert.ok(
+            topology.cores.some((core) => core.cpus.equals(entry.cpus)),
+            `exclusive list ${entry.cpus} is not one whole core; ${context}`,
+          );
         }
         if (entry.pool === "infra") {
           for (const core of topology.cores) {

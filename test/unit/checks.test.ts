@@ -1,6 +1,7 @@
 // The consistency checks node-report runs: overlapping CPU lists, CPUs outside isolcpus, tasks off their CPUs.
-import { describe, it } from "node:test";
+
 import assert from "node:assert/strict";
+import { describe, it } from "node:test";
 import { findMaskMismatches, findOverlaps, findUnisolated } from "../../src/core/checks.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { rec, state } from "../helpers/state.ts";
@@ -8,7 +9,9 @@ import { rec, state } from "../helpers/state.ts";
 describe("consistency checks", () => {
   it("findOverlaps reports the shared CPUs within and between pools", () => {
     const current = state({ exclusive: { 0: { "1,2": [], "2,3": [], "4,12": [] } }, infra: { 0: { "0-4": [] } }, shared: { 0: { "5,13": [] } } });
-    const found = findOverlaps(current).map((overlap) => `${[overlap.a, overlap.b].sort().join(" & ")} = ${overlap.cpus}`).sort();
+    const found = findOverlaps(current)
+      .map((overlap) => `${[overlap.a, overlap.b].sort().join(" & ")} = ${overlap.cpus}`)
+      .sort();
     assert.deepEqual(found, [
       "exclusive:1,2 & exclusive:2,3 = 2",
       "exclusive:1,2 & infra:0-4 = 1-2",
@@ -39,6 +42,9 @@ describe("consistency checks", () => {
     const mismatches = findMaskMismatches(current, (taskId) => (actual[taskId] === undefined ? null : CpuSet.parse(actual[taskId])));
     assert.deepEqual(mismatches, [{ pid: 30, pool: "exclusive", cpus: "4,12,5,13", actualCpus: "4-5,12" }]);
     const allWrong = findMaskMismatches(current, () => CpuSet.of([0]));
-    assert.deepEqual(allWrong.map((entry) => entry.pid), [10, 30, 40]);
+    assert.deepEqual(
+      allWrong.map((entry) => entry.pid),
+      [10, 30, 40],
+    );
   });
 });

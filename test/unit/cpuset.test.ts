@@ -1,5 +1,5 @@
-import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { describe, it } from "node:test";
 import { CpuSet, maxCpuId } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
 
@@ -9,7 +9,8 @@ const ids = (text: string, options?: { lastCpu?: number }): number[] => [...CpuS
 function throwsMentioning(run: () => unknown, ...fragments: string[]): void {
   assert.throws(run, (error: unknown) => {
     assert.ok(error instanceof CmkError, `expected a CmkError, got ${String(error)}`);
-    for (const fragment of fragments) assert.ok(error.message.includes(fragment), `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(fragment)}`);
+    for (const fragment of fragments)
+      assert.ok(error.message.includes(fragment), `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(fragment)}`);
     return true;
   });
 }
@@ -83,7 +84,10 @@ describe("CpuSet.parse: kernel cpulists", () => {
   });
 
   it("errors are usage errors", () => {
-    assert.throws(() => CpuSet.parse("x"), (error: unknown) => error instanceof CmkError && error.kind === "usage");
+    assert.throws(
+      () => CpuSet.parse("x"),
+      (error: unknown) => error instanceof CmkError && error.kind === "usage",
+    );
   });
 });
 
@@ -171,7 +175,10 @@ describe("CPUs beyond 1024", () => {
     const bytes = CpuSet.of([4095]).toBytes();
     assert.equal(bytes.length, 512);
     assert.equal(bytes[511], 0x80);
-    assert.equal(bytes.slice(0, 511).every((byte) => byte === 0), true);
+    assert.equal(
+      bytes.slice(0, 511).every((byte) => byte === 0),
+      true,
+    );
   });
 });
 

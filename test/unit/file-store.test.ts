@@ -1,6 +1,6 @@
 // The file store with real processes, real files and real flock.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +8,7 @@ import { after, describe, it } from "node:test";
 import { FileStateStore } from "../../src/adapters/file-store/store.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
-import { cpuListsOf, mapTasks, stateFromLayout, type NodeState } from "../../src/core/node-state.ts";
+import { cpuListsOf, mapTasks, type NodeState, stateFromLayout } from "../../src/core/node-state.ts";
 import type { CpuList, PoolName } from "../../src/core/pools.ts";
 
 const worker = join(import.meta.dirname, "..", "helpers", "store-worker.ts");
@@ -68,7 +68,9 @@ describe("file store", () => {
   it("round-trips the state and keeps the pool document in CMK's shape", async () => {
     const { dir, store } = await seeded();
     const document = JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as unknown;
-    assert.deepEqual(document, { config: { exclusive: { "0": { "2,10": [], "3,11": [] } }, infra: { "0": { "0,8,1,9": [] } }, shared: { "0": { "4,12": [] } } } });
+    assert.deepEqual(document, {
+      config: { exclusive: { "0": { "2,10": [], "3,11": [] } }, infra: { "0": { "0,8,1,9": [] } }, shared: { "0": { "4,12": [] } } },
+    });
     const read = await store.read();
     assert.equal([...cpuListsOf(read?.pools.get("exclusive") ?? { name: "exclusive", sockets: new Map() })].length, 2);
   });
@@ -104,7 +106,11 @@ describe("file store", () => {
       const started = performance.now();
       await assert.rejects(
         impatient.update(() => ({ state: initialState(), result: undefined })),
-        (error: unknown) => error instanceof CmkError && error.kind === "lock-timeout" && error.message.includes(`PID ${holder.pid}`) && error.message.includes("CMK_LOCK_TIMEOUT"),
+        (error: unknown) =>
+          error instanceof CmkError &&
+          error.kind === "lock-timeout" &&
+          error.message.includes(`PID ${holder.pid}`) &&
+          error.message.includes("CMK_LOCK_TIMEOUT"),
       );
       assert.ok(performance.now() - started >= 300);
       assert.equal(readFileSync(join(dir, "state.json"), "utf8"), before);
@@ -143,9 +149,12 @@ describe("file store", () => {
   it("creates nothing when a change on a missing directory fails or has nothing to write", async () => {
     const dir = join(scratch, "never-created");
     const store = new FileStateStore(dir, 30);
-    await assert.rejects(store.update(() => {
-      throw new CmkError("not-initialised", "no state");
-    }), CmkError);
+    await assert.rejects(
+      store.update(() => {
+        throw new CmkError("not-initialised", "no state");
+      }),
+      CmkError,
+    );
     assert.equal(await store.update(() => ({ result: "nothing" })), "nothing");
     assert.equal(existsSync(dir), false);
     await store.update(() => ({ state: initialState(), result: undefined }));
@@ -159,7 +168,10 @@ describe("file store", () => {
     writeFileSync(file, corrupt);
     const store = new FileStateStore(dir, 30);
     await assert.rejects(store.read(), (error: unknown) => error instanceof CmkError && error.kind === "invalid-state" && error.message.startsWith(file));
-    await assert.rejects(store.update(() => ({ state: initialState(), result: undefined })), CmkError);
+    await assert.rejects(
+      store.update(() => ({ state: initialState(), result: undefined })),
+      CmkError,
+    );
     assert.equal(readFileSync(file, "utf8"), corrupt);
   });
 
@@ -196,7 +208,10 @@ describe("file store", () => {
     assert.deepEqual(readdirSync(dir).sort(), ["layout.json", "lock", "pools.cmk-1.4-backup", "state.json"]);
     const migrated = await store.read();
     const exclusive = migrated?.pools.get("exclusive");
-    assert.deepEqual(exclusive === undefined ? [] : [...cpuListsOf(exclusive)].map((entry) => [entry.key, entry.tasks]), [["4,12", ["2000"]], ["5,13", []]]);
+    assert.deepEqual(exclusive === undefined ? [] : [...cpuListsOf(exclusive)].map((entry) => [entry.key, entry.tasks]), [
+      ["4,12", ["2000"]],
+      ["5,13", []],
+    ]);
   });
   it("skips what CMK 1.4 skipped (files where directories belong), naming each, and migrates only CMK's state", async () => {
     const dir = freshDir();
@@ -218,7 +233,9 @@ describe("file store", () => {
     const legacy = await store.read();
     const exclusive = legacy?.pools.get("exclusive");
     assert.deepEqual(exclusive === undefined ? [] : [...cpuListsOf(exclusive)].map((entry) => [entry.key, entry.tasks]), [["4,12", ["2000"]]]);
-    const skipped = ["pools/exclusive/0/tasks", "pools/exclusive/README", "pools/stray"].map((path) => `skipping ${join(dir, path)} in the CMK 1.4 tree: not a directory, so CMK never read it as state`);
+    const skipped = ["pools/exclusive/0/tasks", "pools/exclusive/README", "pools/stray"].map(
+      (path) => `skipping ${join(dir, path)} in the CMK 1.4 tree: not a directory, so CMK never read it as state`,
+    );
     assert.deepEqual(notices.sort(), skipped.sort());
     await store.update((current) => ({ state: withInfraTask(current, "7"), result: undefined }));
     assert.equal(readFileSync(join(dir, "pools.cmk-1.4-backup", "exclusive", "0", "tasks"), "utf8"), "", "the backup keeps the tree whole");
@@ -241,7 +258,8 @@ describe("file store", () => {
 
   it("reads cmk 2.0.0-alpha.1's state.yaml and migrates it on the first write, keeping a backup", async () => {
     const dir = freshDir();
-    const yaml = "config:\n  exclusive:\n    0:\n      2,10:\n      - '500'\n      3,11: []\n  infra:\n    0:\n      0,8,1,9: []\ntasks:\n  '500':\n    pid: 500\n    start: 9\n    child: 501\n    childStart: 10\n    affinity: true\n";
+    const yaml =
+      "config:\n  exclusive:\n    0:\n      2,10:\n      - '500'\n      3,11: []\n  infra:\n    0:\n      0,8,1,9: []\ntasks:\n  '500':\n    pid: 500\n    start: 9\n    child: 501\n    childStart: 10\n    affinity: true\n";
     writeFileSync(join(dir, "state.yaml"), yaml);
     const store = new FileStateStore(dir, 30);
     assert.deepEqual((await store.read())?.tasks.get("500"), { isolate: { pid: 500, start: 9 }, child: { pid: 501, start: 10 }, affinity: true });
@@ -262,7 +280,10 @@ describe("file store", () => {
     assert.deepEqual(JSON.parse(layout), JSON.parse(readFileSync(join(dir, "state.json"), "utf8").replace('["7"]', "[]")));
   });
 
-  for (const [what, lost] of [["empty", ""], ["zero-filled", "\0".repeat(300)]] as const) {
+  for (const [what, lost] of [
+    ["empty", ""],
+    ["zero-filled", "\0".repeat(300)],
+  ] as const) {
     it(`restores the pools from layout.json when a power failure left state.json ${what}`, async () => {
       const { dir } = await seeded();
       const notices: string[] = [];
@@ -282,6 +303,14 @@ describe("file store", () => {
   it("refuses an empty state.json when there is no layout.json to restore, naming both", async () => {
     const dir = freshDir();
     writeFileSync(join(dir, "state.json"), "");
-    await assert.rejects(new FileStateStore(dir, 30).read(), (error: unknown) => error instanceof CmkError && error.kind === "invalid-state" && error.message.includes("state.json") && error.message.includes("layout.json") && error.message.includes("cmk init"));
+    await assert.rejects(
+      new FileStateStore(dir, 30).read(),
+      (error: unknown) =>
+        error instanceof CmkError &&
+        error.kind === "invalid-state" &&
+        error.message.includes("state.json") &&
+        error.message.includes("layout.json") &&
+        error.message.includes("cmk init"),
+    );
   });
 });

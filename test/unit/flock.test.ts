@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { after, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { acquireLock } from "../../src/adapters/flock.ts";
 import { CmkError } from "../../src/core/errors.ts";
 
@@ -24,7 +24,9 @@ function ticker(): { readonly ticks: () => number; stop(): void } {
 }
 
 function isLockTimeout(path: string, seconds: number): (error: unknown) => boolean {
-  const expected = new RegExp(`^timed out after ${seconds} s waiting for the state lock ${path} held by PID ${process.pid} \\(.+\\); retry, or raise CMK_LOCK_TIMEOUT \\(seconds\\)$`);
+  const expected = new RegExp(
+    `^timed out after ${seconds} s waiting for the state lock ${path} held by PID ${process.pid} \\(.+\\); retry, or raise CMK_LOCK_TIMEOUT \\(seconds\\)$`,
+  );
   return (error) => error instanceof CmkError && error.kind === "lock-timeout" && expected.test(error.message);
 }
 

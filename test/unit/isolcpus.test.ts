@@ -1,5 +1,5 @@
-import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { describe, it } from "node:test";
 import { kernelParameters, parseIsolcpus } from "../../src/core/isolcpus.ts";
 
 const cpusOf = (cmdline: string, lastCpu?: number): string => parseIsolcpus(cmdline, lastCpu).cpus.toString();
@@ -105,16 +105,53 @@ describe("parseIsolcpus", () => {
       seed ^= seed << 5;
       return (seed >>> 0) / 0x100000000;
     };
-    const pieces = ["isolcpus=", "isolcpus", "=", ",", "-", ":", "/", "N", '"', " ", "\t", "\n", "--", "domain", "nohz", "managed_irq", "0", "1", "7", "12", "65535", "65536", "99999999999999999999", "x", "é", "\u0000", "-1", "0-", "-3", ":2", "/0", "0-N", "N-0"];
+    const pieces = [
+      "isolcpus=",
+      "isolcpus",
+      "=",
+      ",",
+      "-",
+      ":",
+      "/",
+      "N",
+      '"',
+      " ",
+      "\t",
+      "\n",
+      "--",
+      "domain",
+      "nohz",
+      "managed_irq",
+      "0",
+      "1",
+      "7",
+      "12",
+      "65535",
+      "65536",
+      "99999999999999999999",
+      "x",
+      "é",
+      "\u0000",
+      "-1",
+      "0-",
+      "-3",
+      ":2",
+      "/0",
+      "0-N",
+      "N-0",
+    ];
     for (let run = 0; run < 400; run++) {
       let cmdline = "";
       const length = 1 + Math.floor(random() * 25);
       for (let index = 0; index < length; index++) cmdline += pieces[Math.floor(random() * pieces.length)] ?? "";
       for (const lastCpu of [undefined, 7]) {
         let result: ReturnType<typeof parseIsolcpus> | undefined;
-        assert.doesNotThrow(() => {
-          result = parseIsolcpus(cmdline, lastCpu);
-        }, `cmdline ${JSON.stringify(cmdline)}`);
+        assert.doesNotThrow(
+          () => {
+            result = parseIsolcpus(cmdline, lastCpu);
+          },
+          `cmdline ${JSON.stringify(cmdline)}`,
+        );
         assert.ok(result !== undefined);
         for (const cpu of result.cpus) assert.ok(Number.isInteger(cpu) && cpu >= 0 && cpu <= 65535, JSON.stringify(cmdline));
         for (const warning of result.warnings) assert.equal(typeof warning, "string");

@@ -2,11 +2,11 @@
 // item alone is wider; each core carries its core id; failed checks mark their CPUs.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { carvePools } from "../../src/core/carve.ts";
 import { runChecks } from "../../src/core/checks.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { renderNodeMap } from "../../src/core/node-map.ts";
-import { mapTasks, stateFromLayout, type NodeState } from "../../src/core/node-state.ts";
-import { carvePools } from "../../src/core/carve.ts";
+import { mapTasks, type NodeState, stateFromLayout } from "../../src/core/node-state.ts";
 import { buildTopology, type CpuRecord, type Topology } from "../../src/core/topology.ts";
 
 /** Sockets of two-thread cores, CPU = thread * cores + core, kernel core ids restarting per socket. */
@@ -23,7 +23,16 @@ function topology(sockets: number, coresPerSocket: number, isolcpus = ""): Topol
 }
 
 function carved(node: Topology): NodeState {
-  const request = { numExclusiveCores: 2, numSharedCores: 1, exclusiveMode: "packed", sharedMode: "packed", exclNonIsolcpus: null, sstBf: false, sstCp: false, socketId: null } as const;
+  const request = {
+    numExclusiveCores: 2,
+    numSharedCores: 1,
+    exclusiveMode: "packed",
+    sharedMode: "packed",
+    exclNonIsolcpus: null,
+    sstBf: false,
+    sstCp: false,
+    socketId: null,
+  } as const;
   return stateFromLayout(carvePools(node, request).layout);
 }
 
@@ -35,11 +44,15 @@ describe("renderNodeMap", () => {
       const state = carved(node);
       const checks = runChecks({ state, stateError: null, location: "/etc/cmk", isolcpus: node.isolcpus, actualOf: noActual });
       for (let width = 20; width <= 160; width += 7) {
-        const lines = renderNodeMap({ topology: node, state, checks, notes: ["isolcpus item \"x\" is not a CPU list; it is ignored"] }, { colour: true, width });
+        const lines = renderNodeMap({ topology: node, state, checks, notes: ['isolcpus item "x" is not a CPU list; it is ignored'] }, { colour: true, width });
         // Colour codes take no columns; the widest unbreakable piece is a pool-totals name column (25) with one figure (11).
         const visible = lines.map((line) => line.replace(/\x1b\[[0-9;]*m/g, ""));
         const limit = Math.max(width, 36);
-        assert.deepEqual(visible.filter((line) => line.length > limit), [], `width ${width}, ${node.cores.length} cores`);
+        assert.deepEqual(
+          visible.filter((line) => line.length > limit),
+          [],
+          `width ${width}, ${node.cores.length} cores`,
+        );
       }
     }
   });
@@ -48,10 +61,16 @@ describe("renderNodeMap", () => {
     const node = topology(2, 2);
     // Core 3 is socket 1's second core (CPUs 3 and 7); a task on exclusive 0,4 runs on CPU 3.
     const held = mapTasks(carved(node), (pool, list) => (pool === "exclusive" && list.key === "0,4" ? ["42"] : list.tasks));
-    const checks = runChecks({ state: held, stateError: null, location: "/etc/cmk", isolcpus: CpuSet.empty, actualOf: (task) => (task === "42" ? CpuSet.of([3]) : null) });
+    const checks = runChecks({
+      state: held,
+      stateError: null,
+      location: "/etc/cmk",
+      isolcpus: CpuSet.empty,
+      actualOf: (task) => (task === "42" ? CpuSet.of([3]) : null),
+    });
     const text = renderNodeMap({ topology: node, state: held, checks, notes: [] }, { colour: false, width: 80 }).join("\n");
-    assert.match(text, /^ {2}numa 0 {2}c0\[0E! 4E!\] c1\[1E  5E \]$/m);
-    assert.match(text, /^ {2}numa 1 {2}c2\[2S  6S \] c3\[3I! 7I \]$/m);
+    assert.match(text, /^ {2}numa 0 {2}c0\[0E! 4E!\] c1\[1E {2}5E \]$/m);
+    assert.match(text, /^ {2}numa 1 {2}c2\[2S {2}6S \] c3\[3I! 7I \]$/m);
     assert.match(text, /^checks: affinity FAILED, configDirectory ok, isolation warning$/m);
   });
 });

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import type { TaskLiveness } from "../../src/core/allocate.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
-import { cpuListsOf, mapTasks, stateFromLayout, type NodeState } from "../../src/core/node-state.ts";
+import { cpuListsOf, mapTasks, type NodeState, stateFromLayout } from "../../src/core/node-state.ts";
 import type { CpuList, PoolName } from "../../src/core/pools.ts";
 import { planReconfigure } from "../../src/core/reconfigure.ts";
 
@@ -13,7 +13,10 @@ type Shape = Partial<Record<PoolName, Record<number, Record<string, string[]>>>>
 function state(shape: Shape): NodeState {
   const layout = new Map<PoolName, Map<number, CpuList[]>>();
   for (const [pool, sockets] of Object.entries(shape) as [PoolName, Record<number, Record<string, string[]>>][]) {
-    layout.set(pool, new Map(Object.entries(sockets).map(([socket, lists]) => [Number(socket), Object.keys(lists).map((key) => ({ key, cpus: CpuSet.parse(key) }))])));
+    layout.set(
+      pool,
+      new Map(Object.entries(sockets).map(([socket, lists]) => [Number(socket), Object.keys(lists).map((key) => ({ key, cpus: CpuSet.parse(key) }))])),
+    );
   }
   return mapTasks(stateFromLayout(layout), (pool, list, socket) => shape[pool]?.[socket]?.[list.key] ?? []);
 }
@@ -45,10 +48,13 @@ describe("planReconfigure", () => {
       shared: { 0: { "6,14,7,15": ["2000", "2001"] } },
       infra: { 0: { "0,8,1,9,2,10": [] } },
     });
-    assert.deepEqual(plan.moves.map((move) => [move.taskId, move.from.toString(), move.to.toString()]), [
-      ["2000", "7,15", "6-7,14-15"],
-      ["2001", "7,15", "6-7,14-15"],
-    ]);
+    assert.deepEqual(
+      plan.moves.map((move) => [move.taskId, move.from.toString(), move.to.toString()]),
+      [
+        ["2000", "7,15", "6-7,14-15"],
+        ["2001", "7,15", "6-7,14-15"],
+      ],
+    );
   });
 
   it("moves an exclusive task whose list is gone to a free list on the same socket first", () => {
@@ -63,7 +69,8 @@ describe("planReconfigure", () => {
     const carved = state({ exclusive: { 0: { "1,9": [] } }, infra: { 0: { "0,8,2,10": [] } } });
     assert.throws(
       () => planReconfigure(current, carved, allAlive),
-      (error: unknown) => error instanceof CmkError && error.kind === "conflict" && /has 1 exclusive CPU lists but running tasks \(10, 11\) hold 2/.test(error.message),
+      (error: unknown) =>
+        error instanceof CmkError && error.kind === "conflict" && /has 1 exclusive CPU lists but running tasks \(10, 11\) hold 2/.test(error.message),
     );
   });
 
@@ -78,7 +85,10 @@ describe("planReconfigure", () => {
     const carved = state({ exclusive: { 0: { "1,9": [] } }, infra: { 0: { "0,8,2,10": [] } } });
     const plan = planReconfigure(current, carved, (task) => task === "10");
     assert.deepEqual(view(plan.state).exclusive, { 0: { "1,9": ["10"] } });
-    assert.deepEqual(plan.reclaimed.map((entry) => entry.pid), [11]);
+    assert.deepEqual(
+      plan.reclaimed.map((entry) => entry.pid),
+      [11],
+    );
     assert.deepEqual(plan.moves, []);
   });
 });

@@ -1,12 +1,14 @@
 // The state document codec: the whole document as JSON (state.json) and as cmk
 // 2.0.0-alpha.1's YAML (state.yaml), and its halves, the pool document and the task records.
-import { describe, it } from "node:test";
+
 import assert from "node:assert/strict";
+import { describe, it } from "node:test";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
-import { stateFromLayout, type NodeState } from "../../src/core/node-state.ts";
+import { type NodeState, stateFromLayout } from "../../src/core/node-state.ts";
 import type { CpuList, PoolLayout, PoolName } from "../../src/core/pools.ts";
 import {
+  type DocumentValue,
   decodePoolDocument,
   decodeStateFile,
   decodeTaskDocument,
@@ -18,7 +20,6 @@ import {
   readPoolDocument,
   readTaskDocument,
   taskDocument,
-  type DocumentValue,
 } from "../../src/formats/state-document.ts";
 import { emitYaml, parseYaml } from "../../src/formats/yaml.ts";
 import { specPoolDocument } from "../helpers/documents.ts";
@@ -114,8 +115,20 @@ describe("state file encoding", () => {
   it("round-trips a freshly carved layout with empty sockets", () => {
     const list = (key: string): CpuList => ({ key, cpus: CpuSet.parse(key) });
     const layout: PoolLayout = new Map<PoolName, Map<number, CpuList[]>>([
-      ["exclusive", new Map([[0, [list("1,9")]], [1, []]])],
-      ["exclusive-non-isolcpus", new Map([[0, []], [1, [list("5,13")]]])],
+      [
+        "exclusive",
+        new Map([
+          [0, [list("1,9")]],
+          [1, []],
+        ]),
+      ],
+      [
+        "exclusive-non-isolcpus",
+        new Map([
+          [0, []],
+          [1, [list("5,13")]],
+        ]),
+      ],
     ]);
     const decoded = decodeStateFile(encodeStateFile(stateFromLayout(layout)), "s");
     assert.deepEqual(view(decoded), { exclusive: { 0: { "1,9": [] }, 1: {} }, "exclusive-non-isolcpus": { 0: {}, 1: { "5,13": [] } } });
@@ -153,7 +166,10 @@ describe("state file decoding (YAML: cmk 2.0.0-alpha.1 state.yaml, CMK ConfigMap
       decoded = decodeYamlStateFile(text, source);
     } catch (error) {
       // Refusing the document is fine, if it says which socket is duplicated.
-      assert.ok(error instanceof CmkError && error.kind === "invalid-state" && error.message.includes(source) && /socket.*0|0.*socket/.test(error.message), String(error));
+      assert.ok(
+        error instanceof CmkError && error.kind === "invalid-state" && error.message.includes(source) && /socket.*0|0.*socket/.test(error.message),
+        String(error),
+      );
       return;
     }
     assert.deepEqual(view(decoded).exclusive, { 0: { "4,12": [], "5,13": [] } });
@@ -186,9 +202,26 @@ describe("state file decoding (YAML: cmk 2.0.0-alpha.1 state.yaml, CMK ConfigMap
   });
 
   it("rejects malformed task records, naming the task and field", () => {
-    throwsMentioning(() => decodeYamlStateFile("config: {}\ntasks:\n  '100':\n    pid: 100\n    affinity: true\n", source), "invalid-state", source, "100", "start");
-    throwsMentioning(() => decodeYamlStateFile("config: {}\ntasks:\n  '100':\n    pid: 100\n    start: 7\n", source), "invalid-state", source, "100", "affinity");
-    throwsMentioning(() => decodeYamlStateFile("config: {}\ntasks:\n  x1:\n    pid: 100\n    start: 7\n    affinity: true\n", source), "invalid-state", source, "x1");
+    throwsMentioning(
+      () => decodeYamlStateFile("config: {}\ntasks:\n  '100':\n    pid: 100\n    affinity: true\n", source),
+      "invalid-state",
+      source,
+      "100",
+      "start",
+    );
+    throwsMentioning(
+      () => decodeYamlStateFile("config: {}\ntasks:\n  '100':\n    pid: 100\n    start: 7\n", source),
+      "invalid-state",
+      source,
+      "100",
+      "affinity",
+    );
+    throwsMentioning(
+      () => decodeYamlStateFile("config: {}\ntasks:\n  x1:\n    pid: 100\n    start: 7\n    affinity: true\n", source),
+      "invalid-state",
+      source,
+      "x1",
+    );
   });
 });
 
@@ -230,7 +263,11 @@ describe("decoding many distinct CPU-list keys", () => {
       const lists: Record<string, string[]> = {};
       for (let index = 0; index < 4000; index++) lists[`${round * 8000 + index * 2},${round * 8000 + index * 2 + 1}`] = [];
       const decoded = decodeStateFile(JSON.stringify({ config: { exclusive: { "0": lists } } }), "s");
-      const keys = decoded.pools.get("exclusive")?.sockets.get(0)?.map((list) => `${list.key}=${list.cpus.toString()}`) ?? [];
+      const keys =
+        decoded.pools
+          .get("exclusive")
+          ?.sockets.get(0)
+          ?.map((list) => `${list.key}=${list.cpus.toString()}`) ?? [];
       assert.equal(keys.length, 4000);
       assert.equal(keys[0], `${round * 8000},${round * 8000 + 1}=${round * 8000}-${round * 8000 + 1}`);
     }

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { fixtures, generateSysfs, type FixtureSpec } from "../../scripts/gen-sysfs-fixture.ts";
+import { type FixtureSpec, fixtures, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
 import { readCpuRecords, sysRootFromEnv } from "../../src/adapters/sysfs.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
-import { buildTopology, sstBfCpus } from "../../src/core/topology.ts";
 import type { CpuRecord, Topology } from "../../src/core/topology.ts";
+import { buildTopology, sstBfCpus } from "../../src/core/topology.ts";
 
 const generator = fileURLToPath(new URL("../../scripts/gen-sysfs-fixture.ts", import.meta.url));
 
@@ -35,7 +35,14 @@ function useFixture(name: string): { readonly dir: string } {
 /** The isolcpus CPUs of the fixture's cmdline, flags (domain, managed_irq) dropped. */
 function isolcpusOf(dir: string): CpuSet {
   const value = /(?:^|\s)isolcpus=(\S+)/.exec(readFileSync(join(dir, "proc", "cmdline"), "utf8"))?.[1];
-  return value === undefined ? CpuSet.empty : CpuSet.parse(value.split(",").filter((item) => /^\d/.test(item)).join(","));
+  return value === undefined
+    ? CpuSet.empty
+    : CpuSet.parse(
+        value
+          .split(",")
+          .filter((item) => /^\d/.test(item))
+          .join(","),
+      );
 }
 
 function topologyOf(dir: string, power = false): Topology {
@@ -73,8 +80,14 @@ describe("fixture plain-1s2c", () => {
     const topology = topologyOf(fixture.dir);
     assertShape(topology, 1, 2, 1);
     assert.deepEqual(coreLists(topology), [["0", "1"]]);
-    assert.deepEqual(topology.cores.map((core) => core.id), [0, 1]);
-    assert.deepEqual([0, 1].map((cpu) => record(topology, cpu).numaNode), [0, 0]);
+    assert.deepEqual(
+      topology.cores.map((core) => core.id),
+      [0, 1],
+    );
+    assert.deepEqual(
+      [0, 1].map((cpu) => record(topology, cpu).numaNode),
+      [0, 0],
+    );
     assert.equal(record(topology, 0).l3, record(topology, 1).l3);
     assert.ok(topology.isolcpus.isEmpty);
   });
@@ -90,12 +103,18 @@ describe("fixture example-2s16c", () => {
       ["0,8", "1,9", "2,10", "3,11"],
       ["4,12", "5,13", "6,14", "7,15"],
     ]);
-    assert.deepEqual(topology.cores.map((core) => core.id), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(
+      topology.cores.map((core) => core.id),
+      [0, 1, 2, 3, 4, 5, 6, 7],
+    );
   });
 
   it("puts each socket on its own NUMA node and L3", () => {
     const topology = topologyOf(fixture.dir);
-    assert.deepEqual([0, 8, 4, 12].map((cpu) => record(topology, cpu).numaNode), [0, 0, 1, 1]);
+    assert.deepEqual(
+      [0, 8, 4, 12].map((cpu) => record(topology, cpu).numaNode),
+      [0, 0, 1, 1],
+    );
     assert.notEqual(record(topology, 3).l3, record(topology, 4).l3);
     assert.equal(record(topology, 4).l3, record(topology, 15).l3);
   });
@@ -126,17 +145,26 @@ describe("fixture server-4s256", () => {
     assertShape(topology, 4, 32, 2);
     assert.equal(topology.cores.length, 128);
     const kernelIds = Array.from({ length: 32 }, (_, index) => index * 2);
-    for (const socket of topology.sockets) assert.deepEqual(socket.cores.map((core) => core.kernelCoreId), kernelIds);
+    for (const socket of topology.sockets)
+      assert.deepEqual(
+        socket.cores.map((core) => core.kernelCoreId),
+        kernelIds,
+      );
     // Kernel core_id 0 exists on every socket, each time with its own CPUs.
-    assert.deepEqual(topology.cores.filter((core) => core.kernelCoreId === 0).map((core) => core.cpus.toPlainList()), [
-      "0,128", "32,160", "64,192", "96,224",
-    ]);
+    assert.deepEqual(
+      topology.cores.filter((core) => core.kernelCoreId === 0).map((core) => core.cpus.toPlainList()),
+      ["0,128", "32,160", "64,192", "96,224"],
+    );
   });
 
   it("numbers cores 0-127 across the node as lscpu -p does: socket s holds 32s to 32s+31", () => {
     const topology = topologyOf(fixture.dir);
     topology.sockets.forEach((socket, index) => {
-      assert.deepEqual(socket.cores.map((core) => core.id), Array.from({ length: 32 }, (_, core) => 32 * index + core), `socket ${socket.id}`);
+      assert.deepEqual(
+        socket.cores.map((core) => core.id),
+        Array.from({ length: 32 }, (_, core) => 32 * index + core),
+        `socket ${socket.id}`,
+      );
     });
     const byId = new Map(topology.cores.map((core) => [core.id, core]));
     assert.equal(byId.get(0)?.cpus.toPlainList(), "0,128");
@@ -146,8 +174,14 @@ describe("fixture server-4s256", () => {
 
   it("splits each socket into two NUMA nodes and four L3 groups", () => {
     const topology = topologyOf(fixture.dir);
-    assert.deepEqual([0, 15, 16, 144, 32, 48, 255].map((cpu) => record(topology, cpu).numaNode), [0, 0, 1, 1, 2, 3, 7]);
-    assert.deepEqual([0, 7, 8, 136, 31, 40, 255].map((cpu) => record(topology, cpu).l3), [0, 0, 1, 1, 3, 5, 15]);
+    assert.deepEqual(
+      [0, 15, 16, 144, 32, 48, 255].map((cpu) => record(topology, cpu).numaNode),
+      [0, 0, 1, 1, 2, 3, 7],
+    );
+    assert.deepEqual(
+      [0, 7, 8, 136, 31, 40, 255].map((cpu) => record(topology, cpu).l3),
+      [0, 0, 1, 1, 3, 5, 15],
+    );
     assert.equal(new Set(topology.cores.map((core) => core.numaNode)).size, 8);
   });
 
@@ -155,7 +189,11 @@ describe("fixture server-4s256", () => {
     const topology = topologyOf(fixture.dir);
     for (const socket of topology.sockets) {
       const isolated = socket.cores.filter((core) => core.isolated).map((core) => core.kernelCoreId);
-      assert.deepEqual(isolated, Array.from({ length: 12 }, (_, index) => (index + 4) * 2), `socket ${socket.id}`);
+      assert.deepEqual(
+        isolated,
+        Array.from({ length: 12 }, (_, index) => (index + 4) * 2),
+        `socket ${socket.id}`,
+      );
     }
     assert.ok(topology.cores.every((core) => !core.partiallyIsolated));
   });
@@ -190,13 +228,25 @@ describe("fixture offline-mix", () => {
 
   it("numbers socket 1's cores 4, 5 and 6 (kernel core_id 0, 1, 2); offline CPUs take no number", () => {
     const topology = topologyOf(fixture.dir);
-    assert.deepEqual(topology.sockets.map((socket) => socket.cores.map((core) => core.id)), [[0, 1, 2, 3], [4, 5, 6]]);
-    assert.deepEqual(topology.sockets[1]?.cores.map((core) => core.kernelCoreId), [0, 1, 2]);
+    assert.deepEqual(
+      topology.sockets.map((socket) => socket.cores.map((core) => core.id)),
+      [
+        [0, 1, 2, 3],
+        [4, 5, 6],
+      ],
+    );
+    assert.deepEqual(
+      topology.sockets[1]?.cores.map((core) => core.kernelCoreId),
+      [0, 1, 2],
+    );
   });
 
   it("has a partially isolated core", () => {
     const topology = topologyOf(fixture.dir);
-    assert.deepEqual(topology.cores.filter((core) => core.partiallyIsolated).map((core) => core.cpus.toPlainList()), ["1,9"]);
+    assert.deepEqual(
+      topology.cores.filter((core) => core.partiallyIsolated).map((core) => core.cpus.toPlainList()),
+      ["1,9"],
+    );
     assert.deepEqual(isolatedCores(topology), ["2,10"]);
   });
 
@@ -253,7 +303,10 @@ describe("fixtures in general", () => {
     const dir = tempDir();
     try {
       generateSysfs(dir, { sockets: 2, coresPerSocket: 2, threadsPerCore: 2, cpuNumbering: "core-major" });
-      assert.deepEqual(coreLists(topologyOf(dir)), [["0,1", "2,3"], ["4,5", "6,7"]]);
+      assert.deepEqual(coreLists(topologyOf(dir)), [
+        ["0,1", "2,3"],
+        ["4,5", "6,7"],
+      ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -300,7 +353,13 @@ function lscpuCores(dir: string): Map<number, number> {
       writeFileSync(join(topology, name), `${CpuSet.parse(readFileSync(join(topology, `${name}_list`), "utf8")).toKernelMask()}\n`);
     }
   }
-  writeFileSync(join(dir, "proc", "cpuinfo"), online.sort((a, b) => a - b).map((cpu) => `processor\t: ${cpu}\nvendor_id\t: GenuineIntel\n\n`).join(""));
+  writeFileSync(
+    join(dir, "proc", "cpuinfo"),
+    online
+      .sort((a, b) => a - b)
+      .map((cpu) => `processor\t: ${cpu}\nvendor_id\t: GenuineIntel\n\n`)
+      .join(""),
+  );
   const output = execFileSync("lscpu", [`--sysroot=${dir}`, "--parse=CPU,CORE"], { encoding: "utf8" });
   const cores = new Map<number, number>();
   for (const line of output.split("\n")) {
@@ -341,9 +400,18 @@ describe("core ids are lscpu -p's Core column", () => {
       generateSysfs(dir, shapes["2-socket SMT, siblings adjacent"] as FixtureSpec);
       const topology = topologyOf(dir);
       // CPU 3 is offline: core 1 keeps CPU 2 alone.
-      assert.deepEqual(coreLists(topology), [["0,1", "2", "4,5"], ["6,7", "8,9", "10,11"]]);
-      assert.deepEqual(topology.cores.map((core) => core.id), [0, 1, 2, 3, 4, 5]);
-      assert.deepEqual(topology.cores.map((core) => core.kernelCoreId), [0, 4, 8, 0, 4, 8]);
+      assert.deepEqual(coreLists(topology), [
+        ["0,1", "2", "4,5"],
+        ["6,7", "8,9", "10,11"],
+      ]);
+      assert.deepEqual(
+        topology.cores.map((core) => core.id),
+        [0, 1, 2, 3, 4, 5],
+      );
+      assert.deepEqual(
+        topology.cores.map((core) => core.kernelCoreId),
+        [0, 4, 8, 0, 4, 8],
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -365,7 +433,10 @@ describe("reader fallbacks and errors", () => {
         rmSync(join(root, entry, "topology", "die_cpus_list"));
       }
       const topology = topologyOf(dir);
-      assert.deepEqual([0, 15].map((cpu) => record(topology, cpu).l3), [0, 4]);
+      assert.deepEqual(
+        [0, 15].map((cpu) => record(topology, cpu).l3),
+        [0, 4],
+      );
       assert.ok([...topology.cpus.values()].every((cpu) => cpu.die === 0));
       assertShape(topology, 2, 4, 2);
     } finally {
@@ -393,14 +464,17 @@ describe("reader fallbacks and errors", () => {
   it("a root without sysfs is a clear error naming the file and the variable", () => {
     const dir = tempDir();
     try {
-      assert.throws(() => readCpuRecords({ root: dir, power: false }), (error: unknown) => {
-        assert.ok(error instanceof CmkError);
-        assert.equal(error.kind, "failure");
-        assert.ok(error.message.startsWith(`cannot read CPU topology from ${dir}/sys/devices/system/cpu/online: ENOENT`), error.message);
-        assert.match(error.message, /CMK_DEV_LSCPU_SYSFS/);
-        assert.doesNotMatch(error.message, /\n/);
-        return true;
-      });
+      assert.throws(
+        () => readCpuRecords({ root: dir, power: false }),
+        (error: unknown) => {
+          assert.ok(error instanceof CmkError);
+          assert.equal(error.kind, "failure");
+          assert.ok(error.message.startsWith(`cannot read CPU topology from ${dir}/sys/devices/system/cpu/online: ENOENT`), error.message);
+          assert.match(error.message, /CMK_DEV_LSCPU_SYSFS/);
+          assert.doesNotMatch(error.message, /\n/);
+          return true;
+        },
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -412,14 +486,20 @@ describe("reader fallbacks and errors", () => {
     const original = readFileSync(coreId, "utf8");
     try {
       writeFileSync(coreId, "three\n");
-      assert.throws(() => readCpuRecords({ root: fixture.dir, power: false }),
-        (error: unknown) => error instanceof CmkError && error.message.includes(coreId) && /not an integer/.test(error.message));
+      assert.throws(
+        () => readCpuRecords({ root: fixture.dir, power: false }),
+        (error: unknown) => error instanceof CmkError && error.message.includes(coreId) && /not an integer/.test(error.message),
+      );
       rmSync(coreId);
-      assert.throws(() => readCpuRecords({ root: fixture.dir, power: false }),
-        (error: unknown) => error instanceof CmkError && error.message.includes(`${coreId}: ENOENT`));
+      assert.throws(
+        () => readCpuRecords({ root: fixture.dir, power: false }),
+        (error: unknown) => error instanceof CmkError && error.message.includes(`${coreId}: ENOENT`),
+      );
       writeFileSync(join(cpuRoot(), "online"), "0-x\n");
-      assert.throws(() => readCpuRecords({ root: fixture.dir, power: false }),
-        (error: unknown) => error instanceof CmkError && error.message.includes(join(cpuRoot(), "online")) && /CPU list/.test(error.message));
+      assert.throws(
+        () => readCpuRecords({ root: fixture.dir, power: false }),
+        (error: unknown) => error instanceof CmkError && error.message.includes(join(cpuRoot(), "online")) && /CPU list/.test(error.message),
+      );
     } finally {
       writeFileSync(coreId, original);
       writeFileSync(join(cpuRoot(), "online"), "0-15\n");
@@ -438,15 +518,27 @@ describe("this machine's sysfs", () => {
 
   it("reads every online CPU, as many as nproc counts", { skip: !existsSync(onlineFile) && "no sysfs here" }, () => {
     const records = readCpuRecords({ root: "/", power: true });
-    assert.deepEqual(records.map((cpu) => cpu.id), CpuSet.parse(readFileSync(onlineFile, "utf8")).ids);
+    assert.deepEqual(
+      records.map((cpu) => cpu.id),
+      CpuSet.parse(readFileSync(onlineFile, "utf8")).ids,
+    );
     // nproc counts the CPUs this process may run on, which can be fewer than those online.
     const nproc = Number(execFileSync("nproc", { encoding: "utf8" }).trim());
     assert.ok(nproc >= 1 && nproc <= records.length, `nproc ${nproc} vs ${records.length} online`);
     const topology = buildTopology(records, CpuSet.empty);
-    assert.equal(topology.cores.reduce((sum, core) => sum + core.cpus.size, 0), records.length);
+    assert.equal(
+      topology.cores.reduce((sum, core) => sum + core.cpus.size, 0),
+      records.length,
+    );
     if (hasLscpu) {
-      const lscpu = execFileSync("lscpu", ["--parse=CPU,CORE"], { encoding: "utf8" }).split("\n").filter((line) => /^\d+,\d+$/.test(line));
-      assert.deepEqual([...cmkCores(topology)].map(([cpu, core]) => `${cpu},${core}`), lscpu, "core ids as lscpu -p prints them");
+      const lscpu = execFileSync("lscpu", ["--parse=CPU,CORE"], { encoding: "utf8" })
+        .split("\n")
+        .filter((line) => /^\d+,\d+$/.test(line));
+      assert.deepEqual(
+        [...cmkCores(topology)].map(([cpu, core]) => `${cpu},${core}`),
+        lscpu,
+        "core ids as lscpu -p prints them",
+      );
     }
     for (const cpu of records) {
       const coreId = Number(readFileSync(`/sys/devices/system/cpu/cpu${cpu.id}/topology/core_id`, "utf8"));

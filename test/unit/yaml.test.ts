@@ -1,5 +1,5 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import { CmkError } from "../../src/core/errors.ts";
 import { emitYaml, parseYaml, type YamlKey, type YamlValue } from "../../src/formats/yaml.ts";
 import { specPoolDocument } from "../helpers/documents.ts";
@@ -46,7 +46,8 @@ test("the pool document re-emits byte-identically", () => {
 });
 
 test("JSON text, as cmk writes state.json, reads as the same document (JSON is YAML)", () => {
-  const json = '{\n  "exclusive": {\n    "0": {\n      "4,12": [],\n      "6,14": ["48624"]\n    },\n    "1": {}\n  },\n  "tasks": { "48624": { "pid": 48624, "start": 5, "affinity": true } }\n}\n';
+  const json =
+    '{\n  "exclusive": {\n    "0": {\n      "4,12": [],\n      "6,14": ["48624"]\n    },\n    "1": {}\n  },\n  "tasks": { "48624": { "pid": 48624, "start": 5, "affinity": true } }\n}\n';
   const expected = map(
     ["exclusive", map(["0", map(["4,12", []], ["6,14", ["48624"]])], ["1", map()])],
     ["tasks", map(["48624", map(["pid", 48624], ["start", 5], ["affinity", true])])],
@@ -54,15 +55,11 @@ test("JSON text, as cmk writes state.json, reads as the same document (JSON is Y
   assert.deepEqual(parseYaml(json, "state.json"), expected);
 });
 
-test("long and empty keys use PyYAML's explicit \"? key\" form, in both directions", () => {
+test('long and empty keys use PyYAML\'s explicit "? key" form, in both directions', () => {
   // PyYAML (yaml.dump, default_flow_style=False) output for a 129-character CPU list and an empty key.
   const cpus = `${"0,".repeat(64)}1`;
   const pyyaml = `? ''\n: 1\npools:\n  ? ${cpus}\n  : - '48611'\n    - '2'\n  x:\n    ? ${cpus}\n    : c: 1\n      d:\n      - 1\nl:\n- ? ${cpus}\n  : {}\n  z: 2\n`;
-  const value = map(
-    ["", 1],
-    ["pools", map([cpus, ["48611", "2"]], ["x", map([cpus, map(["c", 1], ["d", [1]])])])],
-    ["l", [map([cpus, map()], ["z", 2])]],
-  );
+  const value = map(["", 1], ["pools", map([cpus, ["48611", "2"]], ["x", map([cpus, map(["c", 1], ["d", [1]])])])], ["l", [map([cpus, map()], ["z", 2])]]);
   assert.deepEqual(parseYaml(pyyaml, "s"), value);
   assert.equal(emitYaml(value), pyyaml);
   // The boundary: PyYAML keeps keys of up to 122 characters simple.
@@ -85,8 +82,7 @@ test("nested sequences and mappings inside sequence items", () => {
 });
 
 test("flow mappings and sequences, including the task-metadata line", () => {
-  const text =
-    "tasks:\n  '48624': {pid: 48624, start: 123456789, child: 48630, childStart: 123456790, pool: exclusive, cpus: '6,14', affinity: true}\n";
+  const text = "tasks:\n  '48624': {pid: 48624, start: 123456789, child: 48630, childStart: 123456790, pool: exclusive, cpus: '6,14', affinity: true}\n";
   const task = map(
     ["pid", 48624],
     ["start", 123456789],
@@ -97,10 +93,12 @@ test("flow mappings and sequences, including the task-metadata line", () => {
     ["affinity", true],
   );
   assert.deepEqual(parseYaml(text, "s"), map(["tasks", map(["48624", task])]));
-  assert.deepEqual(parseYaml("{a: 1, b: [x, 'y', \"z\"], c: {}, d: [], e: ~, f: {g: [1, [2]]}}", "s"),
-    map(["a", 1], ["b", ["x", "y", "z"]], ["c", map()], ["d", []], ["e", null], ["f", map(["g", [1, [2]]])]));
+  assert.deepEqual(
+    parseYaml("{a: 1, b: [x, 'y', \"z\"], c: {}, d: [], e: ~, f: {g: [1, [2]]}}", "s"),
+    map(["a", 1], ["b", ["x", "y", "z"]], ["c", map()], ["d", []], ["e", null], ["f", map(["g", [1, [2]]])]),
+  );
   // Trailing commas, keys without values, JSON-style quoted keys, and a collection spread over lines.
-  assert.deepEqual(parseYaml('[a, b,]', "s"), ["a", "b"]);
+  assert.deepEqual(parseYaml("[a, b,]", "s"), ["a", "b"]);
   assert.deepEqual(parseYaml("{a, b: }", "s"), map(["a", null], ["b", null]));
   assert.deepEqual(parseYaml('{"a":1, "b":"x"}', "s"), map(["a", 1], ["b", "x"]));
   assert.deepEqual(parseYaml("k: {a: 1, # one\n    b: 2}\nm: 3\n", "s"), map(["k", map(["a", 1], ["b", 2])], ["m", 3]));
@@ -111,16 +109,52 @@ test("flow mappings and sequences, including the task-metadata line", () => {
 
 test("scalar types: nulls, booleans, integers, floats and strings", () => {
   const text = [
-    "n1: ~", "n2: null", "n3:", "t: true", "f: false", "y: yes", "o: Off",
-    "i: 42", "neg: -7", "plus: +3", "zero: 0", "oct: 010", "hex: 0x1f",
-    "fl: 1.5", "nf: -.inf", "s1: 12abc", "s2: 08", "s3: yEs", "s4: '42'", "s5: it's", "s6: a:b",
+    "n1: ~",
+    "n2: null",
+    "n3:",
+    "t: true",
+    "f: false",
+    "y: yes",
+    "o: Off",
+    "i: 42",
+    "neg: -7",
+    "plus: +3",
+    "zero: 0",
+    "oct: 010",
+    "hex: 0x1f",
+    "fl: 1.5",
+    "nf: -.inf",
+    "s1: 12abc",
+    "s2: 08",
+    "s3: yEs",
+    "s4: '42'",
+    "s5: it's",
+    "s6: a:b",
   ].join("\n");
   const value = parseYaml(text, "s");
   assert.ok(value instanceof Map);
   assert.deepEqual(Object.fromEntries(value), {
-    n1: null, n2: null, n3: null, t: true, f: false, y: true, o: false,
-    i: 42, neg: -7, plus: 3, zero: 0, oct: 8, hex: 31,
-    fl: 1.5, nf: Number.NEGATIVE_INFINITY, s1: "12abc", s2: "08", s3: "yEs", s4: "42", s5: "it's", s6: "a:b",
+    n1: null,
+    n2: null,
+    n3: null,
+    t: true,
+    f: false,
+    y: true,
+    o: false,
+    i: 42,
+    neg: -7,
+    plus: 3,
+    zero: 0,
+    oct: 8,
+    hex: 31,
+    fl: 1.5,
+    nf: Number.NEGATIVE_INFINITY,
+    s1: "12abc",
+    s2: "08",
+    s3: "yEs",
+    s4: "42",
+    s5: "it's",
+    s6: "a:b",
   });
 });
 
@@ -146,10 +180,61 @@ test("Windows line endings and a byte-order mark parse like Unix text", () => {
 
 test("tricky strings round-trip as values and keys, and stay strings", () => {
   const tricky = [
-    "0", "007", "1.5", "-1", "1e5", "0x1F", "1:20", ".5", "true", "Yes", "ON", "null", "~", "", " x", "x ", "- a", "-a",
-    "a: b", "a:", "a #b", "a#b", "it's", "'", '"', "line\nbreak", "tab\there", "\u0007bell", "4,12", "0-3,8", "ü", "日本 😀",
-    "[x]", "{y}", "&a", "*a", "!t", "|", ">", "%p", "@x", "`x", "?", "? a", ":", "#", "---", "...", "--- x", "=", "<<",
-    "2001-12-14", "\u2028", "\\", "\u0085",
+    "0",
+    "007",
+    "1.5",
+    "-1",
+    "1e5",
+    "0x1F",
+    "1:20",
+    ".5",
+    "true",
+    "Yes",
+    "ON",
+    "null",
+    "~",
+    "",
+    " x",
+    "x ",
+    "- a",
+    "-a",
+    "a: b",
+    "a:",
+    "a #b",
+    "a#b",
+    "it's",
+    "'",
+    '"',
+    "line\nbreak",
+    "tab\there",
+    "\u0007bell",
+    "4,12",
+    "0-3,8",
+    "ü",
+    "日本 😀",
+    "[x]",
+    "{y}",
+    "&a",
+    "*a",
+    "!t",
+    "|",
+    ">",
+    "%p",
+    "@x",
+    "`x",
+    "?",
+    "? a",
+    ":",
+    "#",
+    "---",
+    "...",
+    "--- x",
+    "=",
+    "<<",
+    "2001-12-14",
+    "\u2028",
+    "\\",
+    "\u0085",
   ];
   for (const text of tricky) {
     const value = map([text, text], ["list", [text]]);
@@ -167,8 +252,26 @@ test("tricky strings round-trip as values and keys, and stay strings", () => {
 });
 
 test("numbers, booleans and null round-trip with their types", () => {
-  const values: YamlValue[] = [0, -0, 7, -48624, 123456789, 1.5, -2.25, 1e21, 1e-7, 2 ** 60, Number.NaN,
-    Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, true, false, null, "7", "-0"];
+  const values: YamlValue[] = [
+    0,
+    -0,
+    7,
+    -48624,
+    123456789,
+    1.5,
+    -2.25,
+    1e21,
+    1e-7,
+    2 ** 60,
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    Number.NEGATIVE_INFINITY,
+    true,
+    false,
+    null,
+    "7",
+    "-0",
+  ];
   const value = map(...values.map((v, i): [YamlKey, YamlValue] => [i, v]), [-1, "negative key"], [true, "bool key"], [null, "null key"], [2.5, "float key"]);
   assert.deepEqual(parseYaml(emitYaml(value), "s"), value);
   assert.equal(emitYaml(map(["pid", 48624], ["neg", -3], ["f", 1.5], ["b", false], ["n", null])), "pid: 48624\nneg: -3\nf: 1.5\nb: false\nn: null\n");

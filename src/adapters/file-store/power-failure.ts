@@ -31,9 +31,14 @@ export function restoreFromLayout(location: string, stateFile: string, notice: (
   const layoutFile = `${location}/${layoutFileName}`;
   const text = readText(layoutFile);
   if (text === null) {
-    throw new CmkError("invalid-state", `${stateFile} is empty or zero-filled and there is no ${layoutFileName} to restore the pools from; run cmk init --conf-dir=${location} to start afresh (it keeps the file as a backup)`);
+    throw new CmkError(
+      "invalid-state",
+      `${stateFile} is empty or zero-filled and there is no ${layoutFileName} to restore the pools from; run cmk init --conf-dir=${location} to start afresh (it keeps the file as a backup)`,
+    );
   }
   const layout = decodeStateFile(text, layoutFile);
-  notice(`${stateFile} was empty or zero-filled (a power failure before it reached the disk); restored the pools from ${layoutFile}; the tasks it recorded ended with the machine`);
+  notice(
+    `${stateFile} was empty or zero-filled (a power failure before it reached the disk); restored the pools from ${layoutFile}; the tasks it recorded ended with the machine`,
+  );
   return layout;
 }

@@ -14,7 +14,7 @@ import { replaceFile } from "../atomic-file.ts";
 import { acquireLock } from "../flock.ts";
 import { alphaYamlState } from "./alpha-yaml.ts";
 import { cmk14TreeState } from "./cmk-1.4-tree.ts";
-import { moveToBackup, retireLegacyState, type LegacyState } from "./legacy-state.ts";
+import { type LegacyState, moveToBackup, retireLegacyState } from "./legacy-state.ts";
 import { layoutFileName, layoutOf, lostToPowerFailure, restoreFromLayout } from "./power-failure.ts";
 import { readText } from "./read-text.ts";
 
@@ -92,7 +92,11 @@ export class FileStateStore implements StateStore {
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
-      throw new CmkError("failure", `cannot reach the state directory ${this.location}: ${describeCause(error)}; run cmk as a user that may (root, usually) or choose a --conf-dir you own`, { cause: error });
+      throw new CmkError(
+        "failure",
+        `cannot reach the state directory ${this.location}: ${describeCause(error)}; run cmk as a user that may (root, usually) or choose a --conf-dir you own`,
+        { cause: error },
+      );
     }
   }
 
@@ -100,7 +104,11 @@ export class FileStateStore implements StateStore {
     try {
       mkdirSync(this.location, { recursive: true, mode: 0o755 });
     } catch (error) {
-      throw new CmkError("failure", `cannot create the state directory ${this.location}: ${describeCause(error)}; choose another --conf-dir or fix its permissions`, { cause: error });
+      throw new CmkError(
+        "failure",
+        `cannot create the state directory ${this.location}: ${describeCause(error)}; choose another --conf-dir or fix its permissions`,
+        { cause: error },
+      );
     }
   }
 
