@@ -30,7 +30,7 @@ function install(dir: string): CmkResult {
   return runCmk(["install", `--install-dir=${dir}`], {}, root);
 }
 
-const sidecarsIn = (dir: string): string[] =>
+const runtimeDirsIn = (dir: string): string[] =>
   readdirSync(dir)
     .filter((entry) => entry.startsWith(".cmk-v"))
     .sort();
@@ -73,9 +73,9 @@ describe("cmk install", () => {
       needed.map((line) => /\[(.*)\]/.exec(line)?.[1]),
       ["libc.so.6"],
     );
-    const [sidecar, ...others] = sidecarsIn(dir);
+    const [runtimeDir, ...others] = runtimeDirsIn(dir);
     assert.equal(others.length, 0);
-    assert.deepEqual(readdirSync(join(dir, sidecar as string)).sort(), [
+    assert.deepEqual(readdirSync(join(dir, runtimeDir as string)).sort(), [
       ".code-cache",
       "cmk-hold",
       "cmk-main.cjs",
@@ -86,10 +86,10 @@ describe("cmk install", () => {
       "node",
     ]);
     assert.ok(
-      readdirSync(join(dir, sidecar as string, ".code-cache")).includes("isolate.bin"),
+      readdirSync(join(dir, runtimeDir as string, ".code-cache")).includes("isolate.bin"),
       "isolate starts from compiled code even where the directory is read-only",
     );
-    assert.deepEqual(readdirSync(join(dir, sidecar as string, "lib")).sort(), ["libgcc_s.so.1", "libstdc++.so.6"]);
+    assert.deepEqual(readdirSync(join(dir, runtimeDir as string, "lib")).sort(), ["libgcc_s.so.1", "libstdc++.so.6"]);
     assert.deepEqual(
       readdirSync(dir).filter((entry) => entry.startsWith(".cmk-partial-")),
       [],
@@ -100,11 +100,11 @@ describe("cmk install", () => {
     const copy = join(root, "copy");
     const result = runInstalled(cmk, ["install", `--install-dir=${copy}`]);
     assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(sidecarsIn(copy), sidecarsIn(dir));
+    assert.deepEqual(runtimeDirsIn(copy), runtimeDirsIn(dir));
     assert.deepEqual(readFileSync(join(copy, "cmk")), readFileSync(cmk));
-    const [sidecar] = sidecarsIn(dir) as [string];
+    const [runtimeDir] = runtimeDirsIn(dir) as [string];
     for (const file of ["node", "cmk.cjs", "cmk-main.cjs", "cmk_native.node", "cmk-hold", "launcher", "lib/libstdc++.so.6", "lib/libgcc_s.so.1"]) {
-      assert.deepEqual(readFileSync(join(copy, sidecar, file)), readFileSync(join(dir, sidecar, file)), file);
+      assert.deepEqual(readFileSync(join(copy, runtimeDir, file)), readFileSync(join(dir, runtimeDir, file)), file);
     }
   });
 
@@ -163,7 +163,7 @@ describe("cmk install", () => {
     assert.equal(spawnSync(process.execPath, ["--require", probe, empty], { env: {} }).status, 0);
     const baseline = new Set(readFileSync(list, "utf8").split("\n"));
     // The launcher keeps NODE_OPTIONS from cmk, so load the probe into the installed entry directly.
-    const entry = join(dir, sidecarsIn(dir)[0] as string, "cmk.cjs");
+    const entry = join(dir, runtimeDirsIn(dir)[0] as string, "cmk.cjs");
     const isolate = spawnSync(
       process.execPath,
       ["--require", probe, entry, "isolate", `--conf-dir=${hostConf}`, "--pool=exclusive", "--", "cat", "/proc/self/status"],
@@ -199,8 +199,8 @@ describe("cmk install", () => {
       const result = spawnSync("/usr/sbin/chroot", [jail, ...args], { env: { PATH: "/bin" }, encoding: "utf8" });
       return { status: result.status, stdout: result.stdout, stderr: result.stderr };
     };
-    const [sidecar] = sidecarsIn(join(jail, "opt", "bin"));
-    const bareNode = inJail([`/opt/bin/${sidecar}/node`, "-e", "0"]);
+    const [runtimeDir] = runtimeDirsIn(join(jail, "opt", "bin"));
+    const bareNode = inJail([`/opt/bin/${runtimeDir}/node`, "-e", "0"]);
     assert.notEqual(bareNode.status, 0, "Node.js alone cannot start there: the jail really lacks its C++ runtime");
     assert.match(bareNode.stderr, /libstdc\+\+\.so\.6/);
     assert.equal(inJail(["/opt/bin/cmk", "--version"]).stdout, sourceVersion);
@@ -214,7 +214,7 @@ describe("cmk install", () => {
     const launcher = readFileSync(launcherPath).toString("latin1");
     let floor = "0.0";
     for (const library of ["libstdc++.so.6", "libgcc_s.so.1"]) {
-      for (const [version] of readFileSync(join(jail, "opt", "bin", sidecar as string, "lib", library))
+      for (const [version] of readFileSync(join(jail, "opt", "bin", runtimeDir as string, "lib", library))
         .toString("latin1")
         .matchAll(/(?<=GLIBC_)2\.\d+/g)) {
         if (Number(version.split(".")[1]) > Number(floor.split(".")[1])) floor = version;
@@ -233,7 +233,7 @@ describe("cmk install", () => {
   it("replaces a running cmk of another build and keeps that build's directory until the next install", async () => {
     const replaced = join(root, "replaced");
     assert.equal(install(replaced).status, 0);
-    const [current] = sidecarsIn(replaced) as [string];
+    const [current] = runtimeDirsIn(replaced) as [string];
     // An "older build": the same runtime under another name, and a launcher naming it.
     const older = current.replace(/-[0-9a-f]{16}$/, "-2222222222222222");
     cpSync(join(replaced, current), join(replaced, older), { recursive: true });
@@ -260,13 +260,13 @@ describe("cmk install", () => {
     for (let attempt = 0; attempt < 100 && !holdsCpus(); attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
     assert.ok(holdsCpus(), "the older cmk isolate started");
     assert.equal(install(replaced).status, 0);
-    assert.deepEqual(sidecarsIn(replaced), [older, current].sort(), "the replaced build's directory is kept");
+    assert.deepEqual(runtimeDirsIn(replaced), [older, current].sort(), "the replaced build's directory is kept");
     assert.ok(!existsSync(join(replaced, ".cmk-partial-killed")));
     assert.ok(existsSync(join(replaced, ".cmk-partial-running")));
     assert.equal(runInstalled(join(replaced, "cmk"), ["--version"]).stdout, sourceVersion);
     // The next install drops it, while the older cmk is still running from it.
     assert.equal(install(replaced).status, 0);
-    assert.deepEqual(sidecarsIn(replaced), [current]);
+    assert.deepEqual(runtimeDirsIn(replaced), [current]);
     const result = await finished;
     assert.equal(result.status, 0, result.stderr);
   });

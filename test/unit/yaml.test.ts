@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { it } from "node:test";
 import { CmkError } from "../../src/core/errors.ts";
 import { emitYaml, parseYaml, type YamlKey, type YamlValue } from "../../src/formats/yaml.ts";
 import { specPoolDocument } from "../helpers/documents.ts";
@@ -27,7 +27,7 @@ function assertRejected(text: string, line: number, mentions: RegExp): void {
   );
 }
 
-test("the PyYAML pool document parses with number socket keys, string CPU-list keys and string PIDs", () => {
+it("the PyYAML pool document parses with number socket keys, string CPU-list keys and string PIDs", () => {
   const value = parseYaml(specPoolDocument, "pools");
   assert.deepEqual(value, poolValue);
   assert.ok(value instanceof Map);
@@ -40,12 +40,12 @@ test("the PyYAML pool document parses with number socket keys, string CPU-list k
   assert.deepEqual(socket0.get("6,14"), ["48624"]);
 });
 
-test("the pool document re-emits byte-identically", () => {
+it("the pool document re-emits byte-identically", () => {
   assert.equal(emitYaml(parseYaml(specPoolDocument, "pools")), specPoolDocument);
   assert.equal(emitYaml(poolValue), specPoolDocument);
 });
 
-test("JSON text, as cmk writes state.json, reads as the same document (JSON is YAML)", () => {
+it("JSON text, as cmk writes state.json, reads as the same document (JSON is YAML)", () => {
   const json =
     '{\n  "exclusive": {\n    "0": {\n      "4,12": [],\n      "6,14": ["48624"]\n    },\n    "1": {}\n  },\n  "tasks": { "48624": { "pid": 48624, "start": 5, "affinity": true } }\n}\n';
   const expected = map(
@@ -55,7 +55,7 @@ test("JSON text, as cmk writes state.json, reads as the same document (JSON is Y
   assert.deepEqual(parseYaml(json, "state.json"), expected);
 });
 
-test('long and empty keys use PyYAML\'s explicit "? key" form, in both directions', () => {
+it('long and empty keys use PyYAML\'s explicit "? key" form, in both directions', () => {
   // PyYAML (yaml.dump, default_flow_style=False) output for a 129-character CPU list and an empty key.
   const cpus = `${"0,".repeat(64)}1`;
   const pyyaml = `? ''\n: 1\npools:\n  ? ${cpus}\n  : - '48611'\n    - '2'\n  x:\n    ? ${cpus}\n    : c: 1\n      d:\n      - 1\nl:\n- ? ${cpus}\n  : {}\n  z: 2\n`;
@@ -67,21 +67,21 @@ test('long and empty keys use PyYAML\'s explicit "? key" form, in both direction
   assert.equal(emitYaml(map(["a".repeat(123), 1])), `? ${"a".repeat(123)}\n: 1\n`);
 });
 
-test("block sequences may sit at the key's indentation or further in", () => {
+it("block sequences may sit at the key's indentation or further in", () => {
   const expected = map(["a", ["x", "y"]], ["b", 1]);
   assert.deepEqual(parseYaml("a:\n- x\n- y\nb: 1\n", "s"), expected);
   assert.deepEqual(parseYaml("a:\n  - x\n  - y\nb: 1\n", "s"), expected);
   assert.deepEqual(parseYaml("a:\n    -   x\n    -   y\nb: 1\n", "s"), expected);
 });
 
-test("nested sequences and mappings inside sequence items", () => {
+it("nested sequences and mappings inside sequence items", () => {
   const text = "- a: 1\n  b:\n  - 2\n- - x\n  - y\n-\n  c: d\n- \n";
   assert.deepEqual(parseYaml(text, "s"), [map(["a", 1], ["b", [2]]), ["x", "y"], map(["c", "d"]), null]);
   const emitted = emitYaml([map(["a", 1], ["b", [2]]), ["x", "y"], map(["c", map(["d", "e"])])]);
   assert.equal(emitted, "- a: 1\n  b:\n  - 2\n- - x\n  - y\n- c:\n    d: e\n");
 });
 
-test("flow mappings and sequences, including the task-metadata line", () => {
+it("flow mappings and sequences, including the task-metadata line", () => {
   const text = "tasks:\n  '48624': {pid: 48624, start: 123456789, child: 48630, childStart: 123456790, pool: exclusive, cpus: '6,14', affinity: true}\n";
   const task = map(
     ["pid", 48624],
@@ -107,7 +107,7 @@ test("flow mappings and sequences, including the task-metadata line", () => {
   assert.deepEqual(parseYaml("['4,12']", "s"), ["4,12"]);
 });
 
-test("scalar types: nulls, booleans, integers, floats and strings", () => {
+it("scalar types: nulls, booleans, integers, floats and strings", () => {
   const text = [
     "n1: ~",
     "n2: null",
@@ -158,13 +158,13 @@ test("scalar types: nulls, booleans, integers, floats and strings", () => {
   });
 });
 
-test("quoted scalars and their escapes", () => {
+it("quoted scalars and their escapes", () => {
   assert.equal(parseYaml(`'it''s # not a comment'`, "s"), "it's # not a comment");
   assert.equal(parseYaml(String.raw`"q\" b\\ n\n t\t u\u00fc x\x41 U\U0001F600"`, "s"), 'q" b\\ n\n t\t uü xA U😀');
   assert.equal(parseYaml(`""`, "s"), "");
 });
 
-test("comments, blank lines, a leading document marker and an end marker", () => {
+it("comments, blank lines, a leading document marker and an end marker", () => {
   const text = "# state\n---\n\n# pools\na: 1 # one\n  # indented comment\n\nb: 'x' # two\n...\n# trailing\n";
   assert.deepEqual(parseYaml(text, "s"), map(["a", 1], ["b", "x"]));
   assert.deepEqual(parseYaml("--- {a: [1]}\n", "s"), map(["a", [1]]));
@@ -172,13 +172,13 @@ test("comments, blank lines, a leading document marker and an end marker", () =>
   assert.equal(parseYaml("# only a comment\n", "s"), null);
 });
 
-test("Windows line endings and a byte-order mark parse like Unix text", () => {
+it("Windows line endings and a byte-order mark parse like Unix text", () => {
   const windows = `\ufeff${specPoolDocument.replaceAll("\n", "\r\n")}`;
   assert.deepEqual(parseYaml(windows, "s"), poolValue);
   assertRejected("a: 1\r\nb: 'x\r\n", 2, /unterminated single-quoted/);
 });
 
-test("tricky strings round-trip as values and keys, and stay strings", () => {
+it("tricky strings round-trip as values and keys, and stay strings", () => {
   const tricky = [
     "0",
     "007",
@@ -251,7 +251,7 @@ test("tricky strings round-trip as values and keys, and stay strings", () => {
   assert.equal(emitYaml(map(["k", "line\nbreak"])), 'k: "line\\nbreak"\n');
 });
 
-test("numbers, booleans and null round-trip with their types", () => {
+it("numbers, booleans and null round-trip with their types", () => {
   const values: YamlValue[] = [
     0,
     -0,
@@ -277,7 +277,7 @@ test("numbers, booleans and null round-trip with their types", () => {
   assert.equal(emitYaml(map(["pid", 48624], ["neg", -3], ["f", 1.5], ["b", false], ["n", null])), "pid: 48624\nneg: -3\nf: 1.5\nb: false\nn: null\n");
 });
 
-test("keys keep document order and are not sorted by the emitter", () => {
+it("keys keep document order and are not sorted by the emitter", () => {
   const value = map(["b", 1], [10, 2], ["a", 3], [2, 4]);
   assert.equal(emitYaml(value), "b: 1\n10: 2\na: 3\n2: 4\n");
   const parsed = parseYaml(emitYaml(value), "s");
@@ -285,7 +285,7 @@ test("keys keep document order and are not sorted by the emitter", () => {
   assert.deepEqual([...parsed.keys()], ["b", 10, "a", 2]);
 });
 
-test("empty and scalar documents emit like PyYAML", () => {
+it("empty and scalar documents emit like PyYAML", () => {
   assert.equal(emitYaml(map()), "{}\n");
   assert.equal(emitYaml([]), "[]\n");
   assert.equal(emitYaml("text"), "text\n...\n");
@@ -293,7 +293,7 @@ test("empty and scalar documents emit like PyYAML", () => {
   assert.equal(parseYaml(emitYaml("text"), "s"), "text");
 });
 
-test("bad indentation is rejected with its line", () => {
+it("bad indentation is rejected with its line", () => {
   assertRejected("a:\n  b: 1\n   c: 2\n", 3, /bad indentation/);
   assertRejected("a:\n    b: 1\n  c: 2\n", 3, /bad indentation/);
   assertRejected("a: hello\n  world\n", 2, /bad indentation/);
@@ -301,12 +301,12 @@ test("bad indentation is rejected with its line", () => {
   assertRejected("- x\nb: 1\n", 2, /does not continue/);
 });
 
-test("tab indentation is rejected", () => {
+it("tab indentation is rejected", () => {
   assertRejected("a:\n\tb: 1\n", 2, /tab/);
   assertRejected("a:\n  \tb: 1\n", 2, /tab/);
 });
 
-test("unterminated quotes and flow collections are rejected", () => {
+it("unterminated quotes and flow collections are rejected", () => {
   assertRejected("a: 1\nb: 'open\nc: 2\n", 2, /unterminated single-quoted/);
   assertRejected('a: "open\n', 1, /unterminated double-quoted/);
   assertRejected('a: "bad \\q"\n', 1, /unknown escape/);
@@ -315,7 +315,7 @@ test("unterminated quotes and flow collections are rejected", () => {
   assertRejected("a: [1, 2\n", 1, /"\[" is never closed/);
 });
 
-test("anchors, aliases, tags, block scalars, directives and other complex keys are rejected", () => {
+it("anchors, aliases, tags, block scalars, directives and other complex keys are rejected", () => {
   assertRejected("a: 1\nb: &x 2\n", 2, /anchors/);
   assertRejected("a: 1\nb: *x\n", 2, /aliases/);
   assertRejected("a: !!python/tuple [1, 2]\n", 1, /tags/);
@@ -331,7 +331,7 @@ test("anchors, aliases, tags, block scalars, directives and other complex keys a
   assertRejected("a: - x\n", 1, /same line as its key/);
 });
 
-test("duplicate keys are rejected with the line of the repeat", () => {
+it("duplicate keys are rejected with the line of the repeat", () => {
   assertRejected("a: 1\nb: 2\na: 3\n", 3, /duplicate key "a"/);
   assertRejected("s:\n  0: x\n  0: y\n", 3, /duplicate key 0/);
   assertRejected("t: {x: 1,\n  x: 2}\n", 2, /duplicate key "x"/);
@@ -339,18 +339,18 @@ test("duplicate keys are rejected with the line of the repeat", () => {
   assert.deepEqual(parseYaml("0: a\n'0': b\n", "s"), map([0, "a"], ["0", "b"]));
 });
 
-test("a second document is rejected", () => {
+it("a second document is rejected", () => {
   assertRejected("a: 1\n---\nb: 2\n", 2, /second YAML document/);
   assertRejected("---\na: 1\n...\n---\nb: 2\n", 4, /second YAML document/);
 });
 
-test("text after a value is rejected rather than dropped", () => {
+it("text after a value is rejected rather than dropped", () => {
   assertRejected("a: 'x' y\n", 1, /after the value/);
   assertRejected("a: [1, 2] 3\n", 1, /after the value/);
   assertRejected("a: {b: 'x' c}\n", 1, /expected "," or "\}"/);
 });
 
-test("a 10,000-entry document parses completely", () => {
+it("a 10,000-entry document parses completely", () => {
   const lines = ["tasks:"];
   for (let i = 0; i < 10_000; i++) {
     lines.push(`  '${100000 + i}': {pid: ${100000 + i}, start: ${5000000 + i}, pool: exclusive, cpus: '${i % 64},${(i % 64) + 64}', affinity: true}`);
