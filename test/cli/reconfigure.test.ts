@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { collect, editStateDocument, recordedChild, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
+import { type FixtureSpec, fixtures, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
+import { collect, editStateDocument, readStateDocument, recordedChild, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
 import { carvingOrder, type ExpectedList, expectedPools, hostNode, poolsOf, type TestNode, testNode, withHostProcfs } from "../helpers/topology.ts";
 
 const root = scratchDir("reconfigure");
@@ -99,16 +100,20 @@ describe("cmk reconfigure", () => {
     assert.equal(readFileSync(file, "utf8"), before);
   });
 
-  it("keeps a task whose list still exists where it is", () => {
-    const dir = initialised(node);
-    // The list a spread carving of one exclusive core gives; the task holds it before reconfigure.
-    const kept = expectedPools(node, { exclusive: 1, shared: 0, exclusiveMode: "spread" }).exclusive[0] as ExpectedList;
+  it("keeps a task whose list still exists where it is while the layout around it changes", () => {
+    // example-1s8c isolates cores 1 and 2 (CPUs 1,9 and 2,10): one exclusive list grows to two.
+    const machine = join(root, `machine-${counter++}`);
+    generateSysfs(machine, fixtures["example-1s8c"] as FixtureSpec);
+    const env = { CMK_DEV_LSCPU_SYSFS: machine };
+    const dir = join(root, `node-${counter++}`);
+    assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"], env).status, 0);
     editStateDocument(dir, (document) => {
-      document.config["exclusive"] = { [String(kept.socket)]: { [kept.key]: [String(process.pid)] } };
+      document.config["exclusive"] = { "0": { "1,9": [String(process.pid)] } };
     });
-    const result = runCmk(["reconfigure", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0", "--exclusive-mode=spread"], node.env);
+    const result = runCmk(["reconfigure", `--conf-dir=${dir}`, "--num-exclusive-cores=2", "--num-shared-cores=0"], env);
     assert.equal(result.status, 0, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout), { movedTasks: [], reclaimedCpuLists: [] });
-    assert.deepEqual(tasksOn(dir, "exclusive", kept.key, String(kept.socket)), [String(process.pid)]);
+    assert.deepEqual(Object.keys(readStateDocument(dir)?.config["exclusive"]?.["0"] ?? {}), ["1,9", "2,10"], "the layout changed");
+    assert.deepEqual(tasksOn(dir, "exclusive", "1,9"), [String(process.pid)]);
   });
 });
