@@ -11,12 +11,9 @@ import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CmkError, describeCause } from "../core/errors.ts";
 import { replaceFile, syncDirectory, writeNewFile } from "./atomic-file.ts";
-
-/** Defined by scripts/build.ts in the bundle; absent when the sources run directly (tests). */
-declare const CMK_BUNDLED: boolean | undefined;
+import { buildDir } from "./native.ts";
 
 export const executableName = "cmk";
 /** The C++ runtime of the Node.js binary: everything it needs beyond glibc. */
@@ -70,11 +67,6 @@ export interface InstallResult {
 export interface UninstallResult {
   readonly removed: readonly string[];
   readonly executableMissing: boolean;
-}
-
-/** The directory holding the running bundle: dist/ of a source tree, or an installed runtime directory. */
-function bundleDir(): string {
-  return typeof CMK_BUNDLED !== "undefined" ? __dirname : fileURLToPath(new URL("../../dist", import.meta.url));
 }
 
 /** Where the C++ runtime libraries of `node` are on this machine, as the dynamic loader finds them. */
@@ -133,7 +125,7 @@ function sourceTreeSources(from: string): PayloadSources {
 
 /** What goes into the runtime directory, taken from the running install or from the source tree. */
 function payload(): PayloadFile[] {
-  const from = bundleDir();
+  const from = buildDir();
   const sources = runtimeDirPattern.test(basename(from)) ? installedSources(from) : sourceTreeSources(from);
   return [...builtFiles.map((file) => ({ ...file, source: sources.sourceOf(file.name) })), ...sources.libraries(), ...codeCaches(from)];
 }

@@ -35,9 +35,14 @@ export const LOCK_UN = 8;
 
 let bindings: NativeBindings | undefined;
 
+/** The directory of the running build: dist/ of a source tree, or an installed runtime directory. */
+export function buildDir(): string {
+  return typeof CMK_BUNDLED !== "undefined" ? __dirname : fileURLToPath(new URL("../../dist", import.meta.url));
+}
+
 /** A file built beside the bundle (dist/, or an installed copy's directory). */
 export function builtFile(name: string): string {
-  return typeof CMK_BUNDLED !== "undefined" ? `${__dirname}/${name}` : fileURLToPath(new URL(`../../dist/${name}`, import.meta.url));
+  return `${buildDir()}/${name}`;
 }
 
 export function native(): NativeBindings {

@@ -14,13 +14,6 @@ export interface SysfsOptions {
   readonly power: boolean;
 }
 
-const sysRootEnv = "CMK_DEV_LSCPU_SYSFS";
-
-export function sysRootFromEnv(env: NodeJS.ProcessEnv): string {
-  const value = env[sysRootEnv];
-  return value === undefined || value === "" ? "/" : value;
-}
-
 export function readCpuRecords(options: SysfsOptions): CpuRecord[] {
   const files = new SysfsFiles(options.root);
   const cpuRoot = join(options.root, "sys", "devices", "system", "cpu");
@@ -196,6 +189,9 @@ function findL3(files: SysfsFiles, cacheDir: string, likelyIndex: string | undef
 }
 
 /** File access with errors that name the file and say how to fix it. */
+/** The variable that names a fake system root, for the hint of a failed read. */
+const sysRootEnv = "CMK_DEV_LSCPU_SYSFS";
+
 class SysfsFiles {
   readonly hint: string;
 

@@ -1,8 +1,8 @@
 // The settings every command and server shares, read once from the environment: where the host's
-// procfs and sysfs are, how long to wait for the state lock, how much to log. Commands get them
-// typed, never by looking up a variable name, and each default is written here only.
+// procfs and sysfs are and how long to wait for the state lock. Commands get them typed, never by
+// looking up a variable name, and each default is written here only. (The log level is read by the
+// process before anything else, so that even a bad setting here is reported through the logger.)
 import { secondsValue } from "./input.ts";
-import { type Level, levelFromEnv } from "./log.ts";
 
 export interface Settings {
   /** The host's procfs as mounted here (CMK_PROC_FS): its processes, by host PID. */
@@ -16,7 +16,6 @@ export interface Settings {
   readonly kernelFs: string;
   /** Seconds to wait for the state lock (CMK_LOCK_TIMEOUT). */
   readonly lockTimeoutSeconds: number;
-  readonly logLevel: Level;
 }
 
 export const defaultLockTimeoutSeconds = 30;
@@ -45,6 +44,5 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv): Settings {
     sysRoot: fakeRoot ?? "/",
     kernelFs: fakeRoot === undefined ? procFs : `${fakeRoot.replace(/\/+$/, "")}/proc`,
     lockTimeoutSeconds: lockTimeout === undefined ? defaultLockTimeoutSeconds : secondsValue("CMK_LOCK_TIMEOUT", lockTimeout),
-    logLevel: levelFromEnv(env["CMK_LOG_LEVEL"]),
   };
 }

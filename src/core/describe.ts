@@ -2,6 +2,7 @@
 // node-report `description`), the reclaimed-lists report of reconcile and reconfigure, and the
 // sorted, indented JSON text CMK's reports use.
 import type { ReclaimedTask } from "./allocate.ts";
+import { BoundedCache } from "./bounded-cache.ts";
 import { cpuListsOf, type NodeState } from "./node-state.ts";
 import { isExclusivePool } from "./pools.ts";
 
@@ -26,12 +27,12 @@ export function reclaimedReport(reclaimed: readonly ReclaimedTask[]): Json[] {
 }
 
 // Reports repeat the same few keys thousands of times: split each distinct key once.
-const partsCache = new Map<string, readonly string[]>();
+const partsCache = new BoundedCache<string, readonly string[]>(100_000);
 function naturalParts(key: string): readonly string[] {
   let parts = partsCache.get(key);
   if (parts === undefined) {
     parts = key.match(/(\d+)|(\D+)/g) ?? [];
-    if (partsCache.size < 100_000) partsCache.set(key, parts);
+    partsCache.set(key, parts);
   }
   return parts;
 }

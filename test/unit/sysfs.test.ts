@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type FixtureSpec, fixtures, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
-import { readCpuRecords, sysRootFromEnv } from "../../src/adapters/sysfs.ts";
+import { readCpuRecords } from "../../src/adapters/sysfs.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
 import type { CpuRecord, Topology } from "../../src/core/topology.ts";
@@ -504,12 +504,6 @@ describe("reader fallbacks and errors", () => {
       writeFileSync(coreId, original);
       writeFileSync(join(cpuRoot(), "online"), "0-15\n");
     }
-  });
-
-  it("sysRootFromEnv takes CMK_DEV_LSCPU_SYSFS or the real root", () => {
-    assert.equal(sysRootFromEnv({}), "/");
-    assert.equal(sysRootFromEnv({ CMK_DEV_LSCPU_SYSFS: "" }), "/");
-    assert.equal(sysRootFromEnv({ CMK_DEV_LSCPU_SYSFS: "/tmp/fixture" }), "/tmp/fixture");
   });
 });
 

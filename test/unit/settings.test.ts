@@ -1,0 +1,31 @@
+// The settings every command shares, read once from the environment: where sysfs, the kernel's
+// command line and the processes are read, and how long to wait for the lock.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { settingsFromEnvironment } from "../../src/app/settings.ts";
+import { CmkError } from "../../src/core/errors.ts";
+
+describe("settingsFromEnvironment", () => {
+  it("reads the real machine when nothing is set, or an empty value is", () => {
+    for (const env of [{}, { CMK_DEV_LSCPU_SYSFS: "", CMK_PROC_FS: "", CMK_LOCK_TIMEOUT: "" }]) {
+      assert.deepEqual(settingsFromEnvironment(env), { procFs: "/proc", sysRoot: "/", kernelFs: "/proc", lockTimeoutSeconds: 30 });
+    }
+  });
+
+  it("takes a fake system root's sysfs and kernel command line, and keeps the live procfs for processes", () => {
+    assert.deepEqual(settingsFromEnvironment({ CMK_DEV_LSCPU_SYSFS: "/tmp/fixture/", CMK_PROC_FS: "/host/proc", CMK_LOCK_TIMEOUT: "0.5" }), {
+      procFs: "/host/proc",
+      sysRoot: "/tmp/fixture/",
+      kernelFs: "/tmp/fixture/proc",
+      lockTimeoutSeconds: 0.5,
+    });
+    assert.equal(settingsFromEnvironment({ CMK_PROC_FS: "/host/proc" }).kernelFs, "/host/proc");
+  });
+
+  it("refuses a malformed lock timeout as a usage error naming the variable", () => {
+    assert.throws(
+      () => settingsFromEnvironment({ CMK_LOCK_TIMEOUT: "soon" }),
+      (error: unknown) => error instanceof CmkError && error.kind === "usage" && /^CMK_LOCK_TIMEOUT="soon" is not valid/.test(error.message),
+    );
+  });
+});
