@@ -8,21 +8,10 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type FixtureSpec, fixtures, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
-import {
-  type CmkResult,
-  cmkBin,
-  cmkEnv,
-  collect,
-  editStateDocument,
-  fixtureEnv,
-  readStateDocument,
-  runCmk,
-  scratchDir,
-  spawnCmk,
-  waitFor,
-} from "../helpers/cmk.ts";
+import { cmkBin, cmkEnv, collect, editStateDocument, fixtureEnv, runCmk, scratchDir, spawnCmk, waitFor } from "../helpers/cmk.ts";
+import { withDriftingTask } from "../helpers/drifting-task.ts";
 import { fakeProcess } from "../helpers/fake-proc.ts";
-import { allowedCpuList, cpusOf, type ExpectedList, expectedPools, highPriorityCpus, hostNode, testNode } from "../helpers/topology.ts";
+import { cpusOf, type ExpectedList, expectedPools, highPriorityCpus, testNode } from "../helpers/topology.ts";
 
 const root = scratchDir("node-report");
 
@@ -215,54 +204,16 @@ describe("cmk node-report on a fixed two-socket fixture", () => {
 describe("cmk node-report's affinity check", () => {
   it("names live tasks running off their CPUs, but not --no-affinity tasks", async () => {
     // Tasks really pinned: this machine's CPUs, also when CMK_TEST_TOPOLOGY pretends another topology.
-    const host = hostNode();
-    const pools = expectedPools(host, { exclusive: 1, shared: 0 });
-    const exclusive = pools.exclusive[0] as ExpectedList;
-    const dir = join(root, "affinity");
-    const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
-    assert.equal(init.status, 0, init.stderr);
-    // The command widens its own affinity by one CPU outside its list.
-    const drift = exclusive.cpus.union(CpuSet.of([cpusOf(pools.infra).first as number]));
-    const flag = join(dir, "go");
-    const wait = `while [ ! -e ${flag} ]; do sleep 0.02; done`;
-    const drifting = spawnCmk([
-      "isolate",
-      `--conf-dir=${dir}`,
-      "--pool=exclusive",
-      "--",
-      "sh",
-      "-c",
-      `taskset -pc ${drift} $$ >/dev/null; echo drifted; ${wait}`,
-    ]);
-    const free = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "sh", "-c", wait]);
-    const done = Promise.all([collect(drifting), collect(free)]);
-    const childOf = (pid: number | undefined): number | undefined => (pid === undefined ? undefined : readStateDocument(dir)?.tasks?.[pid]?.child);
-    let said = "";
-    drifting.stdout?.on("data", (chunk: Buffer) => (said += chunk.toString()));
-    let results: CmkResult[];
-    try {
-      // The command says when it has widened its mask: before that, its mask may still be the one it inherited.
-      await waitFor("the command to widen its mask", () => (said.includes("drifted") ? true : undefined));
-      await waitFor("the other child to be recorded", () => childOf(free.pid));
-      assert.equal(allowedCpuList(childOf(drifting.pid) as number), drift.toString());
-      const reported = runCmk(["node-report", `--conf-dir=${dir}`]);
+    await withDriftingTask(join(root, "affinity"), ({ task, command, list, drift }) => {
+      const reported = runCmk(["node-report", `--conf-dir=${join(root, "affinity")}`]);
       assert.equal(reported.status, 10, "a failed check");
       const report = JSON.parse(reported.stdout) as Report;
-      const command = childOf(drifting.pid) as number;
       assert.deepEqual(report.checks["affinity"], {
-        errors: [`task ${drifting.pid} in exclusive:${exclusive.key} runs on CPUs ${drift} (its command, process ${command})`],
+        errors: [`task ${task} in exclusive:${list.key} runs on CPUs ${drift} (its command, process ${command})`],
         ok: false,
         warnings: [],
       });
-    } finally {
-      // The tasks end before the scratch directory (and the flag in it) goes, even when an assertion failed.
-      writeFileSync(flag, "");
-      results = await done;
-    }
-    assert.deepEqual(
-      results.map((result) => result.status),
-      [0, 0],
-    );
+    });
   });
 });
 

@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { CpuSet } from "../../src/core/cpuset.ts";
 import { type CmkResult, collect, editStateDocument, fixtureEnv, readStateDocument, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
+import { withDriftingTask } from "../helpers/drifting-task.ts";
 import { fakeProcess } from "../helpers/fake-proc.ts";
-import { allowedCpuList, cpusOf, type ExpectedList, expectedPools, hostNode, type TestNode, testNode, withHostProcfs } from "../helpers/topology.ts";
+import { type ExpectedList, expectedPools, hostNode, type TestNode, testNode, withHostProcfs } from "../helpers/topology.ts";
 
 const root = scratchDir("reconcile");
 let counter = 0;
@@ -98,47 +98,14 @@ describe("cmk reconcile", () => {
   });
 
   it("reports live tasks running off their CPUs, but not --no-affinity tasks", async () => {
-    const host = hostNode();
-    const { dir, exclusive } = initialised(host);
-    // The command widens its own affinity by one CPU outside its list.
-    const drift = exclusive.cpus.union(CpuSet.of([cpusOf(expectedPools(host, { exclusive: 1, shared: 0 }).infra).first as number]));
-    const flag = join(dir, "go");
-    const wait = `while [ ! -e ${flag} ]; do sleep 0.02; done`;
-    const drifting = spawnCmk([
-      "isolate",
-      `--conf-dir=${dir}`,
-      "--pool=exclusive",
-      "--",
-      "sh",
-      "-c",
-      `taskset -pc ${drift} $$ >/dev/null; echo drifted; ${wait}`,
-    ]);
-    const free = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--no-affinity", "--", "sh", "-c", wait]);
-    const done = Promise.all([collect(drifting), collect(free)]);
-    let said = "";
-    drifting.stdout?.on("data", (chunk: Buffer) => (said += chunk.toString()));
-    let results: CmkResult[];
-    try {
-      // The command says when it has widened its mask: before that, its mask may still be the one it inherited.
-      await waitFor("the command to widen its mask", () => (said.includes("drifted") ? true : undefined));
-      await waitFor("the other child to be recorded", () => childOf(dir, free.pid));
-      assert.equal(allowedCpuList(childOf(dir, drifting.pid) as number), drift.toString());
+    const dir = join(root, `node-${counter++}`);
+    await withDriftingTask(dir, ({ task, command, list, drift }) => {
       const report = JSON.parse(runCmk(["reconcile", `--conf-dir=${dir}`]).stdout) as {
         mismatchedCpuMasks: { pid: number; pool: string; cpus: string; actualCpus: string; task: number }[];
       };
       // The process whose mask is wrong is the task's command; the task is isolate's PID.
-      assert.deepEqual(report.mismatchedCpuMasks, [
-        { actualCpus: drift.toString(), cpus: exclusive.key, pid: childOf(dir, drifting.pid), pool: "exclusive", task: drifting.pid },
-      ]);
-    } finally {
-      // The tasks end before the scratch directory (and the flag in it) goes, even when an assertion failed.
-      writeFileSync(flag, "");
-      results = await done;
-    }
-    assert.deepEqual(
-      results.map((result) => result.status),
-      [0, 0],
-    );
+      assert.deepEqual(report.mismatchedCpuMasks, [{ actualCpus: drift.toString(), cpus: list.key, pid: command, pool: "exclusive", task }]);
+    });
   });
 });
 
