@@ -2,9 +2,7 @@
 // that runs it builds one Context: settings read once, a logger, a writer for its output, a clock,
 // a way to learn that it should stop, and the store the settings name. Commands never read argv,
 // environment variables for shared settings, or process-wide state themselves.
-import { FileStateStore } from "../adapters/file-store/store.ts";
-import { CmkError } from "../core/errors.ts";
-import type { StateStore } from "../core/state-store.ts";
+import type { StoreEvents } from "../core/state-store.ts";
 import type { Logger } from "./log.ts";
 import type { Settings } from "./settings.ts";
 
@@ -20,18 +18,6 @@ export interface Context {
   readonly stopSignal: () => AbortSignal;
   /** Whether stdout is a terminal, and its width when it is (asked only by those who draw). */
   readonly terminal: () => { readonly isTerminal: boolean; readonly columns: number | undefined };
-}
-
-/** Where a command keeps the node's state, as its flags name it. */
-export interface StoreOptions {
-  readonly confDir: string;
-}
-
-export function openStore(options: StoreOptions, context: Context): StateStore {
-  return new FileStateStore(options.confDir, context.settings.lockTimeoutSeconds, context.log.warning);
-}
-
-/** The error of every command that needs pools when the node has none yet. */
-export function notInitialisedError(store: StateStore): CmkError {
-  return new CmkError("not-initialised", `no cmk state in ${store.location}`, { location: store.location });
+  /** Hears of the store's conflicts, retries and API errors (the long-running mode's metrics). */
+  readonly storeEvents?: StoreEvents;
 }

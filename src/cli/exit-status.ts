@@ -14,6 +14,7 @@ export const exitStatuses: Readonly<Record<ErrorKind, number>> = {
   "not-initialised": 8,
   "does-not-fit": 9,
   "check-failed": 10,
+  api: 11,
 };
 
 /** How a user sets each request field from the command line. */
@@ -29,8 +30,5 @@ const fieldHints: Readonly<Record<RequestField, string>> = {
 
 /** The one line a user sees for an error: the core's message and the command-line hint. */
 export function cliMessage(error: CmkError): string {
-  let message = error.message;
-  if (error.kind === "not-initialised" && error.location !== undefined) message += `; run cmk init --conf-dir=${error.location} first`;
-  if (error.field !== undefined) message += ` (${fieldHints[error.field]})`;
-  return message;
+  return error.field === undefined ? error.message : `${error.message} (${fieldHints[error.field]})`;
 }

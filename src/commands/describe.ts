@@ -1,5 +1,6 @@
 // cmk describe: print the node's pools and tasks as JSON (default) or YAML.
-import { type Context, notInitialisedError, openStore } from "../app/context.ts";
+import type { Context } from "../app/context.ts";
+import { notInitialisedError, openStore } from "../app/stores.ts";
 import { describeState, type Json, naturalCompare, sortedJson } from "../core/describe.ts";
 import { emitYaml, type YamlValue } from "../formats/yaml.ts";
 import type { describeFlags, OptionsOf } from "./flags.ts";
@@ -17,7 +18,7 @@ function toYamlValue(value: Json): YamlValue {
 }
 
 export async function run(options: OptionsOf<typeof describeFlags>, context: Context): Promise<number> {
-  const store = openStore(options, context);
+  const store = await openStore(options, context);
   const state = await store.read();
   if (state === null) throw notInitialisedError(store);
   const description = describeState(state, store.location);

@@ -2,13 +2,14 @@
 // CMK 1.4's configuration directory, since cmk's first write moves the CMK 1.4 tree aside and
 // CMK 1.4 cannot read cmk's state.json.
 import { writeCmk14Tree } from "../adapters/cmk14-tree.ts";
-import { type Context, notInitialisedError, openStore } from "../app/context.ts";
+import type { Context } from "../app/context.ts";
+import { notInitialisedError, openStore } from "../app/stores.ts";
 import { usageError } from "../core/errors.ts";
 import type { exportCmk14Flags, OptionsOf } from "./flags.ts";
 
 export async function run(options: OptionsOf<typeof exportCmk14Flags>, context: Context): Promise<number> {
   if (options.to === undefined) throw usageError("cmk export-cmk14 needs --to=<dir>: a new or empty directory for CMK 1.4's configuration");
-  const store = openStore(options, context);
+  const store = await openStore(options, context);
   const state = await store.read();
   if (state === null) throw notInitialisedError(store);
   const written = writeCmk14Tree(state, options.to, store.location);

@@ -66,27 +66,60 @@ function plannedFlag(name: string, help: string): FlagDefinition<undefined> {
   };
 }
 
-/** A directory flag: an empty value (an unset shell variable) is refused, never read as the current directory. */
-function directoryValue(example: string): (text: string, flag: string) => string {
+/** A path flag: an empty value (an unset shell variable) is refused, never read as the current directory. */
+function pathValue(what: "directory" | "file", example: string): (text: string, flag: string) => string {
   return (text, flag) => {
     if (text.trim() === "")
-      throw new CmkError("usage", `${flag} is empty; give a directory, e.g. ${flag}=${example} (an unset shell variable gives an empty value)`);
+      throw new CmkError("usage", `${flag} is empty; give a ${what}, e.g. ${flag}=${example} (an unset shell variable gives an empty value)`);
     return text;
   };
 }
+
+const directoryValue = (example: string) => pathValue("directory", example);
 
 // ---- Where state lives ------------------------------------------------------------------
 
 export const defaultConfDir = "/etc/cmk";
 
+/** A Kubernetes object name (node, namespace): a DNS subdomain as the API server checks it. */
+function objectName(what: string): (text: string, flag: string) => string {
+  return (text, flag) => {
+    if (text.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(text)) {
+      throw new CmkError("usage", `${flag}="${text}" is not a ${what} name: lower-case letters, digits, '-' and '.', at most 253 characters`);
+    }
+    return text;
+  };
+}
+
+/**
+ * Where the node's state lives. --conf-dir names the file store; otherwise --kubeconfig,
+ * --namespace, KUBECONFIG with --node-name, or running in a pod name the ConfigMap store
+ * (app/stores.ts decides); with none of them, the file store in /etc/cmk.
+ */
 export const storeFlags = {
-  confDir: valueFlag("conf-dir", {
+  confDir: optionalFlag("conf-dir", {
     valueName: "dir",
     defaultText: defaultConfDir,
-    help: "directory holding the node state (state.json, layout.json and their lock)",
+    help: "keep the node state in this directory (state.json, layout.json and their lock): the file store",
     parse: directoryValue(defaultConfDir),
   }),
-  namespace: plannedFlag("namespace", "state kept in a Kubernetes ConfigMap"),
+  kubeconfig: optionalFlag("kubeconfig", {
+    valueName: "file",
+    help: "reach Kubernetes with this kubeconfig (else KUBECONFIG, else the pod's service account); without --conf-dir the state is the ConfigMap cmk-config-<node>",
+    parse: pathValue("file", "$HOME/.kube/config"),
+  }),
+  namespace: optionalFlag("namespace", {
+    valueName: "name",
+    defaultText: "default",
+    help: "namespace of the ConfigMap cmk-config-<node> (CMK 1.5's state); giving it chooses the ConfigMap store",
+    parse: objectName("namespace"),
+  }),
+  nodeName: optionalFlag("node-name", {
+    valueName: "name",
+    defaultText: "$NODE_NAME",
+    help: "this node's Kubernetes name (in a pod, set NODE_NAME from spec.nodeName instead)",
+    parse: objectName("node"),
+  }),
 };
 
 // ---- Carving (init, reconfigure) ------------------------------------------------------------
@@ -244,5 +277,5 @@ export const installFlags = { installDir: installDirFlag };
 export const uninstallFlags = {
   installDir: installDirFlag,
   confDir: { ...storeFlags.confDir, help: "accepted for CMK compatibility; left untouched" },
-  namespace: storeFlags.namespace,
+  namespace: { ...storeFlags.namespace, help: "accepted for CMK compatibility; left untouched" },
 };

@@ -3,7 +3,8 @@
 // that cannot be read, it starts afresh when no task recorded there can be alive (no cmk isolate
 // with this state directory runs on the node), keeping the unreadable file as a backup.
 import { runningIsolates } from "../adapters/procfs.ts";
-import { type Context, openStore } from "../app/context.ts";
+import type { Context } from "../app/context.ts";
+import { openStore } from "../app/stores.ts";
 import { CmkError } from "../core/errors.ts";
 import { allTaskIds, type NodeState, sameLayout } from "../core/node-state.ts";
 import type { StateStore } from "../core/state-store.ts";
@@ -42,7 +43,7 @@ async function startAfresh(target: StateStore, unreadable: CmkError, context: Co
 }
 
 export async function run(options: CarvingOptions, context: Context): Promise<number> {
-  const target = openStore(options, context);
+  const target = await openStore(options, context);
   const { carving, state: carved } = carveNode(options, context);
   let outcome: Outcome;
   try {

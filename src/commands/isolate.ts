@@ -5,8 +5,9 @@
 import { pinThread } from "../adapters/affinity.ts";
 import { forwardSignals, forwardTo, type HeldChild, spawnHeld } from "../adapters/held-child.ts";
 import { childHostPid, ownProcess, readStartTime, taskLiveness } from "../adapters/procfs.ts";
-import { type Context, notInitialisedError, openStore } from "../app/context.ts";
+import type { Context } from "../app/context.ts";
 import { integerValue } from "../app/input.ts";
+import { notInitialisedError, openStore } from "../app/stores.ts";
 import { type Allocation, type AllocationRequest, allocate, type Placement, poolCpus, releaseTask, socketFor } from "../core/allocate.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { usageError } from "../core/errors.ts";
@@ -59,7 +60,7 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
   const own = ownProcess(proc);
   const hostPid = own.pid;
   const taskId = String(hostPid);
-  const store = openStore(options, context);
+  const store = await openStore(options, context);
   const placement = isExclusivePool(pool) && count > 1 ? await placementReader(context) : undefined;
 
   // Until the command runs, a forwarded signal is held back: it ends isolate instead.

@@ -3,8 +3,9 @@
 // --interval on a terminal the map is redrawn in place.
 import { taskAffinityReader } from "../adapters/affinity.ts";
 import { readHostTopology } from "../adapters/host-topology.ts";
-import { type Context, openStore } from "../app/context.ts";
+import type { Context } from "../app/context.ts";
 import { repeatEvery } from "../app/repeat.ts";
+import { openStore } from "../app/stores.ts";
 import { checkNames, failedChecks, type NodeChecks, runChecks } from "../core/checks.ts";
 import { describeState, type Json, sortedJson } from "../core/describe.ts";
 import { describeCause } from "../core/errors.ts";
@@ -79,7 +80,7 @@ function mapWriter(options: NodeReportOptions, context: Context): (lines: readon
 }
 
 export async function run(options: NodeReportOptions, context: Context): Promise<CommandResult> {
-  const store = openStore(options, context);
+  const store = await openStore(options, context);
   const { procFs, sysRoot, kernelFs } = context.settings;
   const terminal = context.terminal();
   const colour = (terminal.isTerminal && (context.env["NO_COLOR"] ?? "") === "") || context.env["CMK_COLOR"] === "always";

@@ -2,15 +2,16 @@
 // naming the process whose CPU mask is wrong.
 import { taskAffinityReader } from "../adapters/affinity.ts";
 import { taskLiveness } from "../adapters/procfs.ts";
-import { type Context, notInitialisedError, openStore } from "../app/context.ts";
+import type { Context } from "../app/context.ts";
 import { repeatEvery } from "../app/repeat.ts";
+import { notInitialisedError, openStore } from "../app/stores.ts";
 import { reclaimDead } from "../core/allocate.ts";
 import { findMaskMismatches, mismatchedProcess } from "../core/checks.ts";
 import { type Json, reclaimedReport, sortedJson } from "../core/describe.ts";
 import type { OptionsOf, reconcileFlags } from "./flags.ts";
 
 export async function run(options: OptionsOf<typeof reconcileFlags>, context: Context): Promise<number> {
-  const store = openStore(options, context);
+  const store = await openStore(options, context);
   const proc = context.settings.procFs;
   const pass = async (): Promise<void> => {
     const started = context.now();

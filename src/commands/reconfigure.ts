@@ -3,7 +3,8 @@
 // result, then re-pins every thread of the moved tasks' processes and their descendants.
 import { pinProcess } from "../adapters/affinity.ts";
 import { ownProcess, processTree, taskLiveness } from "../adapters/procfs.ts";
-import { type Context, notInitialisedError, openStore } from "../app/context.ts";
+import type { Context } from "../app/context.ts";
+import { notInitialisedError, openStore } from "../app/stores.ts";
 import { type Json, reclaimedReport, sortedJson } from "../core/describe.ts";
 import { CmkError, describeCause } from "../core/errors.ts";
 import type { TaskRecord } from "../core/node-state.ts";
@@ -13,7 +14,7 @@ import { taskRoots } from "../core/tasks.ts";
 import { type CarvingOptions, carveNode, layoutSummary } from "./carve-node.ts";
 
 export async function run(options: CarvingOptions, context: Context): Promise<number | "affinity"> {
-  const store = openStore(options, context);
+  const store = await openStore(options, context);
   const proc = context.settings.procFs;
   if (ownProcess(proc).pid !== process.pid) {
     throw new CmkError(

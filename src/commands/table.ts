@@ -55,7 +55,7 @@ function define<F extends FlagSet>(spec: CommandSpec<F>): Command {
 }
 
 /** Failures of every command that reads or changes the node's state. */
-const stateFailures: readonly ErrorKind[] = ["failure", "usage", "invalid-state", "lock-timeout"];
+const stateFailures: readonly ErrorKind[] = ["failure", "usage", "invalid-state", "lock-timeout", "api"];
 /** How --excl-non-isolcpus names cores, for the help of the commands that carve. */
 const coreIdNotes = [
   {
@@ -102,7 +102,7 @@ export const commands: readonly Command[] = [
     usage: "cmk describe [--output=json|yaml] [--conf-dir=<dir>]",
     flags: describeFlags,
     environment: settingsHelp,
-    failures: ["failure", "usage", "invalid-state", "not-initialised"],
+    failures: ["failure", "usage", "invalid-state", "not-initialised", "api"],
     load: () => import("./describe.ts"),
   }),
   define({
@@ -136,7 +136,7 @@ export const commands: readonly Command[] = [
       "NO_COLOR          any value turns colour off in --format=text",
       "CMK_COLOR         always: colour even when not writing to a terminal",
     ],
-    failures: ["failure", "usage", "check-failed"],
+    failures: ["failure", "usage", "check-failed", "api"],
     load: () => import("./node-report.ts"),
   }),
   define({
@@ -157,7 +157,7 @@ export const commands: readonly Command[] = [
         ],
       },
     ],
-    failures: ["failure", "usage", "invalid-state", "not-initialised"],
+    failures: ["failure", "usage", "invalid-state", "not-initialised", "api"],
     load: () => import("./export-cmk14.ts"),
   }),
   define({

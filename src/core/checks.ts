@@ -3,6 +3,7 @@
 // their lists; and node-report's three checks built from them, each with its errors, its
 // warnings and the CPUs its errors are about.
 import { CpuSet } from "./cpuset.ts";
+import { CmkError } from "./errors.ts";
 import { cpuListsOf, type NodeState } from "./node-state.ts";
 import type { PoolName } from "./pools.ts";
 import { workloadPid } from "./tasks.ts";
@@ -31,6 +32,26 @@ export function findOverlaps(state: NodeState): Overlap[] {
     const b = entries[j] as (typeof entries)[number];
     return { a: a.name, b: b.name, cpus: a.cpus.intersection(b.cpus) };
   });
+}
+
+/** States already found disjoint: a store checks each document it decodes once. */
+const disjointStates = new WeakSet<NodeState>();
+
+/**
+ * Refuses a state in which two CPU lists share a CPU: a change made on it could hand one CPU to
+ * two workloads. Stores call it before every change; read-only commands still read (and report) it.
+ */
+export function assertNoSharedCpus(state: NodeState, source: string): void {
+  if (disjointStates.has(state)) return;
+  const overlap = findOverlaps(state)[0];
+  if (overlap !== undefined) {
+    throw new CmkError(
+      "invalid-state",
+      `${source}: CPU lists ${overlap.a} and ${overlap.b} share CPU ${overlap.cpus}; a CPU belongs to one list: correct the document, or run cmk init to carve afresh`,
+      { location: source },
+    );
+  }
+  disjointStates.add(state);
 }
 
 /** Exclusive and shared lists with CPUs outside isolcpus, on a node that isolates CPUs at all. */

@@ -1,5 +1,6 @@
 // The one interface every command uses to read and change the node's state. Implementations:
-// a file in --conf-dir guarded by flock (adapters/file-store/); a ConfigMap (later).
+// a file in --conf-dir guarded by flock (adapters/file-store/); the ConfigMap cmk-config-<node>
+// written with optimistic concurrency (adapters/kubernetes/configmap-store.ts).
 import type { NodeState } from "./node-state.ts";
 
 export interface Transition<T> {
@@ -30,4 +31,14 @@ export interface StateStore {
    * is none) and nothing was moved. The caller decides that no task recorded in it can be alive.
    */
   setAsideUnreadable(): Promise<string | null>;
+}
+
+/** What a store reports of its work, for the long-running mode's metrics; every method optional to act on. */
+export interface StoreEvents {
+  /** Another writer changed the state between our read and our write; the change runs again. */
+  conflict(): void;
+  /** A transient failure (unreachable, 429, 5xx) is being retried. */
+  retry(): void;
+  /** An API request failed: its verb and HTTP status (0 when the server was not reached). */
+  apiError(verb: string, status: number): void;
 }

@@ -5,10 +5,25 @@ import { describe, it } from "node:test";
 import { settingsFromEnvironment } from "../../src/app/settings.ts";
 import { CmkError } from "../../src/core/errors.ts";
 
+const noKubernetes = {
+  kubeconfigPaths: [],
+  nodeName: undefined,
+  serviceHost: undefined,
+  servicePort: undefined,
+  serviceAccountDir: "/var/run/secrets/kubernetes.io/serviceaccount",
+  pod: undefined,
+};
+
 describe("settingsFromEnvironment", () => {
   it("reads the real machine when nothing is set, or an empty value is", () => {
     for (const env of [{}, { CMK_DEV_LSCPU_SYSFS: "", CMK_PROC_FS: "", CMK_LOCK_TIMEOUT: "" }]) {
-      assert.deepEqual(settingsFromEnvironment(env), { procFs: "/proc", sysRoot: "/", kernelFs: "/proc", lockTimeoutSeconds: 30 });
+      assert.deepEqual(settingsFromEnvironment(env), {
+        procFs: "/proc",
+        sysRoot: "/",
+        kernelFs: "/proc",
+        lockTimeoutSeconds: 30,
+        kubernetes: noKubernetes,
+      });
     }
   });
 
@@ -18,8 +33,31 @@ describe("settingsFromEnvironment", () => {
       sysRoot: "/tmp/fixture/",
       kernelFs: "/tmp/fixture/proc",
       lockTimeoutSeconds: 0.5,
+      kubernetes: noKubernetes,
     });
     assert.equal(settingsFromEnvironment({ CMK_PROC_FS: "/host/proc" }).kernelFs, "/host/proc");
+  });
+
+  it("reads how to reach Kubernetes: KUBECONFIG's files in order, the node, the service and the pod a task runs in", () => {
+    const { kubernetes } = settingsFromEnvironment({
+      KUBECONFIG: "/a/config::/b/config",
+      NODE_NAME: "node-1",
+      KUBERNETES_SERVICE_HOST: "10.96.0.1",
+      KUBERNETES_SERVICE_PORT: "443",
+      POD_NAMESPACE: "team",
+      POD_NAME: "web-0",
+      POD_UID: "2f0c",
+    });
+    assert.deepEqual(kubernetes, {
+      kubeconfigPaths: ["/a/config", "/b/config"],
+      nodeName: "node-1",
+      serviceHost: "10.96.0.1",
+      servicePort: "443",
+      serviceAccountDir: "/var/run/secrets/kubernetes.io/serviceaccount",
+      pod: { namespace: "team", name: "web-0", uid: "2f0c" },
+    });
+    // A pod is recorded only when all three are known.
+    assert.equal(settingsFromEnvironment({ POD_NAME: "web-0", POD_UID: "2f0c" }).kubernetes.pod, undefined);
   });
 
   it("refuses a malformed lock timeout as a usage error naming the variable", () => {

@@ -1,0 +1,239 @@
+// The node state in a ConfigMap, as CMK 1.5 keeps it: object cmk-config-<node> in the namespace,
+// data key `config` holding CMK's pool document as PyYAML writes it (so CMK 1.5 and `kubectl get
+// -o yaml` read it as before), and cmk's task records under their own key `tasks`, never inside
+// `config`. A change is a transaction by optimistic concurrency: read, change, PUT with the
+// resourceVersion read; when another writer came first the server answers 409, and the change runs
+// again on the new document after a jittered back-off, until CMK_LOCK_TIMEOUT. No lock is held
+// between calls, so a writer killed at any instant leaves nothing to clean up (CMK 1.5's `Owner`
+// annotation lock wedged the node forever; a leftover `Owner` is ignored and dropped by our next
+// write). Transient API failures (unreachable, 429, 5xx) are retried within the same deadline.
+import { assertNoSharedCpus } from "../../core/checks.ts";
+import { CmkError } from "../../core/errors.ts";
+import type { NodeState } from "../../core/node-state.ts";
+import type { StateStore, StoreEvents, Transition } from "../../core/state-store.ts";
+import { decodePoolDocument, decodeTaskDocument, encodeTaskDocument, poolDocument } from "../../formats/state-document.ts";
+import { emitYaml } from "../../formats/yaml.ts";
+import { ApiError, type ApiRequest, type ApiResponse, type KubeClient, unexpectedResponse } from "./client.ts";
+
+/** The data keys cmk writes: CMK's pool document, and cmk's task records beside it. */
+export const configKey = "config";
+export const tasksKey = "tasks";
+/** Where `setAsideUnreadable` moves an unreadable pool document, in the same ConfigMap. */
+export const unreadableConfigKey = "config.unreadable";
+/** CMK 1.5's lock annotation; ignored, and removed by the next write. */
+const ownerAnnotation = "Owner";
+
+export function configMapName(nodeName: string): string {
+  return `cmk-config-${nodeName}`;
+}
+
+export interface ConfigMapObject {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly resourceVersion?: string;
+    readonly annotations?: Readonly<Record<string, string>>;
+    readonly [key: string]: unknown;
+  };
+  readonly data?: Readonly<Record<string, string>>;
+  readonly [key: string]: unknown;
+}
+
+const quietEvents: StoreEvents = { conflict() {}, retry() {}, apiError() {} };
+
+export interface ConfigMapStoreOptions {
+  readonly client: KubeClient;
+  readonly namespace: string;
+  readonly nodeName: string;
+  readonly lockTimeoutSeconds: number;
+  readonly events?: StoreEvents;
+  /** Milliseconds on a monotonic clock (tests and servers pass their own). */
+  readonly now?: () => number;
+}
+
+interface Snapshot {
+  readonly object: ConfigMapObject | null;
+  readonly state: NodeState | null;
+}
+
+export class ConfigMapStateStore implements StateStore {
+  readonly location: string;
+  private readonly client: KubeClient;
+  private readonly namespace: string;
+  private readonly name: string;
+  private readonly timeoutMs: number;
+  private readonly events: StoreEvents;
+  private readonly now: () => number;
+  /** The document this store last read or wrote and its state: decoded once. */
+  private lastSeen: { readonly config: string; readonly tasks: string | undefined; readonly state: NodeState } | undefined;
+
+  constructor(options: ConfigMapStoreOptions) {
+    this.client = options.client;
+    this.namespace = options.namespace;
+    this.name = configMapName(options.nodeName);
+    this.location = `configmap ${options.namespace}/${this.name}`;
+    this.timeoutMs = options.lockTimeoutSeconds * 1000;
+    this.events = options.events ?? quietEvents;
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  async read(): Promise<NodeState | null> {
+    return (await this.fetch(this.now() + this.timeoutMs)).state;
+  }
+
+  async update<T>(change: (current: NodeState | null) => Transition<T>): Promise<T> {
+    const deadline = this.now() + this.timeoutMs;
+    let conflicts = 0;
+    for (let attempt = 0; ; attempt++) {
+      const snapshot = await this.fetch(deadline);
+      if (snapshot.state !== null) assertNoSharedCpus(snapshot.state, this.location);
+      const transition = change(snapshot.state);
+      if (transition.state === undefined || transition.state === snapshot.state) return transition.result;
+      const written = await this.write(snapshot.object, this.dataOf(snapshot.object, transition.state), deadline);
+      if (written) return transition.result;
+      conflicts++;
+      this.events.conflict();
+      await this.backOff(attempt, deadline, () => this.conflictTimeout(conflicts));
+    }
+  }
+
+  async setAsideUnreadable(): Promise<string | null> {
+    const deadline = this.now() + this.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      let object: ConfigMapObject | null;
+      try {
+        const snapshot = await this.fetch(deadline);
+        if (snapshot.object === null || snapshot.state === null) return null;
+        assertNoSharedCpus(snapshot.state, this.location);
+        return null;
+      } catch (error) {
+        if (!(error instanceof CmkError && error.kind === "invalid-state")) throw error;
+        object = await this.getObject(deadline);
+      }
+      if (object === null) return null;
+      const { [configKey]: unreadable, [tasksKey]: _tasks, ...rest } = object.data ?? {};
+      const data = unreadable === undefined ? rest : { ...rest, [unreadableConfigKey]: unreadable };
+      if (await this.write(object, data, deadline)) return `${this.location} data key ${unreadableConfigKey}`;
+      this.events.conflict();
+      await this.backOff(attempt, deadline, () => this.conflictTimeout(attempt + 1));
+    }
+  }
+
+  // ---- Reading ------------------------------------------------------------------------------
+
+  private async fetch(deadline: number): Promise<Snapshot> {
+    const object = await this.getObject(deadline);
+    return { object, state: object === null ? null : this.decode(object) };
+  }
+
+  private async getObject(deadline: number): Promise<ConfigMapObject | null> {
+    const request: ApiRequest = { verb: "get", path: this.path(), what: this.location };
+    const response = await this.sendRetrying<ConfigMapObject>(request, deadline, (status) => status === 200 || status === 404);
+    return response.status === 404 ? null : response.body;
+  }
+
+  private decode(object: ConfigMapObject): NodeState | null {
+    const data = object.data ?? {};
+    const config = data[configKey];
+    if (config === undefined) return null;
+    const tasks = data[tasksKey];
+    if (this.lastSeen !== undefined && this.lastSeen.config === config && this.lastSeen.tasks === tasks) return this.lastSeen.state;
+    const pools = decodePoolDocument(config, `${this.location} data key ${configKey}`);
+    const records = tasks === undefined ? new Map() : decodeTaskDocument(tasks, `${this.location} data key ${tasksKey}`);
+    const state: NodeState = { pools, tasks: records };
+    this.lastSeen = { config, tasks, state };
+    return state;
+  }
+
+  // ---- Writing ------------------------------------------------------------------------------
+
+  /** The data to store for `state`: the ConfigMap's other keys kept, ours replaced. */
+  private dataOf(object: ConfigMapObject | null, state: NodeState): Record<string, string> {
+    const { [tasksKey]: _oldTasks, ...others } = object?.data ?? {};
+    const data: Record<string, string> = { ...others, [configKey]: emitYaml(poolDocument(state)) };
+    if (state.tasks.size > 0) data[tasksKey] = encodeTaskDocument(state);
+    return data;
+  }
+
+  /** Creates the object or replaces the version read; false when another writer came first. */
+  private async write(read: ConfigMapObject | null, data: Record<string, string>, deadline: number): Promise<boolean> {
+    let request: ApiRequest;
+    if (read === null) {
+      const body: ConfigMapObject = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: this.name, namespace: this.namespace }, data };
+      request = { verb: "create", path: this.path(""), what: this.location, body };
+    } else {
+      const { [ownerAnnotation]: _owner, ...annotations } = read.metadata.annotations ?? {};
+      const metadata = { ...read.metadata, annotations };
+      const body: ConfigMapObject = { ...read, metadata, data };
+      request = { verb: "update", path: this.path(), what: this.location, body };
+    }
+    // A create racing another create answers 409 AlreadyExists; an update of a changed object, 409 Conflict.
+    const response = await this.sendRetrying(request, deadline, (status) => (status >= 200 && status <= 299) || status === 409);
+    if (response.status === 409) return false;
+    const written = response.body as ConfigMapObject;
+    if (written.data?.[configKey] !== undefined) this.decode(written);
+    return true;
+  }
+
+  // ---- Retrying -----------------------------------------------------------------------------
+
+  /** Sends until the status is one `expected` takes, retrying transient failures until the deadline. */
+  private async sendRetrying<T>(request: ApiRequest, deadline: number, expected: (status: number) => boolean): Promise<ApiResponse<T>> {
+    for (let attempt = 0; ; attempt++) {
+      let failure: ApiError;
+      try {
+        const response = await this.client.send<T>({ ...request, timeoutMs: Math.max(500, Math.min(10_000, deadline - this.now())) });
+        if (expected(response.status)) return response;
+        failure = unexpectedResponse(request, response);
+        if (failure.transient) await this.waitRetryAfter(response, deadline);
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        failure = error;
+      }
+      this.events.apiError(request.verb, failure.status);
+      if (!failure.transient) throw failure;
+      this.events.retry();
+      await this.backOff(attempt, deadline, () => this.giveUp(failure));
+    }
+  }
+
+  private async waitRetryAfter(response: ApiResponse, deadline: number): Promise<void> {
+    const seconds = response.retryAfterSeconds;
+    if (seconds !== undefined && seconds > 0) await sleep(Math.min(seconds * 1000, Math.max(0, deadline - this.now())));
+  }
+
+  /** Sleeps a jittered, growing interval (5 ms doubling to 500 ms), or fails when that would pass the deadline. */
+  private async backOff(attempt: number, deadline: number, failure: () => CmkError): Promise<void> {
+    const ceiling = Math.min(500, 5 * 2 ** Math.min(attempt, 7));
+    const wait = ceiling / 2 + Math.random() * (ceiling / 2);
+    if (this.now() + wait > deadline) throw failure();
+    await sleep(wait);
+  }
+
+  private conflictTimeout(conflicts: number): CmkError {
+    return new CmkError(
+      "lock-timeout",
+      `${this.location}: other writers changed it ${conflicts} times in a row within ${(this.timeoutMs / 1000).toFixed(1)} s; try again, or raise CMK_LOCK_TIMEOUT`,
+      { location: this.location },
+    );
+  }
+
+  private giveUp(failure: ApiError): CmkError {
+    return new ApiError(
+      { verb: failure.verb, path: "", what: this.location },
+      failure.status,
+      `${failure.message}; gave up retrying after ${(this.timeoutMs / 1000).toFixed(1)} s (CMK_LOCK_TIMEOUT sets how long)`,
+      failure,
+    );
+  }
+
+  private path(name: string = this.name): string {
+    return `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/configmaps${name === "" ? "" : `/${encodeURIComponent(name)}`}`;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

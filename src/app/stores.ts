@@ -1,0 +1,108 @@
+// Which store holds the node's state, and how cmk reaches Kubernetes, decided once from the flags
+// and settings. The rule (README, "Where the state lives"): --conf-dir names the file store; else
+// --kubeconfig, --namespace, KUBECONFIG with --node-name, or running in a pod name the ConfigMap
+// store cmk-config-<node>; else the file store in /etc/cmk. The Kubernetes adapter is imported
+// only when chosen, so the file store's commands never load TLS or HTTP.
+import { existsSync } from "node:fs";
+import { FileStateStore } from "../adapters/file-store/store.ts";
+import type { KubeClient } from "../adapters/kubernetes/client.ts";
+import { CmkError, usageError } from "../core/errors.ts";
+import type { StateStore } from "../core/state-store.ts";
+import type { Context } from "./context.ts";
+
+/** The store flags every state command takes (commands/flags.ts storeFlags). */
+export interface StoreOptions {
+  readonly confDir: string | undefined;
+  readonly kubeconfig: string | undefined;
+  readonly namespace: string | undefined;
+  readonly nodeName: string | undefined;
+}
+
+export const defaultNamespace = "default";
+const defaultConfDir = "/etc/cmk";
+
+export type StoreChoice =
+  | { readonly kind: "file"; readonly confDir: string }
+  | { readonly kind: "configmap"; readonly namespace: string; readonly nodeName: string };
+
+/** The store the flags and settings name; a usage error when they name the ConfigMap store without a node. */
+export function chooseStore(options: StoreOptions, context: Context): StoreChoice {
+  if (options.confDir !== undefined) {
+    if (options.namespace !== undefined) {
+      throw usageError("--conf-dir and --namespace name two stores (a directory, a ConfigMap); give one of them");
+    }
+    return { kind: "file", confDir: options.confDir };
+  }
+  const k8s = context.settings.kubernetes;
+  const wantsConfigMap =
+    options.kubeconfig !== undefined ||
+    options.namespace !== undefined ||
+    (k8s.kubeconfigPaths.length > 0 && options.nodeName !== undefined) ||
+    runsInPod(context);
+  if (!wantsConfigMap) return { kind: "file", confDir: defaultConfDir };
+  return { kind: "configmap", namespace: options.namespace ?? defaultNamespace, nodeName: nodeNameOf(options, context) };
+}
+
+/** The node this runs on: --node-name, else NODE_NAME; never guessed from pods (CMK 1.5 listed every pod of the cluster). */
+export function nodeNameOf(options: { readonly nodeName: string | undefined }, context: Context): string {
+  const name = options.nodeName ?? context.settings.kubernetes.nodeName;
+  if (name === undefined) {
+    throw usageError("cmk needs this node's Kubernetes name: give --node-name=<node>, or set NODE_NAME (in a pod: env NODE_NAME from fieldRef spec.nodeName)");
+  }
+  return name;
+}
+
+/** How each opened store was chosen, so that "run cmk init" can repeat the same flags. */
+const initFlags = new WeakMap<StateStore, string>();
+
+export async function openStore(options: StoreOptions, context: Context): Promise<StateStore> {
+  const choice = chooseStore(options, context);
+  if (choice.kind === "file") {
+    const store = new FileStateStore(choice.confDir, context.settings.lockTimeoutSeconds, context.log.warning);
+    initFlags.set(store, `--conf-dir=${store.location}`);
+    return store;
+  }
+  const client = await kubeClient(options, context);
+  const { ConfigMapStateStore } = await import("../adapters/kubernetes/configmap-store.ts");
+  const store = new ConfigMapStateStore({
+    client,
+    namespace: choice.namespace,
+    nodeName: choice.nodeName,
+    lockTimeoutSeconds: context.settings.lockTimeoutSeconds,
+    now: context.now,
+    ...(context.storeEvents === undefined ? {} : { events: context.storeEvents }),
+  });
+  const kubeconfig = options.kubeconfig === undefined ? "" : ` --kubeconfig=${options.kubeconfig}`;
+  initFlags.set(store, `--namespace=${choice.namespace} --node-name=${choice.nodeName}${kubeconfig}`);
+  return store;
+}
+
+/** The client for the API server: --kubeconfig, else KUBECONFIG, else the pod's service account. */
+export async function kubeClient(options: { readonly kubeconfig: string | undefined }, context: Context): Promise<KubeClient> {
+  const [{ KubeClient }, { inClusterAccess, kubeconfigAccess }] = await Promise.all([
+    import("../adapters/kubernetes/client.ts"),
+    import("../adapters/kubernetes/kubeconfig.ts"),
+  ]);
+  const k8s = context.settings.kubernetes;
+  let access: ReturnType<typeof inClusterAccess>;
+  if (options.kubeconfig !== undefined) access = kubeconfigAccess([options.kubeconfig]);
+  else if (k8s.kubeconfigPaths.length > 0) access = kubeconfigAccess(k8s.kubeconfigPaths);
+  else if (runsInPod(context)) access = inClusterAccess(k8s);
+  else throw usageError("no way to reach Kubernetes: give --kubeconfig=<file>, set KUBECONFIG, or run cmk in a pod with a service account");
+  context.log.debug(`Kubernetes API ${access.server} from ${access.source}`);
+  return new KubeClient(access);
+}
+
+/** Whether this runs in a pod with a service-account token (KUBERNETES_SERVICE_HOST is set in every container). */
+function runsInPod(context: Context): boolean {
+  const k8s = context.settings.kubernetes;
+  return k8s.serviceHost !== undefined && existsSync(`${k8s.serviceAccountDir}/token`);
+}
+
+/** The error of every command that needs pools when the node has none yet. */
+export function notInitialisedError(store: StateStore): CmkError {
+  const flags = initFlags.get(store);
+  return new CmkError("not-initialised", `no cmk state in ${store.location}${flags === undefined ? "" : `; run cmk init ${flags} first`}`, {
+    location: store.location,
+  });
+}
