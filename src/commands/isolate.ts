@@ -71,7 +71,13 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
   let allocated: Allocated;
   try {
     const identity = childIdentity(context, proc, hostPid, child);
-    const record: TaskRecord = identity === null ? { isolate: own, affinity: pinned } : { isolate: own, child: identity, affinity: pinned };
+    const pod = context.settings.kubernetes.pod;
+    const record: TaskRecord = {
+      isolate: own,
+      ...(identity === null ? {} : { child: identity }),
+      affinity: pinned,
+      ...(pod === undefined ? {} : { pod }),
+    };
     const started = context.now();
     allocated = await allocateFor(
       store,

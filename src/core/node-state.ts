@@ -11,12 +11,20 @@ export interface ProcessIdentity {
   readonly start: number;
 }
 
+/** The pod a task runs in, as the downward API names it: for reports and for people, not liveness. */
+export interface PodIdentity {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+}
+
 /** What we know of a task beyond its PID string in the pool document. */
 export interface TaskRecord {
   readonly isolate: ProcessIdentity;
   readonly child?: ProcessIdentity;
   /** False for `cmk isolate --no-affinity`: its affinity is the workload's business. */
   readonly affinity: boolean;
+  readonly pod?: PodIdentity;
 }
 
 export interface CpuListState {

@@ -10,7 +10,7 @@
 import { BoundedCache } from "../core/bounded-cache.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError } from "../core/errors.ts";
-import type { CpuListState, NodeState, PoolState, TaskRecord } from "../core/node-state.ts";
+import type { CpuListState, NodeState, PodIdentity, PoolState, TaskRecord } from "../core/node-state.ts";
 import { compareCpuLists, isPoolName, type PoolName, poolNames } from "../core/pools.ts";
 import { parseYaml, type YamlKey, type YamlMap, type YamlValue } from "./yaml.ts";
 
@@ -134,6 +134,16 @@ export function taskDocument(state: NodeState): YamlMap {
       entry.set("childStart", record.child.start);
     }
     entry.set("affinity", record.affinity);
+    if (record.pod !== undefined) {
+      entry.set(
+        "pod",
+        new Map([
+          ["namespace", record.pod.namespace],
+          ["name", record.pod.name],
+          ["uid", record.pod.uid],
+        ]),
+      );
+    }
     document.set(id, entry);
   }
   return document;
@@ -241,9 +251,22 @@ function readTaskRecord(id: string, value: DocumentValue, source: string): TaskR
   if (typeof affinity !== "boolean") {
     throw new CmkError("invalid-state", `${source}: task ${id}: "affinity" must be true or false`);
   }
-  return childPid !== undefined && childStart !== undefined
-    ? { isolate: { pid, start }, child: { pid: childPid, start: childStart }, affinity }
-    : { isolate: { pid, start }, affinity };
+  const pod = entry.has("pod") ? readPod(id, entry.get("pod") as DocumentValue, source) : undefined;
+  const record: TaskRecord =
+    childPid !== undefined && childStart !== undefined
+      ? { isolate: { pid, start }, child: { pid: childPid, start: childStart }, affinity }
+      : { isolate: { pid, start }, affinity };
+  return pod === undefined ? record : { ...record, pod };
+}
+
+function readPod(id: string, value: DocumentValue, source: string): PodIdentity {
+  const entry = new Map(entriesOf(value, () => `task ${id} pod`, source));
+  const text = (field: string): string => {
+    const raw = entry.get(field);
+    if (typeof raw !== "string" || raw === "") throw new CmkError("invalid-state", `${source}: task ${id}: pod "${field}" must be a non-empty string`);
+    return raw;
+  };
+  return { namespace: text("namespace"), name: text("name"), uid: text("uid") };
 }
 
 // ---- Reading document values ------------------------------------------------------------------

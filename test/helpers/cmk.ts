@@ -15,10 +15,13 @@ export interface CmkResult {
   readonly stderr: string;
 }
 
-/** Environment for a run: no inherited CMK_* settings unless given. */
+/** What a run must not inherit unless given: cmk's settings, and where a cluster or pod would be. */
+const settingVariable = /^(CMK_|KUBERNETES_SERVICE_|POD_)|^(NO_COLOR|KUBECONFIG|NODE_NAME)$/;
+
+/** Environment for a run: no inherited settings unless given. */
 export function cmkEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("CMK_") && key !== "NO_COLOR") env[key] = value;
+  for (const [key, value] of Object.entries(process.env)) if (!settingVariable.test(key)) env[key] = value;
   return { ...env, ...extra };
 }
 

@@ -11,6 +11,8 @@ import { CmkError } from "../../src/core/errors.ts";
 import { cpuListsOf, mapTasks, type NodeState, stateFromLayout } from "../../src/core/node-state.ts";
 import type { CpuList, PoolName } from "../../src/core/pools.ts";
 
+import { storeContract } from "../helpers/store-contract.ts";
+
 const worker = join(import.meta.dirname, "..", "helpers", "store-worker.ts");
 const scratch = mkdtempSync(join(tmpdir(), "cmk-store-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -63,6 +65,17 @@ function infraTasks(state: NodeState | null): string[] {
   const infra = state?.pools.get("infra");
   return infra === undefined ? [] : [...cpuListsOf(infra)].flatMap((entry) => [...entry.tasks]);
 }
+
+storeContract("file store", async () => {
+  const dir = freshDir();
+  const stateFile = join(dir, "state.json");
+  return {
+    store: new FileStateStore(dir, 30),
+    reopen: () => new FileStateStore(dir, 30),
+    raw: async () => (existsSync(stateFile) ? readFileSync(stateFile, "utf8") : null),
+    plantConfig: async (config) => writeFileSync(stateFile, `{ "config": ${config} }\n`),
+  };
+});
 
 describe("file store", () => {
   it("round-trips the state and keeps the pool document in CMK's shape", async () => {

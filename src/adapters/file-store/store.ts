@@ -6,6 +6,7 @@
 // alpha-yaml.ts) is read as is and migrated by the first write, keeping a backup.
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { resolve } from "node:path";
+import { assertNoSharedCpus } from "../../core/checks.ts";
 import { CmkError, describeCause } from "../../core/errors.ts";
 import type { NodeState } from "../../core/node-state.ts";
 import type { StateStore, Transition } from "../../core/state-store.ts";
@@ -55,6 +56,7 @@ export class FileStateStore implements StateStore {
     const lock = await acquireLock(`${this.location}/lock`, this.lockTimeoutSeconds);
     try {
       const current = this.readNow();
+      if (current !== null) assertNoSharedCpus(current, this.stateFile);
       const transition = change(current);
       if (transition.state !== undefined && transition.state !== current) this.write(transition.state, transition.durability ?? "layout");
       return transition.result;
