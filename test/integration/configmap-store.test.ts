@@ -234,7 +234,7 @@ describe("cmk with the ConfigMap store", () => {
     // Nobody listens: connection refused, retried until the timeout, the same exit status.
     const down = runCmk(["describe", `--kubeconfig=${tokenKubeconfig("t", "https://127.0.0.1:1")}`, `--node-name=${node}`], { CMK_LOCK_TIMEOUT: "0.5" });
     assert.equal(down.status, 11, down.stderr);
-    assert.match(down.stderr, /the API server https:\/\/127.0.0.1:1 did not answer: ECONNREFUSED/);
+    assert.match(down.stderr, /the API server https:\/\/127.0.0.1:1 did not answer: connect ECONNREFUSED 127.0.0.1:1; gave up retrying after 0.5 s/);
   });
 });
 
