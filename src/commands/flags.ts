@@ -255,6 +255,11 @@ export const nodeReportFlags = {
   ...storeFlags,
 };
 
+export const discoverFlags = {
+  noTaint: switchFlag("no-taint", "do not taint the node cmk=true:NoSchedule (pods without a toleration may then land on it)"),
+  ...storeFlags,
+};
+
 export const exportCmk14Flags = {
   to: optionalFlag("to", {
     valueName: "dir",

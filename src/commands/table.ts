@@ -8,6 +8,7 @@ import type { ErrorKind } from "../core/errors.ts";
 import {
   carvingFlags,
   describeFlags,
+  discoverFlags,
   exportCmk14Flags,
   type FlagSet,
   installFlags,
@@ -140,6 +141,26 @@ export const commands: readonly Command[] = [
     load: () => import("./node-report.ts"),
   }),
   define({
+    name: "discover",
+    summary: "advertise the node's exclusive CPU lists to the Kubernetes scheduler; label and taint the node",
+    usage: "cmk discover [--no-taint] [--node-name=<node>] [--kubeconfig=<file>] [--conf-dir=<dir> | --namespace=<ns>]",
+    flags: discoverFlags,
+    environment: settingsHelp,
+    notes: [
+      {
+        title: "What it changes",
+        lines: [
+          "Node status capacity and allocatable: cmk.intel.com/exclusive-cores = the exclusive pool's CPU",
+          "lists (and cmk.intel.com/exclusive-non-isolcpus-cores when that pool exists); label",
+          "cmk.intel.com/cmk-node=true; taint cmk=true:NoSchedule unless --no-taint. Only what differs is",
+          "sent; nothing is removed. The state is read from the store the flags name, never written.",
+        ],
+      },
+    ],
+    failures: ["failure", "usage", "invalid-state", "not-initialised", "lock-timeout", "api"],
+    load: () => import("./discover.ts"),
+  }),
+  define({
     name: "export-cmk14",
     summary: "write the node's pools and tasks as CMK 1.4's configuration directory (for a rollback)",
     usage: "cmk export-cmk14 --to=<dir> [--conf-dir=<dir>]",
@@ -180,7 +201,6 @@ export const commands: readonly Command[] = [
 
 /** CMK's commands that this version does not have yet: named so that asking for one says so. */
 export const plannedCommands: readonly { readonly name: string; readonly summary: string }[] = [
-  { name: "discover", summary: "advertise the node's exclusive cores to the Kubernetes scheduler" },
   { name: "cluster-init", summary: "put cmk on a cluster's nodes" },
   { name: "webhook", summary: "the admission webhook that gives pods what cmk isolate needs" },
   { name: "reconfigure_setup", summary: "reconfigure pools across a cluster's nodes" },

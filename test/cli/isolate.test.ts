@@ -68,11 +68,12 @@ describe("cmk isolate on real CPUs", () => {
   });
 
   it("--socket-id chooses the socket of exclusive and shared lists; an infra request ignores it, as CMK's did", () => {
-    // Lists on socket 0 only (CPU 0 is online on every Linux host); socket 1 is carved but empty.
+    // Lists on socket 0 only; socket 1 is carved but empty. Infra's CPU 0 is online on every Linux
+    // host; the other pools' lists are never pinned to here, only refused.
     const dir = join(root, `node-${counter++}`);
     mkdirSync(dir);
-    const onSocket0 = { "0": { "0": [] }, "1": {} };
-    writeFileSync(join(dir, "state.json"), JSON.stringify({ config: { exclusive: onSocket0, infra: onSocket0, shared: onSocket0 } }));
+    const onSocket0 = (cpu: string) => ({ "0": { [cpu]: [] }, "1": {} });
+    writeFileSync(join(dir, "state.json"), JSON.stringify({ config: { exclusive: onSocket0("4000"), infra: onSocket0("0"), shared: onSocket0("4001") } }));
     const infra = runCmk([
       "isolate",
       `--conf-dir=${dir}`,

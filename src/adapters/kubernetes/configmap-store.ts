@@ -13,7 +13,8 @@ import type { NodeState } from "../../core/node-state.ts";
 import type { StateStore, StoreEvents, Transition } from "../../core/state-store.ts";
 import { decodePoolDocument, decodeTaskDocument, encodeTaskDocument, poolDocument } from "../../formats/state-document.ts";
 import { emitYaml } from "../../formats/yaml.ts";
-import { ApiError, type ApiRequest, type ApiResponse, type KubeClient, unexpectedResponse } from "./client.ts";
+import type { ApiRequest, KubeClient } from "./client.ts";
+import { isSuccess, Retrying } from "./retry.ts";
 
 /** The data keys cmk writes: CMK's pool document, and cmk's task records beside it. */
 export const configKey = "config";
@@ -80,57 +81,57 @@ export class ConfigMapStateStore implements StateStore {
   }
 
   async read(): Promise<NodeState | null> {
-    return (await this.fetch(this.now() + this.timeoutMs)).state;
+    return (await this.fetch(this.transaction())).state;
   }
 
   async update<T>(change: (current: NodeState | null) => Transition<T>): Promise<T> {
-    const deadline = this.now() + this.timeoutMs;
+    const calls = this.transaction();
     let conflicts = 0;
     for (let attempt = 0; ; attempt++) {
-      const snapshot = await this.fetch(deadline);
+      const snapshot = await this.fetch(calls);
       if (snapshot.state !== null) assertNoSharedCpus(snapshot.state, this.location);
       const transition = change(snapshot.state);
       if (transition.state === undefined || transition.state === snapshot.state) return transition.result;
-      const written = await this.write(snapshot.object, this.dataOf(snapshot.object, transition.state), deadline);
+      const written = await this.write(snapshot.object, this.dataOf(snapshot.object, transition.state), calls);
       if (written) return transition.result;
       conflicts++;
       this.events.conflict();
-      await this.backOff(attempt, deadline, () => this.conflictTimeout(conflicts));
+      await calls.backOff(attempt, () => this.conflictTimeout(conflicts));
     }
   }
 
   async setAsideUnreadable(): Promise<string | null> {
-    const deadline = this.now() + this.timeoutMs;
+    const calls = this.transaction();
     for (let attempt = 0; ; attempt++) {
       let object: ConfigMapObject | null;
       try {
-        const snapshot = await this.fetch(deadline);
+        const snapshot = await this.fetch(calls);
         if (snapshot.object === null || snapshot.state === null) return null;
         assertNoSharedCpus(snapshot.state, this.location);
         return null;
       } catch (error) {
         if (!(error instanceof CmkError && error.kind === "invalid-state")) throw error;
-        object = await this.getObject(deadline);
+        object = await this.getObject(calls);
       }
       if (object === null) return null;
       const { [configKey]: unreadable, [tasksKey]: _tasks, ...rest } = object.data ?? {};
       const data = unreadable === undefined ? rest : { ...rest, [unreadableConfigKey]: unreadable };
-      if (await this.write(object, data, deadline)) return `${this.location} data key ${unreadableConfigKey}`;
+      if (await this.write(object, data, calls)) return `${this.location} data key ${unreadableConfigKey}`;
       this.events.conflict();
-      await this.backOff(attempt, deadline, () => this.conflictTimeout(attempt + 1));
+      await calls.backOff(attempt, () => this.conflictTimeout(attempt + 1));
     }
   }
 
   // ---- Reading ------------------------------------------------------------------------------
 
-  private async fetch(deadline: number): Promise<Snapshot> {
-    const object = await this.getObject(deadline);
+  private async fetch(calls: Retrying): Promise<Snapshot> {
+    const object = await this.getObject(calls);
     return { object, state: object === null ? null : this.decode(object) };
   }
 
-  private async getObject(deadline: number): Promise<ConfigMapObject | null> {
+  private async getObject(calls: Retrying): Promise<ConfigMapObject | null> {
     const request: ApiRequest = { verb: "get", path: this.path(), what: this.location };
-    const response = await this.sendRetrying<ConfigMapObject>(request, deadline, (status) => status === 200 || status === 404);
+    const response = await calls.send<ConfigMapObject>(request, (status) => status === 200 || status === 404);
     return response.status === 404 ? null : response.body;
   }
 
@@ -158,7 +159,7 @@ export class ConfigMapStateStore implements StateStore {
   }
 
   /** Creates the object or replaces the version read; false when another writer came first. */
-  private async write(read: ConfigMapObject | null, data: Record<string, string>, deadline: number): Promise<boolean> {
+  private async write(read: ConfigMapObject | null, data: Record<string, string>, calls: Retrying): Promise<boolean> {
     let request: ApiRequest;
     if (read === null) {
       const body: ConfigMapObject = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: this.name, namespace: this.namespace }, data };
@@ -170,46 +171,16 @@ export class ConfigMapStateStore implements StateStore {
       request = { verb: "update", path: this.path(), what: this.location, body };
     }
     // A create racing another create answers 409 AlreadyExists; an update of a changed object, 409 Conflict.
-    const response = await this.sendRetrying(request, deadline, (status) => (status >= 200 && status <= 299) || status === 409);
+    const response = await calls.send(request, (status) => isSuccess(status) || status === 409);
     if (response.status === 409) return false;
     const written = response.body as ConfigMapObject;
     if (written.data?.[configKey] !== undefined) this.decode(written);
     return true;
   }
 
-  // ---- Retrying -----------------------------------------------------------------------------
-
-  /** Sends until the status is one `expected` takes, retrying transient failures until the deadline. */
-  private async sendRetrying<T>(request: ApiRequest, deadline: number, expected: (status: number) => boolean): Promise<ApiResponse<T>> {
-    for (let attempt = 0; ; attempt++) {
-      let failure: ApiError;
-      try {
-        const response = await this.client.send<T>({ ...request, timeoutMs: Math.max(500, Math.min(10_000, deadline - this.now())) });
-        if (expected(response.status)) return response;
-        failure = unexpectedResponse(request, response);
-        if (failure.transient) await this.waitRetryAfter(response, deadline);
-      } catch (error) {
-        if (!(error instanceof ApiError)) throw error;
-        failure = error;
-      }
-      this.events.apiError(request.verb, failure.status);
-      if (!failure.transient) throw failure;
-      this.events.retry();
-      await this.backOff(attempt, deadline, () => this.giveUp(failure));
-    }
-  }
-
-  private async waitRetryAfter(response: ApiResponse, deadline: number): Promise<void> {
-    const seconds = response.retryAfterSeconds;
-    if (seconds !== undefined && seconds > 0) await sleep(Math.min(seconds * 1000, Math.max(0, deadline - this.now())));
-  }
-
-  /** Sleeps a jittered, growing interval (5 ms doubling to 500 ms), or fails when that would pass the deadline. */
-  private async backOff(attempt: number, deadline: number, failure: () => CmkError): Promise<void> {
-    const ceiling = Math.min(500, 5 * 2 ** Math.min(attempt, 7));
-    const wait = ceiling / 2 + Math.random() * (ceiling / 2);
-    if (this.now() + wait > deadline) throw failure();
-    await sleep(wait);
+  /** The calls of one transaction, retried within one CMK_LOCK_TIMEOUT. */
+  private transaction(): Retrying {
+    return new Retrying(this.client, this.timeoutMs, this.now, this.events);
   }
 
   private conflictTimeout(conflicts: number): CmkError {
@@ -220,20 +191,7 @@ export class ConfigMapStateStore implements StateStore {
     );
   }
 
-  private giveUp(failure: ApiError): CmkError {
-    return new ApiError(
-      { verb: failure.verb, path: "", what: this.location },
-      failure.status,
-      `${failure.message}; gave up retrying after ${(this.timeoutMs / 1000).toFixed(1)} s (CMK_LOCK_TIMEOUT sets how long)`,
-      failure,
-    );
-  }
-
   private path(name: string = this.name): string {
     return `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/configmaps${name === "" ? "" : `/${encodeURIComponent(name)}`}`;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
