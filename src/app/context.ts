@@ -1,10 +1,12 @@
 // The composition root: what a command (or, later, a server) is given to do its work. The process
 // that runs it builds one Context: settings read once, a logger, a writer for its output, a clock,
-// a way to learn that it should stop, and the store the settings name. Commands never read argv,
-// environment variables for shared settings, or process-wide state themselves.
+// a way to learn that it should stop, whoever watches the store, and the store the settings name.
+// Commands never read argv, environment variables for shared settings, or process-wide state
+// themselves.
 import { FileStateStore } from "../adapters/file-store/store.ts";
 import { CmkError } from "../core/errors.ts";
 import type { StateStore } from "../core/state-store.ts";
+import type { StoreObserver } from "../core/store-observer.ts";
 import type { Logger } from "./log.ts";
 import type { Settings } from "./settings.ts";
 
@@ -20,6 +22,11 @@ export interface Context {
   readonly stopSignal: () => AbortSignal;
   /** Whether stdout is a terminal, and its width when it is (asked only by those who draw). */
   readonly terminal: () => { readonly isTerminal: boolean; readonly columns: number | undefined };
+  /**
+   * Told of the store's conflicts, retries and failed API requests: the no-op observer, or the
+   * metrics of a long-running command (which passes a copy of the context with its own).
+   */
+  readonly storeObserver: StoreObserver;
 }
 
 /** Where a command keeps the node's state, as its flags name it. */
@@ -27,6 +34,7 @@ export interface StoreOptions {
   readonly confDir: string;
 }
 
+/** The store the options name. A store that can conflict or fail remotely (the ConfigMap store) reports to `context.storeObserver`. */
 export function openStore(options: StoreOptions, context: Context): StateStore {
   return new FileStateStore(options.confDir, context.settings.lockTimeoutSeconds, context.log.warning);
 }
