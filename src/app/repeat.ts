@@ -19,7 +19,8 @@ export async function repeatEvery(intervalSeconds: number, pass: () => Promise<v
   if (intervalSeconds <= 0) return pass();
   // Asked before the first pass, so that a SIGTERM during it ends the loop rather than the process.
   const signal = stop();
-  for (;;) {
+  // A stop asked for before the first pass (while a metrics server started) ends the loop at once.
+  while (!signal.aborted) {
     try {
       await pass();
     } catch (error) {
@@ -36,7 +37,6 @@ export async function repeatEvery(intervalSeconds: number, pass: () => Promise<v
         resolve();
       }
     });
-    if (signal.aborted) return;
   }
 }
 
