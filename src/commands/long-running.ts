@@ -8,6 +8,7 @@ import type { Context } from "../app/context.ts";
 import { type PassFacts, type PassObserver, repeatEvery } from "../app/repeat.ts";
 import { CmkError, describeCause, type ErrorKind, usageError } from "../core/errors.ts";
 import type { MetricsEndpoint } from "../server/endpoint.ts";
+import type { LoopCommand } from "../server/metrics.ts";
 import { defaultMetricsAddress } from "./flags.ts";
 
 /** The options of the long-running mode (reconcile's and node-report's flags). */
@@ -69,7 +70,7 @@ const noPassObserver: PassObserver = { started: () => {}, passed: () => {}, fail
 export async function runLoop(
   options: LoopOptions,
   context: Context,
-  command: "reconcile" | "node-report",
+  command: LoopCommand,
   setUp: (context: Context) => LoopSpec,
 ): Promise<ErrorKind | undefined> {
   const endpointAddress = metricsEndpointOf(options, command);
