@@ -63,6 +63,11 @@ for (const [source, output] of [
 }
 
 const buildInfo = { version: pkg.version, build: gitBuildId() };
+// One CommonJS bundle, dependencies included (prom-client and what it requires): the installed
+// runtime directory has no node_modules. A dynamic import() in the sources (a command module, the
+// metrics endpoint) becomes a module esbuild initialises on first use, so its code runs, and the
+// Node.js modules it requires load, only in the commands that import it; test/cli/metrics.test.ts
+// and install.test.ts check which Node.js modules a run loads.
 const bundleOptions = {
   bundle: true,
   platform: "node",

@@ -14,6 +14,7 @@ import { commandHelp, mainHelp } from "./cli/help.ts";
 import { writeFd } from "./cli/output.ts";
 import { type Command, commands, plannedCommands, roadmapDoc } from "./commands/table.ts";
 import { CmkError } from "./core/errors.ts";
+import { noStoreObserver } from "./core/store-observer.ts";
 
 /** The launchers keep a workload's NODE_OPTIONS away from cmk's own runtime; give it back to the workload. */
 function restoreWorkloadNodeOptions(env: NodeJS.ProcessEnv): void {
@@ -78,6 +79,7 @@ async function runCommand(name: string, tokens: readonly string[], log: Logger):
       const isTerminal = process.stdout.isTTY === true;
       return { isTerminal, columns: isTerminal ? process.stdout.columns : undefined };
     },
+    storeObserver: noStoreObserver,
   };
   const module = await command.load();
   const result = await module.run(options, context, program);

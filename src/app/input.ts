@@ -60,3 +60,33 @@ export function choiceValue<T extends string>(what: string, text: string, choice
 export function socketIdValue(what: string, text: string): number | null {
   return text.trim() === "-1" ? null : integerValue(what, text, 0);
 }
+
+const ipv4Pattern = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** Whether `text` is an IPv6 address: eight groups of hex digits, "::" for a run of zero groups, an IPv4 tail allowed. */
+function isIpv6(text: string): boolean {
+  const halves = text.split("::");
+  if (halves.length > 2) return false;
+  const groups = halves.map((half) => (half === "" ? [] : half.split(":")));
+  const all = groups.flat();
+  const last = all.at(-1);
+  const tailIsIpv4 = last !== undefined && ipv4Pattern.test(last);
+  const hexGroups = tailIsIpv4 ? all.slice(0, -1) : all;
+  if (!hexGroups.every((group) => /^[0-9a-fA-F]{1,4}$/.test(group))) return false;
+  const count = hexGroups.length + (tailIsIpv4 ? 2 : 0);
+  return halves.length === 2 ? count <= 7 : count === 8;
+}
+
+/**
+ * An IP address to listen on: IPv4 ("127.0.0.1", "0.0.0.0") or IPv6 ("::1", "[::1]", "::"), an
+ * IPv6 zone allowed ("fe80::1%eth0"). Host names are refused: a listener resolves them, and one
+ * name may stand for several addresses. Written without node:net, which every command would load.
+ */
+export function ipAddressValue(what: string, text: string): string {
+  const trimmed = text.trim();
+  const unbracketed = /^\[.*\]$/.test(trimmed) ? trimmed.slice(1, -1) : trimmed;
+  const [address = "", zone] = unbracketed.split("%", 2);
+  const valid = ipv4Pattern.test(unbracketed) || (isIpv6(address) && (zone === undefined || /^[\w.-]+$/.test(zone)));
+  if (!valid) throw usageError(`${what}="${text}" is not valid: expected an IP address such as 127.0.0.1, 0.0.0.0, ::1 or ::`);
+  return unbracketed;
+}

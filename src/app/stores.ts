@@ -70,7 +70,7 @@ export async function openStore(options: StoreOptions, context: Context): Promis
     nodeName: choice.nodeName,
     lockTimeoutSeconds: context.settings.lockTimeoutSeconds,
     now: context.now,
-    ...(context.storeEvents === undefined ? {} : { events: context.storeEvents }),
+    observer: context.storeObserver,
   });
   const kubeconfig = options.kubeconfig === undefined ? "" : ` --kubeconfig=${options.kubeconfig}`;
   initFlags.set(store, `--namespace=${choice.namespace} --node-name=${choice.nodeName}${kubeconfig}`);

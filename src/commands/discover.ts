@@ -19,7 +19,7 @@ export async function run(options: OptionsOf<typeof discoverFlags>, context: Con
     import("../adapters/kubernetes/retry.ts"),
     import("../adapters/kubernetes/nodes.ts"),
   ]);
-  const calls = new Retrying(client, context.settings.lockTimeoutSeconds * 1000, context.now, context.storeEvents);
+  const calls = new Retrying(client, context.settings.lockTimeoutSeconds * 1000, context.now, context.storeObserver);
   for (let attempt = 0; ; attempt++) {
     const node = await readNode(calls, nodeName);
     if (node === null) {

@@ -3,7 +3,7 @@
 // parses argv against it into an object whose type follows from the set, so a renamed or
 // mistyped option is a type error, not a silent `undefined` at run time.
 
-import { choiceValue, integerValue, nearest, secondsValue, socketIdValue } from "../app/input.ts";
+import { choiceValue, integerValue, ipAddressValue, nearest, secondsValue, socketIdValue } from "../app/input.ts";
 import type { Mode } from "../core/carve.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError, usageError } from "../core/errors.ts";
@@ -14,7 +14,7 @@ export interface FlagDefinition<T> {
   readonly name: string;
   readonly kind: "value" | "switch";
   readonly valueName?: string;
-  /** The text assumed when the flag is absent, shown in help. */
+  /** The text assumed when the flag is absent, shown in help (an optional flag's parser leaves it to the command). */
   readonly defaultText?: string;
   readonly help: string;
   /** CMK has this flag and cmk will: today giving it is a usage error, and help does not offer it. */
@@ -241,7 +241,26 @@ const intervalFlag = valueFlag("interval", {
 
 const publishFlag = plannedFlag("publish", "reports published to the Kubernetes API");
 
-export const reconcileFlags = { interval: intervalFlag, publish: publishFlag, ...storeFlags };
+/** Where the metrics server listens when --metrics-address is absent: this machine only. */
+export const defaultMetricsAddress = "127.0.0.1";
+
+/** The HTTP endpoint of the long-running mode (--interval): metrics and health; off unless --metrics-port is given. */
+const metricsFlags = {
+  metricsPort: optionalFlag("metrics-port", {
+    valueName: "port",
+    help: "with --interval, serve Prometheus metrics (/metrics) and health (/healthz, /readyz) over HTTP on this port; 0 picks a free port and logs it",
+    parse: (text, flag) => integerValue(flag, text, 0, 65535),
+  }),
+  // No default of its own (the command applies defaultMetricsAddress), so that giving it without --metrics-port is refused, not ignored.
+  metricsAddress: optionalFlag("metrics-address", {
+    valueName: "address",
+    defaultText: defaultMetricsAddress,
+    help: "IP address the metrics server listens on (0.0.0.0 or :: for every interface)",
+    parse: (text, flag) => ipAddressValue(flag, text),
+  }),
+};
+
+export const reconcileFlags = { interval: intervalFlag, ...metricsFlags, publish: publishFlag, ...storeFlags };
 
 export const nodeReportFlags = {
   format: valueFlag("format", {
@@ -251,6 +270,7 @@ export const nodeReportFlags = {
     parse: (text, flag) => choiceValue(flag, text, ["json", "text"] as const),
   }),
   interval: intervalFlag,
+  ...metricsFlags,
   publish: publishFlag,
   ...storeFlags,
 };

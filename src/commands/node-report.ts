@@ -1,10 +1,10 @@
 // cmk node-report: topology, state description and consistency checks, as JSON (CMK's report)
 // or as a terminal map of the node. Either way a failed check sets the exit status; with
-// --interval on a terminal the map is redrawn in place.
+// --interval on a terminal the map is redrawn in place, and the loop may serve metrics
+// (long-running.ts).
 import { taskAffinityReader } from "../adapters/affinity.ts";
 import { readHostTopology } from "../adapters/host-topology.ts";
 import type { Context } from "../app/context.ts";
-import { repeatEvery } from "../app/repeat.ts";
 import { openStore } from "../app/stores.ts";
 import { checkNames, failedChecks, type NodeChecks, runChecks } from "../core/checks.ts";
 import { describeState, type Json, sortedJson } from "../core/describe.ts";
@@ -14,6 +14,7 @@ import type { NodeState } from "../core/node-state.ts";
 import type { StateStore } from "../core/state-store.ts";
 import { sstBfCpus, type Topology } from "../core/topology.ts";
 import type { nodeReportFlags, OptionsOf } from "./flags.ts";
+import { runLoop } from "./long-running.ts";
 import type { CommandResult } from "./table.ts";
 
 type NodeReportOptions = OptionsOf<typeof nodeReportFlags>;
@@ -46,13 +47,13 @@ function checksJson(checks: NodeChecks): Json {
   return json;
 }
 
-/** The state, or why it cannot be shown: the report goes on without it. */
-async function readState(store: StateStore): Promise<{ state: NodeState | null; stateError: string | null }> {
+/** The state, or why it cannot be shown (`unreadable` when it exists but cannot be read): the report goes on without it. */
+async function readState(store: StateStore): Promise<{ state: NodeState | null; stateError: string | null; unreadable: boolean }> {
   try {
     const state = await store.read();
-    return { state, stateError: state === null ? "no state yet (run cmk init)" : null };
+    return { state, stateError: state === null ? "no state yet (run cmk init)" : null, unreadable: false };
   } catch (error) {
-    return { state: null, stateError: describeCause(error) };
+    return { state: null, stateError: describeCause(error), unreadable: true };
   }
 }
 
@@ -80,33 +81,37 @@ function mapWriter(options: NodeReportOptions, context: Context): (lines: readon
 }
 
 export async function run(options: NodeReportOptions, context: Context): Promise<CommandResult> {
-  const store = await openStore(options, context);
-  const { procFs, sysRoot, kernelFs } = context.settings;
-  const terminal = context.terminal();
-  const colour = (terminal.isTerminal && (context.env["NO_COLOR"] ?? "") === "") || context.env["CMK_COLOR"] === "always";
-  const writeMap = mapWriter(options, context);
   let failed = false;
-  const pass = async (): Promise<void> => {
-    const { topology, warnings } = readHostTopology(sysRoot, kernelFs, true);
-    const { state, stateError } = await readState(store);
-    const actualOf = state === null ? () => null : taskAffinityReader(procFs, state);
-    const checks = runChecks({ state, stateError, location: store.location, isolcpus: topology.isolcpus, actualOf });
-    failed = failedChecks(checks).length > 0;
-    if (options.format === "json") {
-      for (const warning of warnings) context.log.warning(warning);
-      const report: Json = {
-        checks: checksJson(checks),
-        description: state === null ? null : describeState(state, store.location),
-        topology: topologyJson(topology),
-      };
-      context.stdout(`${sortedJson(report)}\n`);
-    } else {
-      writeMap(renderNodeMap({ topology, state, checks, notes: warnings }, { colour, width: mapWidth(context) }));
-    }
-  };
-  // A map redrawn in place would be scrolled away by a log line between passes.
-  const onWait = (seconds: number): void =>
-    (options.format === "text" && terminal.isTerminal ? context.log.debug : context.log.info)(`waiting ${seconds} seconds until the next report`);
-  await repeatEvery(options.interval, pass, onWait, context.stopSignal);
-  return failed ? "check-failed" : 0;
+  const failure = await runLoop(options, context, "node-report", async (context) => {
+    const store = await openStore(options, context);
+    const { procFs, sysRoot, kernelFs } = context.settings;
+    const terminal = context.terminal();
+    const colour = (terminal.isTerminal && (context.env["NO_COLOR"] ?? "") === "") || context.env["CMK_COLOR"] === "always";
+    const writeMap = mapWriter(options, context);
+    const pass = async () => {
+      const { topology, warnings } = readHostTopology(sysRoot, kernelFs, true);
+      const { state, stateError, unreadable } = await readState(store);
+      const actualOf = state === null ? () => null : taskAffinityReader(procFs, state);
+      const checks = runChecks({ state, stateError, location: store.location, isolcpus: topology.isolcpus, actualOf });
+      failed = failedChecks(checks).length > 0;
+      if (options.format === "json") {
+        for (const warning of warnings) context.log.warning(warning);
+        const report: Json = {
+          checks: checksJson(checks),
+          description: state === null ? null : describeState(state, store.location),
+          topology: topologyJson(topology),
+        };
+        context.stdout(`${sortedJson(report)}\n`);
+      } else {
+        writeMap(renderNodeMap({ topology, state, checks, notes: warnings }, { colour, width: mapWidth(context) }));
+      }
+      // An unreadable state is a finding of the report (configDirectory), not a failed pass; what its pools hold is unknown.
+      return unreadable ? { checks } : { state, checks };
+    };
+    // A map redrawn in place would be scrolled away by a log line between passes.
+    const onWait = (seconds: number): void =>
+      (options.format === "text" && terminal.isTerminal ? context.log.debug : context.log.info)(`waiting ${seconds} seconds until the next report`);
+    return { pass, onWait };
+  });
+  return failure ?? (failed ? "check-failed" : 0);
 }

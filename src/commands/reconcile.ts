@@ -1,44 +1,48 @@
 // cmk reconcile: free the CPU lists of dead tasks and report live tasks running off their CPUs,
-// naming the process whose CPU mask is wrong.
+// naming the process whose CPU mask is wrong; once, or in a loop with metrics (long-running.ts).
 import { taskAffinityReader } from "../adapters/affinity.ts";
 import { taskLiveness } from "../adapters/procfs.ts";
 import type { Context } from "../app/context.ts";
-import { repeatEvery } from "../app/repeat.ts";
 import { notInitialisedError, openStore } from "../app/stores.ts";
 import { reclaimDead } from "../core/allocate.ts";
 import { findMaskMismatches, mismatchedProcess } from "../core/checks.ts";
 import { type Json, reclaimedReport, sortedJson } from "../core/describe.ts";
 import type { OptionsOf, reconcileFlags } from "./flags.ts";
+import { runLoop } from "./long-running.ts";
+import type { CommandResult } from "./table.ts";
 
-export async function run(options: OptionsOf<typeof reconcileFlags>, context: Context): Promise<number> {
-  const store = await openStore(options, context);
-  const proc = context.settings.procFs;
-  const pass = async (): Promise<void> => {
-    const started = context.now();
-    const reclaimed = await store.update((current) => {
-      if (current === null) throw notInitialisedError(store);
-      // A fresh view of procfs for every pass: a listing from an earlier pass misses newer tasks.
-      const result = reclaimDead(current, taskLiveness(proc));
-      return result.reclaimed.length > 0 ? { state: result.state, result, durability: "tasks" } : { result };
-    });
-    context.log.debug(
-      `checked ${reclaimed.state.tasks.size + reclaimed.reclaimed.length} recorded tasks, reclaimed ${reclaimed.reclaimed.length} CPU lists; lock wait and transaction ${(context.now() - started).toFixed(1)} ms`,
-    );
-    for (const entry of reclaimed.reclaimed) context.log.debug(`reclaimed ${entry.pool} CPU list ${entry.cpus} of dead task ${entry.pid}`);
-    const mismatched = findMaskMismatches(reclaimed.state, taskAffinityReader(proc, reclaimed.state));
-    const report: Json = {
-      reclaimedCpuLists: reclaimedReport(reclaimed.reclaimed),
-      // pid: the process whose mask is wrong; task: the task it belongs to (its PID in the pools).
-      mismatchedCpuMasks: mismatched.map((entry) => ({
-        actualCpus: entry.actualCpus,
-        cpus: entry.cpus,
-        pid: mismatchedProcess(reclaimed.state, entry),
-        pool: entry.pool,
-        task: entry.pid,
-      })),
+export async function run(options: OptionsOf<typeof reconcileFlags>, context: Context): Promise<CommandResult> {
+  const failure = await runLoop(options, context, "reconcile", async (context) => {
+    const store = await openStore(options, context);
+    const proc = context.settings.procFs;
+    const pass = async () => {
+      const started = context.now();
+      const reclaimed = await store.update((current) => {
+        if (current === null) throw notInitialisedError(store);
+        // A fresh view of procfs for every pass: a listing from an earlier pass misses newer tasks.
+        const result = reclaimDead(current, taskLiveness(proc));
+        return result.reclaimed.length > 0 ? { state: result.state, result, durability: "tasks" } : { result };
+      });
+      context.log.debug(
+        `checked ${reclaimed.state.tasks.size + reclaimed.reclaimed.length} recorded tasks, reclaimed ${reclaimed.reclaimed.length} CPU lists; lock wait and transaction ${(context.now() - started).toFixed(1)} ms`,
+      );
+      for (const entry of reclaimed.reclaimed) context.log.debug(`reclaimed ${entry.pool} CPU list ${entry.cpus} of dead task ${entry.pid}`);
+      const mismatched = findMaskMismatches(reclaimed.state, taskAffinityReader(proc, reclaimed.state));
+      const report: Json = {
+        reclaimedCpuLists: reclaimedReport(reclaimed.reclaimed),
+        // pid: the process whose mask is wrong; task: the task it belongs to (its PID in the pools).
+        mismatchedCpuMasks: mismatched.map((entry) => ({
+          actualCpus: entry.actualCpus,
+          cpus: entry.cpus,
+          pid: mismatchedProcess(reclaimed.state, entry),
+          pool: entry.pool,
+          task: entry.pid,
+        })),
+      };
+      context.stdout(`${sortedJson(report)}\n`);
+      return { state: reclaimed.state, reclaimed: reclaimed.reclaimed, mismatchedCpuMasks: mismatched.length };
     };
-    context.stdout(`${sortedJson(report)}\n`);
-  };
-  await repeatEvery(options.interval, pass, (seconds) => context.log.info(`waiting ${seconds} seconds until next reconciliation`), context.stopSignal);
-  return 0;
+    return { pass, onWait: (seconds: number) => context.log.info(`waiting ${seconds} seconds until next reconciliation`) };
+  });
+  return failure ?? 0;
 }

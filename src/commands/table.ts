@@ -73,6 +73,24 @@ const coreIdNotes = [
   },
 ] as const;
 
+/** How reconcile and node-report run with --interval, and what --metrics-port serves meanwhile. */
+const loopNotes = [
+  {
+    title: "With --interval",
+    lines: [
+      "Passes run every <seconds> until SIGTERM or SIGINT, which end the loop after the pass in",
+      "progress. A pass that fails (reconcile: the state cannot be read or locked) is logged as an",
+      "ERROR and counted, and the loop goes on. The last pass decides the exit status, as if it",
+      "had run alone.",
+      "--metrics-port=<port> serves over HTTP on --metrics-address, during the loop only:",
+      "  /metrics  Prometheus text format: pools, tasks, passes, failures, durations (cmk_*)",
+      "  /healthz  200 while the loop runs",
+      "  /readyz   200 once a pass succeeded and while the last one did; else 503 and why",
+      "A port already in use ends the command before the first pass (exit 1).",
+    ],
+  },
+] as const;
+
 const carvingUsage =
   "[--num-exclusive-cores=<num>] [--num-shared-cores=<num>] [--exclusive-mode=<mode>] [--shared-mode=<mode>] [--excl-non-isolcpus=<list>] [--socket-id=<num>] [--sst=<mode>] [--conf-dir=<dir>]";
 
@@ -121,17 +139,19 @@ export const commands: readonly Command[] = [
   define({
     name: "reconcile",
     summary: "free CPU lists of dead tasks; report tasks running off their CPUs",
-    usage: "cmk reconcile [--interval=<seconds>] [--conf-dir=<dir>]",
+    usage: "cmk reconcile [--interval=<seconds> [--metrics-port=<port>] [--metrics-address=<address>]] [--conf-dir=<dir>]",
     flags: reconcileFlags,
     environment: settingsHelp,
+    notes: loopNotes,
     failures: [...stateFailures, "not-initialised"],
     load: () => import("./reconcile.ts"),
   }),
   define({
     name: "node-report",
     summary: "report topology, pools and consistency checks (JSON, or a terminal map)",
-    usage: "cmk node-report [--format=json|text] [--interval=<seconds>] [--conf-dir=<dir>]",
+    usage: "cmk node-report [--format=json|text] [--interval=<seconds> [--metrics-port=<port>] [--metrics-address=<address>]] [--conf-dir=<dir>]",
     flags: nodeReportFlags,
+    notes: loopNotes,
     environment: [
       ...settingsHelp,
       "NO_COLOR          any value turns colour off in --format=text",

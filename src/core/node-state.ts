@@ -2,7 +2,7 @@
 // CMK's pool document) and beside them, never inside them, the identity of each task (host PIDs
 // with start times), with the pure operations every command shares. Its text forms live in
 // formats/state-document.ts.
-import type { CpuSet } from "./cpuset.ts";
+import { CpuSet } from "./cpuset.ts";
 import type { PoolLayout, PoolName } from "./pools.ts";
 
 /** A process, told apart from a later one with the same PID by its start time (/proc/<pid>/stat field 22). */
@@ -63,6 +63,30 @@ export function allTaskIds(state: NodeState): Set<string> {
   const ids = new Set<string>();
   for (const pool of state.pools.values()) for (const list of cpuListsOf(pool)) for (const task of list.tasks) ids.add(task);
   return ids;
+}
+
+/** How much of a pool's share of one socket is taken: what the metrics export per pool and socket. */
+export interface PoolUsage {
+  readonly pool: PoolName;
+  readonly socket: number;
+  /** The CPUs of its lists (each counted once, should lists overlap). */
+  readonly cpus: number;
+  readonly cpuLists: number;
+  /** Lists held by at least one task; the others are free. */
+  readonly allocatedCpuLists: number;
+}
+
+/** Each pool's usage on each of its sockets, in the state's order. */
+export function poolUsage(state: NodeState): PoolUsage[] {
+  return [...state.pools.values()].flatMap((pool) =>
+    [...pool.sockets].map(([socket, lists]) => ({
+      pool: pool.name,
+      socket,
+      cpus: CpuSet.of(lists.flatMap((list) => list.cpus.ids)).size,
+      cpuLists: lists.length,
+      allocatedCpuLists: lists.filter((list) => list.tasks.length > 0).length,
+    })),
+  );
 }
 
 /** True when both states carve the same pools into the same CPU lists (tasks aside). */

@@ -32,13 +32,3 @@ export interface StateStore {
    */
   setAsideUnreadable(): Promise<string | null>;
 }
-
-/** What a store reports of its work, for the long-running mode's metrics; every method optional to act on. */
-export interface StoreEvents {
-  /** Another writer changed the state between our read and our write; the change runs again. */
-  conflict(): void;
-  /** A transient failure (unreachable, 429, 5xx) is being retried. */
-  retry(): void;
-  /** An API request failed: its verb and HTTP status (0 when the server was not reached). */
-  apiError(verb: string, status: number): void;
-}

@@ -10,7 +10,8 @@
 import { assertNoSharedCpus } from "../../core/checks.ts";
 import { CmkError } from "../../core/errors.ts";
 import type { NodeState } from "../../core/node-state.ts";
-import type { StateStore, StoreEvents, Transition } from "../../core/state-store.ts";
+import type { StateStore, Transition } from "../../core/state-store.ts";
+import { noStoreObserver, type StoreObserver } from "../../core/store-observer.ts";
 import { decodePoolDocument, decodeTaskDocument, encodeTaskDocument, poolDocument } from "../../formats/state-document.ts";
 import { emitYaml } from "../../formats/yaml.ts";
 import type { ApiRequest, KubeClient } from "./client.ts";
@@ -42,14 +43,12 @@ export interface ConfigMapObject {
   readonly [key: string]: unknown;
 }
 
-const quietEvents: StoreEvents = { conflict() {}, retry() {}, apiError() {} };
-
 export interface ConfigMapStoreOptions {
   readonly client: KubeClient;
   readonly namespace: string;
   readonly nodeName: string;
   readonly lockTimeoutSeconds: number;
-  readonly events?: StoreEvents;
+  readonly observer?: StoreObserver;
   /** Milliseconds on a monotonic clock (tests and servers pass their own). */
   readonly now?: () => number;
 }
@@ -65,7 +64,7 @@ export class ConfigMapStateStore implements StateStore {
   private readonly namespace: string;
   private readonly name: string;
   private readonly timeoutMs: number;
-  private readonly events: StoreEvents;
+  private readonly observer: StoreObserver;
   private readonly now: () => number;
   /** The document this store last read or wrote and its state: decoded once. */
   private lastSeen: { readonly config: string; readonly tasks: string | undefined; readonly state: NodeState } | undefined;
@@ -76,7 +75,7 @@ export class ConfigMapStateStore implements StateStore {
     this.name = configMapName(options.nodeName);
     this.location = `configmap ${options.namespace}/${this.name}`;
     this.timeoutMs = options.lockTimeoutSeconds * 1000;
-    this.events = options.events ?? quietEvents;
+    this.observer = options.observer ?? noStoreObserver;
     this.now = options.now ?? (() => performance.now());
   }
 
@@ -95,7 +94,8 @@ export class ConfigMapStateStore implements StateStore {
       const written = await this.write(snapshot.object, this.dataOf(snapshot.object, transition.state), calls);
       if (written) return transition.result;
       conflicts++;
-      this.events.conflict();
+      this.observer.conflict();
+      this.observer.retry();
       await calls.backOff(attempt, () => this.conflictTimeout(conflicts));
     }
   }
@@ -117,7 +117,8 @@ export class ConfigMapStateStore implements StateStore {
       const { [configKey]: unreadable, [tasksKey]: _tasks, ...rest } = object.data ?? {};
       const data = unreadable === undefined ? rest : { ...rest, [unreadableConfigKey]: unreadable };
       if (await this.write(object, data, calls)) return `${this.location} data key ${unreadableConfigKey}`;
-      this.events.conflict();
+      this.observer.conflict();
+      this.observer.retry();
       await calls.backOff(attempt, () => this.conflictTimeout(attempt + 1));
     }
   }
@@ -180,7 +181,7 @@ export class ConfigMapStateStore implements StateStore {
 
   /** The calls of one transaction, retried within one CMK_LOCK_TIMEOUT. */
   private transaction(): Retrying {
-    return new Retrying(this.client, this.timeoutMs, this.now, this.events);
+    return new Retrying(this.client, this.timeoutMs, this.now, this.observer);
   }
 
   private conflictTimeout(conflicts: number): CmkError {

@@ -3,7 +3,7 @@
 // once. Every cmk command that talks to the API server is bounded by CMK_LOCK_TIMEOUT this way, so
 // a server that is down gives a clear error after the timeout rather than a hang.
 import type { CmkError } from "../../core/errors.ts";
-import type { StoreEvents } from "../../core/state-store.ts";
+import { noStoreObserver, type StoreObserver } from "../../core/store-observer.ts";
 import { ApiError, type ApiRequest, type ApiResponse, type KubeClient, unexpectedResponse } from "./client.ts";
 
 export class Retrying {
@@ -11,14 +11,14 @@ export class Retrying {
   private readonly deadline: number;
   private readonly timeoutMs: number;
   private readonly now: () => number;
-  private readonly events: StoreEvents | undefined;
+  private readonly observer: StoreObserver;
 
-  constructor(client: KubeClient, timeoutMs: number, now: () => number, events?: StoreEvents) {
+  constructor(client: KubeClient, timeoutMs: number, now: () => number, observer: StoreObserver = noStoreObserver) {
     this.client = client;
     this.timeoutMs = timeoutMs;
     this.now = now;
     this.deadline = now() + timeoutMs;
-    this.events = events;
+    this.observer = observer;
   }
 
   /** Sends until the status is one `expected` takes, retrying transient failures until the deadline. */
@@ -34,9 +34,9 @@ export class Retrying {
         if (!(error instanceof ApiError)) throw error;
         failure = error;
       }
-      this.events?.apiError(request.verb, failure.status);
+      this.observer.apiError(request.verb, failure.status);
       if (!failure.transient) throw failure;
-      this.events?.retry();
+      this.observer.retry();
       await this.backOff(attempt, () => this.giveUp(failure));
     }
   }
