@@ -2,9 +2,10 @@
 // that runs it builds one Context: settings read once, a logger, a writer for its output, a clock,
 // a way to learn that it should stop, and the store the settings name. Commands never read argv,
 // environment variables for shared settings, or process-wide state themselves.
+import { procfsHost } from "../adapters/file-store/power-failure.ts";
 import { FileStateStore } from "../adapters/file-store/store.ts";
 import { CmkError } from "../core/errors.ts";
-import type { StateStore } from "../core/state-store.ts";
+import { defaultConfDir, type StateStore } from "../core/state-store.ts";
 import type { Logger } from "./log.ts";
 import type { Settings } from "./settings.ts";
 
@@ -28,7 +29,7 @@ export interface StoreOptions {
 }
 
 export function openStore(options: StoreOptions, context: Context): StateStore {
-  return new FileStateStore(options.confDir, context.settings.lockTimeoutSeconds, context.log.warning);
+  return new FileStateStore(options.confDir, context.settings.lockTimeoutSeconds, context.log.warning, procfsHost(context.settings.procFs, defaultConfDir));
 }
 
 /** The error of every command that needs pools when the node has none yet. */

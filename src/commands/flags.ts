@@ -8,6 +8,7 @@ import type { Mode } from "../core/carve.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError, usageError } from "../core/errors.ts";
 import { isPoolName, type PoolName, poolNames } from "../core/pools.ts";
+import { defaultConfDir } from "../core/state-store.ts";
 
 export interface FlagDefinition<T> {
   /** Without the leading dashes. */
@@ -76,8 +77,6 @@ function directoryValue(example: string): (text: string, flag: string) => string
 }
 
 // ---- Where state lives ------------------------------------------------------------------
-
-export const defaultConfDir = "/etc/cmk";
 
 export const storeFlags = {
   confDir: valueFlag("conf-dir", {

@@ -2,6 +2,9 @@
 // a file in --conf-dir guarded by flock (adapters/file-store/); a ConfigMap (later).
 import type { NodeState } from "./node-state.ts";
 
+/** Where CMK and cmk keep the node state unless told otherwise (--conf-dir). */
+export const defaultConfDir = "/etc/cmk";
+
 export interface Transition<T> {
   /** The new state to persist; absent when nothing changes (nothing is written). */
   readonly state?: NodeState;
