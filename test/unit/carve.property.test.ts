@@ -6,82 +6,13 @@
 // does-not-fit kind; and without SST or exclusive-non-isolcpus it refuses exactly what cannot fit.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type FixtureSpec, fixtureTopology } from "../../scripts/gen-sysfs-fixture.ts";
 import { type CarveRequest, type Carving, carvePools } from "../../src/core/carve.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
 import { compareCpuLists, isExclusivePool, type PoolName } from "../../src/core/pools.ts";
 import type { Core, Topology } from "../../src/core/topology.ts";
 import { fc, runs } from "../helpers/property.ts";
-
-interface Node {
-  readonly spec: FixtureSpec;
-  readonly topology: Topology;
-}
-
-/** A random node: shape first, then which CPUs are offline and isolated and their power attributes. */
-const nodeArbitrary: fc.Arbitrary<Node> = fc
-  .record({
-    sockets: fc.integer({ min: 1, max: 4 }),
-    coresPerSocket: fc.integer({ min: 1, max: 8 }),
-    threadsPerCore: fc.integer({ min: 1, max: 2 }),
-    numa: fc.integer({ min: 1, max: 2 }),
-    l3: fc.integer({ min: 1, max: 4 }),
-    coreIdsRepeatAcrossSockets: fc.boolean(),
-    coreIdStride: fc.integer({ min: 1, max: 3 }),
-    cpuNumbering: fc.constantFrom("thread-major" as const, "core-major" as const),
-  })
-  .chain((shape) => {
-    const total = shape.sockets * shape.coresPerSocket * shape.threadsPerCore;
-    const cpuFlags = fc.array(fc.boolean(), { minLength: total, maxLength: total });
-    return fc.record({
-      shape: fc.constant(shape),
-      // Mostly none offline; CPU 0 never (the kernel keeps it).
-      offline: fc.oneof({ weight: 3, arbitrary: fc.constant([] as boolean[]) }, { weight: 1, arbitrary: cpuFlags }),
-      // Isolate whole cores mostly (per-core choice), sometimes odd CPUs too (partial isolation).
-      isolatedCores: fc.array(fc.boolean(), { minLength: shape.sockets * shape.coresPerSocket, maxLength: shape.sockets * shape.coresPerSocket }),
-      isolation: fc.constantFrom("none", "cores", "cores+cpus"),
-      strayCpus: cpuFlags,
-      isolcpusFlags: fc.constantFrom("", "domain,managed_irq,"),
-      // SST-BF frequencies on half the nodes, SST-CP preferences on a fifth (fast-check's freq n gives undefined once in n).
-      frequencies: fc.option(cpuFlags, { nil: undefined, freq: 2 }),
-      epp: fc.oneof(
-        { weight: 4, arbitrary: fc.constant(undefined) },
-        {
-          weight: 1,
-          arbitrary: fc.array(fc.constantFrom("performance", "balance_performance", "balance_power", "power"), { minLength: total, maxLength: total }),
-        },
-      ),
-    });
-  })
-  .map(({ shape, offline, isolatedCores, isolation, strayCpus, isolcpusFlags, frequencies, epp }) => {
-    const totalCores = shape.sockets * shape.coresPerSocket;
-    const threadMajor = shape.cpuNumbering === "thread-major";
-    // The global core a CPU belongs to under the spec's numbering (gen-sysfs-fixture's placeCpus).
-    const coreOf = (cpu: number): number => (threadMajor ? cpu % totalCores : Math.floor(cpu / shape.threadsPerCore));
-    const offlineCpus = offline.flatMap((flag, cpu) => (flag && cpu !== 0 ? [cpu] : []));
-    const isolated = [
-      ...(isolation === "none" ? [] : strayCpus.flatMap((_flag, cpu) => (isolatedCores[coreOf(cpu)] ? [cpu] : []))),
-      ...(isolation === "cores+cpus" ? strayCpus.flatMap((flag, cpu) => (flag ? [cpu] : [])) : []),
-    ];
-    const spec: FixtureSpec = {
-      sockets: shape.sockets,
-      coresPerSocket: shape.coresPerSocket,
-      threadsPerCore: shape.threadsPerCore,
-      numaPerSocket: Math.min(shape.numa, shape.coresPerSocket),
-      l3PerSocket: Math.min(shape.l3, shape.coresPerSocket),
-      coreIdsRepeatAcrossSockets: shape.coreIdsRepeatAcrossSockets,
-      coreIdStride: shape.coreIdStride,
-      cpuNumbering: shape.cpuNumbering,
-      ...(offlineCpus.length === 0 ? {} : { offline: CpuSet.of(offlineCpus).toString() }),
-      cmdline: `BOOT_IMAGE=/vmlinuz root=/dev/sda1${isolated.length === 0 ? "" : ` isolcpus=${isolcpusFlags}${CpuSet.of(isolated).toString()}`}`,
-      ...(frequencies === undefined ? {} : { baseFrequencyKHz: (cpu: number) => (frequencies[coreOf(cpu)] ? 2700000 : 2100000) }),
-      ...(epp === undefined ? {} : { epp: (cpu: number) => epp[coreOf(cpu)] }),
-    };
-    // A counterexample prints as the spec that rebuilds it, with the per-core power attributes.
-    const described = JSON.stringify({ ...spec, fastCores: frequencies, epp });
-    return { spec, topology: fixtureTopology(spec), [fc.toStringMethod]: () => `fixtureTopology(${described})` };
-  });
+import { type Node, nodeArbitrary } from "../helpers/random-node.ts";
 
 /**
  * A random request: mostly counts the node can give (from the cores init may use), sometimes any
