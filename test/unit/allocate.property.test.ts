@@ -190,7 +190,7 @@ describe("allocate on random nodes and histories (property)", () => {
           checkState(state, new Map([...holdings].filter(([task]) => alive(task))));
         }
       }),
-      runs(300),
+      runs(600),
     );
   });
 });

@@ -141,7 +141,7 @@ describe("carvePools on random nodes (property)", () => {
         }
         checkCarving(node, request, carving);
       }),
-      runs(400),
+      runs(800),
     );
   });
 
@@ -158,7 +158,7 @@ describe("carvePools on random nodes (property)", () => {
         }
         assert.equal(carved, fits(node.topology, request), carved ? "carved a request that cannot fit" : "refused a request that fits");
       }),
-      runs(300),
+      runs(600),
     );
   });
 });

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CpuSet, maxCpuId } from "../../src/core/cpuset.ts";
+import { CmkError } from "../../src/core/errors.ts";
 import { fc, runs } from "../helpers/property.ts";
 
 /** The model: sorted, unique. */
@@ -137,6 +138,26 @@ describe("CpuSet algebra against the model (property)", () => {
         assert.equal(Math.sign(b.compare(a)) + Math.sign(expected), 0, "antisymmetric");
       }),
       runs(400),
+    );
+  });
+});
+
+describe("CpuSet reading damaged text (property)", () => {
+  it("any text parses as a cpulist or mask, or fails with a usage error quoting it, never anything else", () => {
+    const text = fc.string({ unit: fc.constantFrom(..."0123456789-,:/N xaf"), maxLength: 24 });
+    fc.assert(
+      fc.property(text, (input) => {
+        for (const parse of [(value: string) => CpuSet.parse(value, { lastCpu: 63 }), (value: string) => CpuSet.parseMask(value)]) {
+          try {
+            const set = parse(input);
+            assert.ok(set.ids.every((id) => Number.isInteger(id) && id >= 0 && id <= maxCpuId));
+          } catch (error) {
+            assert.ok(error instanceof CmkError, `not a CmkError: ${String(error)}`);
+            assert.equal(error.kind, "usage");
+          }
+        }
+      }),
+      runs(1000),
     );
   });
 });
