@@ -6,6 +6,8 @@
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CpuSet } from "../src/core/cpuset.ts";
+import { parseIsolcpus } from "../src/core/isolcpus.ts";
+import { buildTopology, type CpuRecord, type Topology } from "../src/core/topology.ts";
 
 export interface FixtureSpec {
   sockets: number;
@@ -59,17 +61,40 @@ export function generateSysfs(dir: string, spec: FixtureSpec): void {
   writeProc(join(dir, "proc"), spec);
 }
 
+/**
+ * The topology cmk reads from the system root generateSysfs writes for `spec` (sysfs with power
+ * attributes, isolcpus from its kernel command line), built in memory without writing it: for
+ * tests that try many topologies (test/unit/*.property.test.ts). test/unit/sysfs.test.ts checks
+ * that it equals what cmk reads from the written tree.
+ */
+export function fixtureTopology(spec: FixtureSpec): Topology {
+  checkShape(spec);
+  const offline = offlineCpus(spec);
+  const records = placeCpus(spec)
+    .filter((place) => !offline.has(place.cpu))
+    .map((place): CpuRecord => {
+      const frequency = spec.baseFrequencyKHz?.(place.cpu);
+      const epp = spec.epp?.(place.cpu);
+      return {
+        id: place.cpu,
+        socket: place.socket,
+        die: 0,
+        core: place.coreId,
+        numaNode: place.numaNode,
+        l3: place.l3,
+        ...(frequency === undefined ? {} : { baseFrequencyKHz: frequency }),
+        ...(epp === undefined ? {} : { epp }),
+      };
+    });
+  const lastCpu = records.reduce((last, record) => Math.max(last, record.id), 0);
+  return buildTopology(records, parseIsolcpus(spec.cmdline ?? defaultCmdline, lastCpu).cpus);
+}
+
 const write = (file: string, text: string): void => writeFileSync(file, text);
 
 /** Refuses impossible shapes, and any directory that already holds a system root. */
 function checkSpec(dir: string, spec: FixtureSpec): void {
-  const { sockets, coresPerSocket, threadsPerCore } = spec;
-  for (const [name, value] of Object.entries({ sockets, coresPerSocket, threadsPerCore })) {
-    if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
-  }
-  if ((spec.numaPerSocket ?? 1) > coresPerSocket || (spec.l3PerSocket ?? 1) > coresPerSocket) {
-    throw new Error("numaPerSocket and l3PerSocket cannot exceed coresPerSocket");
-  }
+  checkShape(spec);
   // Refuse to write over an existing system root: a mistyped <dir> of "/" must do no harm.
   for (const top of ["sys", "proc"]) {
     if (existsSync(join(dir, top))) throw new Error(`${join(dir, top)} already exists; generate into an empty directory`);
@@ -77,6 +102,17 @@ function checkSpec(dir: string, spec: FixtureSpec): void {
 }
 
 /** The fixture's offline CPUs, which must exist and must not include CPU 0. */
+/** Refuses impossible shapes. */
+function checkShape(spec: FixtureSpec): void {
+  const { sockets, coresPerSocket, threadsPerCore } = spec;
+  for (const [name, value] of Object.entries({ sockets, coresPerSocket, threadsPerCore })) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
+  }
+  if ((spec.numaPerSocket ?? 1) > coresPerSocket || (spec.l3PerSocket ?? 1) > coresPerSocket) {
+    throw new Error("numaPerSocket and l3PerSocket cannot exceed coresPerSocket");
+  }
+}
+
 function offlineCpus(spec: FixtureSpec): CpuSet {
   const total = spec.sockets * spec.coresPerSocket * spec.threadsPerCore;
   const offline = CpuSet.parse(spec.offline ?? "");

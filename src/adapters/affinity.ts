@@ -7,6 +7,7 @@ import { CmkError } from "../core/errors.ts";
 import type { NodeState } from "../core/node-state.ts";
 import { workloadPid } from "../core/tasks.ts";
 import { ESRCH, errnoName, native } from "./native.ts";
+import { allowedCpus } from "./procfs.ts";
 
 /** The affinity of a thread (0 = the calling thread). */
 export function getAffinity(tid: number): CpuSet {
@@ -81,16 +82,6 @@ function cpusetNote(): string {
     // Only decoration for the message.
   }
   return "";
-}
-
-/** Cpus_allowed_list of a process as the kernel reports it, or null if it is gone. */
-export function allowedCpus(procFs: string, pid: number): CpuSet | null {
-  try {
-    const match = /^Cpus_allowed_list:\s*(.*)$/m.exec(readFileSync(join(procFs, String(pid), "status"), "utf8"));
-    return match === null ? null : CpuSet.parse(match[1] ?? "");
-  } catch {
-    return null;
-  }
 }
 
 /** The CPUs each task of `state` runs on, read from its workload process; null when it is gone. */

@@ -73,6 +73,27 @@ function lockHolder(fd: number): string {
   return "";
 }
 
+/**
+ * The PIDs of the processes blocked waiting for a flock on `path`, from `<procFs>/locks` (waiters
+ * carry a "->" marker there); empty when it cannot be read.
+ */
+export function lockWaiters(procFs: string, path: string): Set<number> {
+  const waiters = new Set<number>();
+  try {
+    const inode = String(statSync(path).ino);
+    for (const line of readFileSync(`${procFs}/locks`, "utf8").split("\n")) {
+      // "1: -> FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"
+      const fields = line.trim().split(/\s+/);
+      if (fields[1] !== "->" || fields[2] !== "FLOCK" || fields[6]?.split(":")[2] !== inode) continue;
+      const pid = Number(fields[5]);
+      if (Number.isSafeInteger(pid) && pid > 0) waiters.add(pid);
+    }
+  } catch {
+    // No lock file or no locks file: nobody is seen waiting.
+  }
+  return waiters;
+}
+
 /** Why the lock file cannot be opened for writing, and what to do about it. */
 function lockOpenProblem(path: string, error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;

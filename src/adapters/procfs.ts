@@ -1,8 +1,10 @@
 // Reads of the host's procfs (CMK_PROC_FS): kernel command line, process start times, affinity
-// as the kernel reports it, and free hugepages.
+// as the kernel reports it, free hugepages, the boot id, and the cmk isolate processes of a state
+// directory.
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { TaskLiveness } from "../core/allocate.ts";
+import { CpuSet } from "../core/cpuset.ts";
 import { CmkError, describeCause } from "../core/errors.ts";
 import type { ProcessIdentity } from "../core/node-state.ts";
 
@@ -132,12 +134,44 @@ export function processTree(procFs: string, pid: number): number[] {
   return found;
 }
 
+/** The kernel's boot id (`<procfs>/sys/kernel/random/boot_id`), new at every boot; null when procfs does not show one. */
+export function readBootId(procFs: string): string | null {
+  try {
+    const id = readFileSync(`${procFs}/sys/kernel/random/boot_id`, "utf8").trim();
+    return id === "" ? null : id;
+  } catch {
+    return null;
+  }
+}
+
+/** What procfs shows of a running `cmk isolate`: its identity, the flags it was given, and its command. */
+export interface IsolateProcess {
+  readonly pid: number;
+  /** Its start time; null when it ended while being read. */
+  readonly start: number | null;
+  /** --pool as given (not checked); undefined when absent. */
+  readonly pool: string | undefined;
+  /** False when started with --no-affinity. */
+  readonly affinity: boolean;
+  /** Its child, the held command's process; null when it has none, or more than one. */
+  readonly command: CommandProcess | null;
+}
+
+export interface CommandProcess {
+  readonly pid: number;
+  readonly start: number | null;
+  /** CMK_CPUS_ASSIGNED of its environment: set once isolate let it exec; null before (or when unreadable). */
+  readonly assigned: CpuSet | null;
+  /** Its CPU mask (Cpus_allowed_list); null when unreadable. */
+  readonly allowed: CpuSet | null;
+}
+
 /**
- * The PIDs of running `cmk isolate` processes (of any install of cmk, or CMK's) whose state
- * directory is `confDir`, found by their command lines (`--conf-dir`, else `defaultConfDir`).
+ * The running `cmk isolate` processes (of any install of cmk, or CMK's) whose state directory is
+ * `confDir`, found by their command lines (`--conf-dir`, else `defaultConfDir`), by PID.
  */
-export function runningIsolates(procFs: string, confDir: string, defaultConfDir: string): number[] {
-  const found: number[] = [];
+export function isolateProcesses(procFs: string, confDir: string, defaultConfDir: string): IsolateProcess[] {
+  const found: IsolateProcess[] = [];
   for (const name of readdirSync(procFs)) {
     if (name.charCodeAt(0) > 57) continue;
     let argv: string[];
@@ -148,25 +182,101 @@ export function runningIsolates(procFs: string, confDir: string, defaultConfDir:
     }
     const command = argv.findIndex((arg) => /(^|\/)(cmk|cmk\.cjs|cmk-main\.cjs)$/.test(arg));
     if (command < 0 || argv[command + 1] !== "isolate") continue;
-    const own = isolateConfDir(argv.slice(command + 2)) ?? defaultConfDir;
+    const flags = isolateFlagsOf(argv.slice(command + 2));
+    const own = flags.get("conf-dir") ?? defaultConfDir;
     let cwd = "/";
     try {
       cwd = readlinkSync(`${procFs}/${name}/cwd`);
     } catch {
       // Another user's process: its relative --conf-dir is taken from /.
     }
-    if (resolve(cwd, own) === confDir) found.push(Number(name));
+    if (resolve(cwd, own) !== confDir) continue;
+    const pid = Number(name);
+    found.push({ pid, start: readStartTime(procFs, pid), pool: flags.get("pool"), affinity: !flags.has("no-affinity"), command: commandOf(procFs, pid) });
   }
-  return found.sort((a, b) => a - b);
+  return found.sort((a, b) => a.pid - b.pid);
 }
 
-/** The --conf-dir an isolate's arguments name, before its program; undefined when none. */
-function isolateConfDir(args: readonly string[]): string | undefined {
+/** The PIDs of the running `cmk isolate` processes whose state directory is `confDir` (see isolateProcesses). */
+export function runningIsolates(procFs: string, confDir: string, defaultConfDir: string): number[] {
+  return isolateProcesses(procFs, confDir, defaultConfDir).map((isolate) => isolate.pid);
+}
+
+/**
+ * The flags of cmk isolate that take a value, as commands/flags.ts defines them (isolateFlags):
+ * `--pool exclusive` is one flag and its value, `--no-affinity` a switch.
+ */
+export const isolateValueFlags: ReadonlySet<string> = new Set(["pool", "socket-id", "conf-dir", "namespace", "kubeconfig", "node-name"]);
+
+/**
+ * The flags in an isolate's arguments, by name (a switch maps to ""), read with the command line's
+ * grammar: `--flag=value` or `--flag value`, up to `--`; the program's name may stand among them
+ * (CMK's form, `isolate --pool=x <program> --conf-dir=y -- <args>`).
+ */
+export function isolateFlagsOf(args: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
   for (let index = 0; index < args.length; index++) {
     const arg = args[index] as string;
-    if (arg === "--" || !arg.startsWith("-")) return undefined;
-    if (arg.startsWith("--conf-dir=")) return arg.slice("--conf-dir=".length);
-    if (arg === "--conf-dir") return args[index + 1];
+    if (arg === "--") break;
+    if (!arg.startsWith("--")) continue; // The program.
+    const equals = arg.indexOf("=");
+    const name = arg.slice(2, equals < 0 ? undefined : equals);
+    if (equals >= 0) flags.set(name, arg.slice(equals + 1));
+    else if (isolateValueFlags.has(name)) flags.set(name, args[++index] ?? "");
+    else flags.set(name, "");
   }
-  return undefined;
+  return flags;
+}
+
+/** The one child of an isolate (its command's process), as procfs shows it; null when there is not exactly one. */
+function commandOf(procFs: string, isolatePid: number): CommandProcess | null {
+  const children: number[] = [];
+  let threads: string[];
+  try {
+    threads = readdirSync(`${procFs}/${isolatePid}/task`);
+  } catch {
+    return null;
+  }
+  for (const thread of threads) {
+    try {
+      for (const child of readFileSync(`${procFs}/${isolatePid}/task/${thread}/children`, "utf8").trim().split(/\s+/)) {
+        if (child !== "") children.push(Number(child));
+      }
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  if (children.length !== 1) return null;
+  const pid = children[0] as number;
+  return { pid, start: readStartTime(procFs, pid), assigned: assignedCpus(procFs, pid), allowed: allowedCpus(procFs, pid) };
+}
+
+/** CMK_CPUS_ASSIGNED in a process's environment (as it was exec'd), or null. */
+function assignedCpus(procFs: string, pid: number): CpuSet | null {
+  let environ: string;
+  try {
+    environ = readFileSync(`${procFs}/${pid}/environ`, "utf8");
+  } catch {
+    return null;
+  }
+  const entry = environ.split("\0").find((variable) => variable.startsWith("CMK_CPUS_ASSIGNED="));
+  return entry === undefined ? null : cpuSetOrNull(entry.slice("CMK_CPUS_ASSIGNED=".length));
+}
+
+/** Cpus_allowed_list of a process as the kernel reports it, or null if it is gone. */
+export function allowedCpus(procFs: string, pid: number): CpuSet | null {
+  try {
+    const match = /^Cpus_allowed_list:\s*(.*)$/m.exec(readFileSync(join(procFs, String(pid), "status"), "utf8"));
+    return match === null ? null : CpuSet.parse(match[1] ?? "");
+  } catch {
+    return null;
+  }
+}
+
+function cpuSetOrNull(text: string): CpuSet | null {
+  try {
+    return CpuSet.parse(text);
+  } catch {
+    return null;
+  }
 }

@@ -4,10 +4,11 @@
 // store cmk-config-<node>; else the file store in /etc/cmk. The Kubernetes adapter is imported
 // only when chosen, so the file store's commands never load TLS or HTTP.
 import { existsSync } from "node:fs";
+import { procfsHost } from "../adapters/file-store/power-failure.ts";
 import { FileStateStore } from "../adapters/file-store/store.ts";
 import type { KubeClient } from "../adapters/kubernetes/client.ts";
 import { CmkError, usageError } from "../core/errors.ts";
-import type { StateStore } from "../core/state-store.ts";
+import { defaultConfDir, type StateStore } from "../core/state-store.ts";
 import type { Context } from "./context.ts";
 
 /** The store flags every state command takes (commands/flags.ts storeFlags). */
@@ -19,7 +20,6 @@ export interface StoreOptions {
 }
 
 export const defaultNamespace = "default";
-const defaultConfDir = "/etc/cmk";
 
 export type StoreChoice =
   | { readonly kind: "file"; readonly confDir: string }
@@ -58,7 +58,12 @@ const initFlags = new WeakMap<StateStore, string>();
 export async function openStore(options: StoreOptions, context: Context): Promise<StateStore> {
   const choice = chooseStore(options, context);
   if (choice.kind === "file") {
-    const store = new FileStateStore(choice.confDir, context.settings.lockTimeoutSeconds, context.log.warning);
+    const store = new FileStateStore(
+      choice.confDir,
+      context.settings.lockTimeoutSeconds,
+      context.log.warning,
+      procfsHost(context.settings.procFs, defaultConfDir),
+    );
     initFlags.set(store, `--conf-dir=${store.location}`);
     return store;
   }

@@ -8,6 +8,7 @@ import type { Mode } from "../core/carve.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError, usageError } from "../core/errors.ts";
 import { isPoolName, type PoolName, poolNames } from "../core/pools.ts";
+import { defaultConfDir } from "../core/state-store.ts";
 
 export interface FlagDefinition<T> {
   /** Without the leading dashes. */
@@ -78,8 +79,6 @@ function pathValue(what: "directory" | "file", example: string): (text: string, 
 const directoryValue = (example: string) => pathValue("directory", example);
 
 // ---- Where state lives ------------------------------------------------------------------
-
-export const defaultConfDir = "/etc/cmk";
 
 /** A Kubernetes object name (node, namespace): a DNS subdomain as the API server checks it. */
 function objectName(what: string): (text: string, flag: string) => string {

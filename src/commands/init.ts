@@ -7,9 +7,8 @@ import type { Context } from "../app/context.ts";
 import { openStore } from "../app/stores.ts";
 import { CmkError } from "../core/errors.ts";
 import { allTaskIds, type NodeState, sameLayout } from "../core/node-state.ts";
-import type { StateStore } from "../core/state-store.ts";
+import { defaultConfDir, type StateStore } from "../core/state-store.ts";
 import { type CarvingOptions, carveNode, layoutSummary } from "./carve-node.ts";
-import { defaultConfDir } from "./flags.ts";
 
 type Outcome = "unchanged" | "created" | "replaced";
 

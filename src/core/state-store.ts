@@ -3,6 +3,9 @@
 // written with optimistic concurrency (adapters/kubernetes/configmap-store.ts).
 import type { NodeState } from "./node-state.ts";
 
+/** Where CMK and cmk keep the node state unless told otherwise (--conf-dir). */
+export const defaultConfDir = "/etc/cmk";
+
 export interface Transition<T> {
   /** The new state to persist; absent when nothing changes (nothing is written). */
   readonly state?: NodeState;

@@ -4,9 +4,12 @@
 // file store keeps the whole document as JSON (JSON is YAML, so CMK reads `config` as is; JSON
 // because every cmk isolate reads and writes it under the node's lock, and V8 parses JSON
 // natively where a YAML parser runs cold in every short-lived process). cmk 2.0.0-alpha.1 kept
-// the same document as YAML, which is still read. A store that keeps the halves apart (a
-// ConfigMap: the pool document under data key `config`, the task records under another key)
-// uses the halves' functions below. Errors name the source and say how to repair it.
+// the same document as YAML, which is still read. Beside the halves the file store records the
+// kernel's boot id at the time of writing (`bootId`, absent in files written before it and on
+// hosts that do not expose one): the way to tell, should state.json be lost, whether the tasks
+// it recorded ended with the machine. A store that keeps the halves apart (a ConfigMap: the pool
+// document under data key `config`, the task records under another key) uses the halves'
+// functions below. Errors name the source and say how to repair it.
 import { BoundedCache } from "../core/bounded-cache.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError } from "../core/errors.ts";
@@ -25,15 +28,34 @@ interface DocumentObject {
 
 // ---- The whole document ---------------------------------------------------------------------
 
-/** The state as two-space indented JSON: `config`, then `tasks` when there are task records. */
-export function encodeStateFile(state: NodeState): string {
+/** The whole document as the file store keeps it: the state and the boot id it was written in. */
+export interface StoredState {
+  readonly state: NodeState;
+  /** The kernel's boot id when the document was written; null when it does not say (older files). */
+  readonly bootId: string | null;
+}
+
+/** The top-level keys of the document, in the order they are written. */
+const topLevelKeys = ["config", "tasks", "bootId"];
+
+/**
+ * The state as two-space indented JSON: `config`, then `tasks` when there are task records, then
+ * `bootId` when one is given.
+ */
+export function encodeStoredState(state: NodeState, bootId: string | null): string {
   const document: YamlMap = new Map([["config", poolDocument(state)]]);
   const tasks = taskDocument(state);
   if (tasks.size > 0) document.set("tasks", tasks);
+  if (bootId !== null) document.set("bootId", bootId);
   return `${jsonText(document, "")}\n`;
 }
 
-export function decodeStateFile(text: string, source: string): NodeState {
+/** The state as JSON without a boot id. */
+export function encodeStateFile(state: NodeState): string {
+  return encodeStoredState(state, null);
+}
+
+export function decodeStoredState(text: string, source: string): StoredState {
   let parsed: DocumentValue;
   try {
     parsed = JSON.parse(text) as DocumentValue;
@@ -45,15 +67,25 @@ export function decodeStateFile(text: string, source: string): NodeState {
       { cause: error },
     );
   }
-  return stateOf(parsed, source);
+  return storedStateOf(parsed, source);
+}
+
+/** The state of a JSON state file, whatever boot id it records. */
+export function decodeStateFile(text: string, source: string): NodeState {
+  return decodeStoredState(text, source).state;
 }
 
 /** The YAML state file of cmk 2.0.0-alpha.1, read so that an upgrade loses nothing. */
 export function decodeYamlStateFile(text: string, source: string): NodeState {
-  return stateOf(parseYaml(text, source), source);
+  return decodeYamlStoredState(text, source).state;
 }
 
-function stateOf(document: DocumentValue, source: string): NodeState {
+/** The whole document written as YAML (cmk 2.0.0-alpha.1's state.yaml, or a document YAML tools rewrote). */
+export function decodeYamlStoredState(text: string, source: string): StoredState {
+  return storedStateOf(parseYaml(text, source), source);
+}
+
+function storedStateOf(document: DocumentValue, source: string): StoredState {
   const top: ReadonlyMap<YamlKey, DocumentValue> | null = !isMapping(document) ? null : document instanceof Map ? document : new Map(Object.entries(document));
   if (top === null || !top.has("config")) {
     throw new CmkError(
@@ -62,13 +94,25 @@ function stateOf(document: DocumentValue, source: string): NodeState {
     );
   }
   for (const key of top.keys()) {
-    if (key !== "config" && key !== "tasks") {
-      throw new CmkError("invalid-state", `${source}: unexpected top-level key "${String(key)}"; only "config" and "tasks" belong here`);
+    if (typeof key !== "string" || !topLevelKeys.includes(key)) {
+      throw new CmkError("invalid-state", `${source}: unexpected top-level key "${String(key)}"; only "config", "tasks" and "bootId" belong here`);
     }
   }
   const pools = readPoolDocument(top.get("config") as DocumentValue, source);
   const tasks = readTaskDocument(top.get("tasks"), source);
-  return { pools, tasks };
+  return { state: { pools, tasks }, bootId: readBootId(top.get("bootId"), source) };
+}
+
+/** A recorded boot id: absent is unknown; anything but a non-empty one-line string is refused. */
+function readBootId(value: DocumentValue | undefined, source: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== "string" || !/^[\x21-\x7e]{1,64}$/.test(value)) {
+    throw new CmkError(
+      "invalid-state",
+      `${source}: "bootId" must be the kernel's boot id (a string such as 0b7d8ed6-3f1c-4e7b-9a53-2d4c1f0e9a11), found ${describeValue(value)}; remove the key if it was edited by hand`,
+    );
+  }
+  return value;
 }
 
 // ---- The halves as text -----------------------------------------------------------------------

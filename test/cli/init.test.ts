@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type FixtureSpec, fixtures, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
-import { editStateDocument, fixtureEnv, readStateDocument, runCmk, scratchDir } from "../helpers/cmk.ts";
+import { bootIdOf, editStateDocument, fixtureEnv, readStateDocument, runCmk, scratchDir } from "../helpers/cmk.ts";
 import { expectedPools, testNode } from "../helpers/topology.ts";
 
 const root = scratchDir("init");
@@ -48,7 +48,9 @@ describe("cmk init", () => {
     const first = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"], node.env);
     assert.equal(first.status, 0, first.stderr);
     // The first core init may use is the exclusive list; every other usable core is infra, one list per socket.
-    assert.deepEqual(readStateDocument(dir), { config: expectedPools(node, { exclusive: 1, shared: 0 }).config });
+    const { bootId, ...document } = readStateDocument(dir) ?? { config: {} };
+    assert.deepEqual(document, { config: expectedPools(node, { exclusive: 1, shared: 0 }).config });
+    assert.equal(bootId, bootIdOf(node.env), "the boot id of the procfs cmk reads, beside config");
     const before = readFileSync(join(dir, "state.json"), "utf8");
     const again = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"], node.env);
     assert.equal(again.status, 0);
@@ -212,7 +214,7 @@ describe("cmk init", () => {
     assert.match(corrupt.stderr, new RegExp(`^ERROR:cmk:${join(dir, "state.json")}: not valid JSON \\(.+\\); restore it`));
     assert.doesNotMatch(corrupt.stderr, /\n\s+at /, "no stack trace");
   });
-  it("restores the pools, with a warning, when a power failure left state.json zero-filled", () => {
+  it("restores the pools, with a warning, when state.json is zero-filled in this boot and no cmk isolate of it runs", () => {
     const dir = confDir();
     assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
     const described = runCmk(["describe", `--conf-dir=${dir}`]).stdout;
@@ -222,7 +224,9 @@ describe("cmk init", () => {
     assert.equal(restored.stdout, described);
     assert.match(
       restored.stderr,
-      new RegExp(`^WARNING:cmk:${join(dir, "state.json")} was empty or zero-filled .*restored the pools from ${join(dir, "layout.json")}`),
+      new RegExp(
+        `^WARNING:cmk:${join(dir, "state.json")} was empty or zero-filled but the machine has not restarted since it was written .*; restored the pools from ${join(dir, "layout.json")} with no task: no cmk isolate of this state directory runs\n$`,
+      ),
     );
     const isolate = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", "true"]);
     assert.equal(isolate.status, 0, isolate.stderr);

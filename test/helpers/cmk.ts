@@ -69,10 +69,20 @@ export async function waitFor<T>(what: string, ready: () => T | undefined, secon
   }
 }
 
-/** A conf dir's state.json as JSON: CMK's pool document under `config`, task identities under `tasks`. */
+/**
+ * A conf dir's state.json as JSON: CMK's pool document under `config`, task identities under
+ * `tasks`, and the kernel's boot id when it was written under `bootId`.
+ */
 export interface StateDocument {
   config: Record<string, Record<string, Record<string, string[]>>>;
   tasks?: Record<string, { pid: number; start: number; child?: number; childStart?: number; affinity: boolean }>;
+  bootId?: string;
+}
+
+/** The boot id cmk records when run with `env`: its procfs's sys/kernel/random/boot_id, undefined when there is none. */
+export function bootIdOf(env: Readonly<Record<string, string>> = {}): string | undefined {
+  const file = join(env["CMK_PROC_FS"] ?? "/proc", "sys", "kernel", "random", "boot_id");
+  return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
 }
 
 /** The state document of a conf dir, or undefined while there is none. */

@@ -11,10 +11,13 @@ import {
   type DocumentValue,
   decodePoolDocument,
   decodeStateFile,
+  decodeStoredState,
   decodeTaskDocument,
   decodeYamlStateFile,
+  decodeYamlStoredState,
   encodePoolDocument,
   encodeStateFile,
+  encodeStoredState,
   encodeTaskDocument,
   poolDocument,
   readPoolDocument,
@@ -135,6 +138,39 @@ describe("state file encoding", () => {
   });
 });
 
+describe("the boot id beside config and tasks", () => {
+  const bootId = "0b7d8ed6-3f1c-4e7b-9a53-2d4c1f0e9a11";
+
+  it("is written last, at the top, and leaves config byte for byte the pool document without it", () => {
+    const text = encodeStoredState(seed(), bootId);
+    const document = JSON.parse(text) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(document), ["config", "tasks", "bootId"]);
+    assert.equal(document["bootId"], bootId);
+    assert.equal(text, encodeStateFile(seed()).replace(/\n}\n$/, `,\n  "bootId": "${bootId}"\n}\n`));
+  });
+
+  it("round-trips through JSON and YAML, and reads as unknown (null) from files written before it", () => {
+    const decoded = decodeStoredState(encodeStoredState(seed(), bootId), "s");
+    assert.equal(decoded.bootId, bootId);
+    assert.equal(encodeStoredState(decoded.state, decoded.bootId), encodeStoredState(seed(), bootId));
+    assert.equal(decodeYamlStoredState(emitYaml(parseYaml(encodeStoredState(seed(), bootId), "s")), "s").bootId, bootId);
+    assert.equal(decodeStoredState(encodeStateFile(seed()), "s").bootId, null);
+    assert.equal(decodeYamlStoredState("config: {}\n", "s").bootId, null);
+    assert.deepEqual(view(decodeStateFile(encodeStoredState(seed(), bootId), "s")), view(seed()));
+  });
+
+  it("must be a one-line string: anything else is refused, naming the key", () => {
+    for (const value of ["42", "true", '""', '"two words"', '{"a": 1}']) {
+      throwsMentioning(
+        () => decodeStoredState(`{"config": {}, "bootId": ${value}}`, "/etc/cmk/state.json"),
+        "invalid-state",
+        "/etc/cmk/state.json",
+        '"bootId"',
+      );
+    }
+  });
+});
+
 describe("state file decoding (YAML: cmk 2.0.0-alpha.1 state.yaml, CMK ConfigMap text)", () => {
   const source = "/var/lib/cmk/state.yaml";
 
@@ -199,6 +235,7 @@ describe("state file decoding (YAML: cmk 2.0.0-alpha.1 state.yaml, CMK ConfigMap
 
   it("rejects unexpected top-level keys", () => {
     throwsMentioning(() => decodeYamlStateFile("config: {}\nextra: 1\n", source), "invalid-state", source, "extra");
+    throwsMentioning(() => decodeYamlStateFile("config: {}\n7: 1\n", source), "invalid-state", source, '"7"');
   });
 
   it("rejects malformed task records, naming the task and field", () => {

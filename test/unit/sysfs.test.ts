@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type FixtureSpec, fixtures, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
+import { type FixtureSpec, fixtures, fixtureTopology, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
+import { readHostTopology } from "../../src/adapters/host-topology.ts";
 import { readCpuRecords } from "../../src/adapters/sysfs.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { CmkError } from "../../src/core/errors.ts";
@@ -72,6 +73,22 @@ function assertShape(topology: Topology, sockets: number, coresPerSocket: number
 function isolatedCores(topology: Topology): string[] {
   return topology.cores.filter((core) => core.isolated).map((core) => core.cpus.toPlainList());
 }
+
+describe("fixtureTopology, the in-memory twin of a generated tree", () => {
+  // Property tests build many topologies with it: it must be what cmk reads from the tree.
+  for (const [name, spec] of Object.entries(fixtures)) {
+    if (name === "host-2048") continue; // 50,000 files for no new case.
+    it(`equals what cmk reads from the ${name} tree, power attributes and isolcpus included`, () => {
+      const dir = tempDir();
+      try {
+        generateSysfs(dir, spec);
+        assert.deepEqual(fixtureTopology(spec), readHostTopology(dir, join(dir, "proc"), true).topology);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
 
 describe("fixture plain-1s2c", () => {
   const fixture = useFixture("plain-1s2c");

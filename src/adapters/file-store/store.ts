@@ -2,7 +2,9 @@
 // flock(<conf-dir>/lock), one transaction per change. Only layout changes (init, reconfigure) are
 // made durable with fsync, and they also go to layout.json, from which the pools come back should a
 // power failure empty state.json (power-failure.ts). Task bookkeeping, written by every isolate,
-// skips fsync: every task dies with the machine. What earlier versions left (cmk-1.4-tree.ts,
+// skips fsync: every task dies with the machine. Both files record the kernel's boot id; the first
+// write of each boot rewrites layout.json durably with it, so that layout.json always tells the
+// last boot in which state.json was written. What earlier versions left (cmk-1.4-tree.ts,
 // alpha-yaml.ts) is read as is and migrated by the first write, keeping a backup.
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { resolve } from "node:path";
@@ -10,13 +12,14 @@ import { assertNoSharedCpus } from "../../core/checks.ts";
 import { CmkError, describeCause } from "../../core/errors.ts";
 import type { NodeState } from "../../core/node-state.ts";
 import type { StateStore, Transition } from "../../core/state-store.ts";
-import { decodeStateFile, encodeStateFile } from "../../formats/state-document.ts";
+import { defaultConfDir } from "../../core/state-store.ts";
+import { decodeStoredState, encodeStoredState } from "../../formats/state-document.ts";
 import { replaceFile } from "../atomic-file.ts";
 import { acquireLock } from "../flock.ts";
 import { alphaYamlState } from "./alpha-yaml.ts";
 import { cmk14TreeState } from "./cmk-1.4-tree.ts";
 import { type LegacyState, moveToBackup, retireLegacyState } from "./legacy-state.ts";
-import { layoutFileName, layoutOf, lostToPowerFailure, restoreFromLayout } from "./power-failure.ts";
+import { type HostProcesses, layoutFileName, layoutOf, lostToPowerFailure, procfsHost, recoverLostState } from "./power-failure.ts";
 import { readText } from "./read-text.ts";
 
 const stateFileName = "state.json";
@@ -28,18 +31,36 @@ export class FileStateStore implements StateStore {
   private readonly stateFile: string;
   private readonly layoutFile: string;
   private readonly lockTimeoutSeconds: number;
+  private readonly lockFile: string;
   private readonly notice: (message: string) => void;
+  private readonly host: HostProcesses;
   /** The text this store last wrote and its state: isolate reads its own write back when it releases. */
   private lastWritten: { readonly text: string; readonly state: NodeState } | undefined;
+  /** The boot id state.json recorded when this store last read or wrote it (layout.json's, after a restore). */
+  private recordedBootId: string | null = null;
+  /** Whether the last read rebuilt the state from layout.json (state.json was empty or zero-filled). */
+  private recovered = false;
+  /** The kernel's boot id, read once. */
+  private currentBootId: string | null | undefined;
 
-  /** `notice` hears of repairs the store makes on its own (a state restored after a power failure). */
-  constructor(confDir: string, lockTimeoutSeconds: number, notice: (message: string) => void = () => {}) {
+  /**
+   * `notice` hears of repairs the store makes on its own (a state restored after a power failure);
+   * `host` tells the boot id and the isolates that run (the host's procfs at /proc by default).
+   */
+  constructor(
+    confDir: string,
+    lockTimeoutSeconds: number,
+    notice: (message: string) => void = () => {},
+    host: HostProcesses = procfsHost("/proc", defaultConfDir),
+  ) {
     this.location = resolve(confDir);
     // Template strings rather than path.join on isolate's path: `location` is already normal.
     this.stateFile = `${this.location}/${stateFileName}`;
     this.layoutFile = `${this.location}/${layoutFileName}`;
+    this.lockFile = `${this.location}/lock`;
     this.lockTimeoutSeconds = lockTimeoutSeconds;
     this.notice = notice;
+    this.host = host;
   }
 
   async read(): Promise<NodeState | null> {
@@ -53,10 +74,13 @@ export class FileStateStore implements StateStore {
       if (transition.state === undefined) return transition.result;
       this.createDirectory();
     }
-    const lock = await acquireLock(`${this.location}/lock`, this.lockTimeoutSeconds);
+    const lock = await acquireLock(this.lockFile, this.lockTimeoutSeconds);
     try {
-      const current = this.readNow();
+      const current = await this.readNow();
       if (current !== null) assertNoSharedCpus(current, this.stateFile);
+      // A state rebuilt from layout.json is written back at once, whatever the change does, so
+      // that the next command reads it instead of rebuilding it again.
+      if (current !== null && this.recovered) this.write(current, "tasks");
       const transition = change(current);
       if (transition.state !== undefined && transition.state !== current) this.write(transition.state, transition.durability ?? "layout");
       return transition.result;
@@ -67,10 +91,10 @@ export class FileStateStore implements StateStore {
 
   async setAsideUnreadable(): Promise<string | null> {
     if (!this.directoryExists()) return null;
-    const lock = await acquireLock(`${this.location}/lock`, this.lockTimeoutSeconds);
+    const lock = await acquireLock(this.lockFile, this.lockTimeoutSeconds);
     try {
       try {
-        this.readNow();
+        await this.readNow();
         return null;
       } catch (error) {
         if (!(error instanceof CmkError && error.kind === "invalid-state")) throw error;
@@ -114,12 +138,19 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  private readNow(): NodeState | null {
+  private async readNow(): Promise<NodeState | null> {
     const text = readText(this.stateFile);
+    this.recovered = false;
     if (text !== null) {
       if (this.lastWritten?.text === text) return this.lastWritten.state;
-      return lostToPowerFailure(text) ? restoreFromLayout(this.location, this.stateFile, this.notice) : decodeStateFile(text, this.stateFile);
+      this.recovered = lostToPowerFailure(text);
+      const stored = this.recovered
+        ? await recoverLostState(this.location, this.stateFile, this.lockFile, this.host, this.notice)
+        : decodeStoredState(text, this.stateFile);
+      this.recordedBootId = stored.bootId;
+      return stored.state;
     }
+    this.recordedBootId = null;
     for (const legacy of legacyStates) {
       const state = legacy.read(this.location, this.notice);
       if (state !== null) return state;
@@ -129,15 +160,19 @@ export class FileStateStore implements StateStore {
 
   private write(state: NodeState, durability: "layout" | "tasks"): void {
     this.removeLeftovers();
+    this.currentBootId ??= this.host.bootId();
+    const bootId = this.currentBootId;
     // layout.json goes first, so it is never older than a layout state.json holds. The first
-    // state.json (init, or a migration) also leaves one.
-    if (durability === "layout" || !existsSync(this.layoutFile)) {
-      this.replace(this.layoutFile, encodeStateFile(layoutOf(state)), true);
+    // state.json (init, or a migration) also leaves one, and so does the first write of a boot:
+    // layout.json then tells the last boot in which state.json was written, should it be lost.
+    if (durability === "layout" || this.recordedBootId !== bootId || !existsSync(this.layoutFile)) {
+      this.replace(this.layoutFile, encodeStoredState(layoutOf(state), bootId), true);
       durability = "layout";
     }
-    const text = encodeStateFile(state);
+    const text = encodeStoredState(state, bootId);
     this.replace(this.stateFile, text, durability === "layout");
     this.lastWritten = { text, state };
+    this.recordedBootId = bootId;
     for (const legacy of legacyStates) retireLegacyState(this.location, legacy);
   }
 
