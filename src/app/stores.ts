@@ -27,12 +27,8 @@ export type StoreChoice =
 
 /** The store the flags and settings name; a usage error when they name the ConfigMap store without a node. */
 export function chooseStore(options: StoreOptions, context: Context): StoreChoice {
-  if (options.confDir !== undefined) {
-    if (options.namespace !== undefined) {
-      throw usageError("--conf-dir and --namespace name two stores (a directory, a ConfigMap); give one of them");
-    }
-    return { kind: "file", confDir: options.confDir };
-  }
+  // With --conf-dir, --namespace only says where published reports go.
+  if (options.confDir !== undefined) return { kind: "file", confDir: options.confDir };
   const k8s = context.settings.kubernetes;
   const wantsConfigMap =
     options.kubeconfig !== undefined ||

@@ -32,13 +32,11 @@ export function mainHelp(commands: readonly Command[]): string {
 export function commandHelp(command: Command): string {
   const lines = [`Usage: ${command.usage}`, "", command.summary, "", "Flags:"];
   const flags = Object.values(command.flags);
-  for (const flag of flags.filter((candidate) => candidate.planned !== true)) {
+  for (const flag of flags) {
     const name = flag.kind === "switch" ? `--${flag.name}` : `--${flag.name}=<${flag.valueName ?? "value"}>`;
     const defaultText = flag.defaultText !== undefined ? ` (default ${flag.defaultText})` : "";
     lines.push(`  ${name.padEnd(32)} ${flag.help}${defaultText}`);
   }
-  const planned = flags.filter((flag) => flag.planned === true);
-  if (planned.length > 0) lines.push(`  Not available yet (see ${roadmapDoc}): ${planned.map((flag) => `--${flag.name}`).join(", ")}`);
   for (const note of command.notes ?? []) lines.push("", `${note.title}:`, ...note.lines.map((line) => `  ${line}`));
   if (command.environment !== undefined) lines.push("", "Environment:", ...command.environment.map((line) => `  ${line}`));
   lines.push("", "Exit codes:", ...exitStatusLines(command.failures), ...(command.otherStatuses ?? []).map((line) => `  ${line}`), "");

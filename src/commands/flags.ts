@@ -18,8 +18,6 @@ export interface FlagDefinition<T> {
   /** The text assumed when the flag is absent, shown in help (an optional flag's parser leaves it to the command). */
   readonly defaultText?: string;
   readonly help: string;
-  /** CMK has this flag and cmk will: today giving it is a usage error, and help does not offer it. */
-  readonly planned?: true;
   /** The flag's value from its text (the default when absent; undefined when absent without one); throws a usage error. */
   readonly parse: (text: string | undefined) => T;
 }
@@ -52,20 +50,6 @@ function switchFlag(name: string, help: string): FlagDefinition<boolean> {
 
 /** Where the commands and flags that are not available yet are described. */
 export const roadmapDoc = "docs/roadmap.md";
-
-/** A flag of CMK's that this version does not have yet: refused, never silently ignored. */
-function plannedFlag(name: string, help: string): FlagDefinition<undefined> {
-  return {
-    name,
-    kind: "value",
-    help,
-    planned: true,
-    parse: (text) => {
-      if (text !== undefined) throw new CmkError("usage", `--${name} is not available yet in this version (${help}); see ${roadmapDoc}`);
-      return undefined;
-    },
-  };
-}
 
 /** A path flag: an empty value (an unset shell variable) is refused, never read as the current directory. */
 function pathValue(what: "directory" | "file", example: string): (text: string, flag: string) => string {
@@ -110,7 +94,7 @@ export const storeFlags = {
   namespace: optionalFlag("namespace", {
     valueName: "name",
     defaultText: "default",
-    help: "namespace of the ConfigMap cmk-config-<node> (CMK 1.5's state); giving it chooses the ConfigMap store",
+    help: "namespace of the ConfigMap cmk-config-<node> (CMK 1.5's state; without --conf-dir, giving it chooses that store) and of published reports",
     parse: objectName("namespace"),
   }),
   nodeName: optionalFlag("node-name", {
@@ -238,7 +222,10 @@ const intervalFlag = valueFlag("interval", {
   parse: (text, flag) => secondsValue(flag, text),
 });
 
-const publishFlag = plannedFlag("publish", "reports published to the Kubernetes API");
+const publishFlag = switchFlag(
+  "publish",
+  "also publish each report as the node's custom resource in --namespace (kubectl get cmk-nodereports); needs deploy/crds.yaml applied",
+);
 
 /** Where the metrics server listens when --metrics-address is absent: this machine only. */
 export const defaultMetricsAddress = "127.0.0.1";

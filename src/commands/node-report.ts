@@ -5,12 +5,14 @@
 import { taskAffinityReader } from "../adapters/affinity.ts";
 import { readHostTopology } from "../adapters/host-topology.ts";
 import type { Context } from "../app/context.ts";
+import { reportPublisher } from "../app/publish.ts";
 import { openStore } from "../app/stores.ts";
 import { checkNames, failedChecks, type NodeChecks, runChecks } from "../core/checks.ts";
 import { describeState, type Json, sortedJson } from "../core/describe.ts";
 import { describeCause } from "../core/errors.ts";
 import { renderNodeMap } from "../core/node-map.ts";
 import type { NodeState } from "../core/node-state.ts";
+import { nodeReportSummary } from "../core/report-summary.ts";
 import type { StateStore } from "../core/state-store.ts";
 import { sstBfCpus, type Topology } from "../core/topology.ts";
 import type { nodeReportFlags, OptionsOf } from "./flags.ts";
@@ -84,6 +86,7 @@ export async function run(options: NodeReportOptions, context: Context): Promise
   let failed = false;
   const failure = await runLoop(options, context, "node-report", async (context) => {
     const store = await openStore(options, context);
+    const publish = await reportPublisher("node", options, context);
     const { procFs, sysRoot, kernelFs } = context.settings;
     const terminal = context.terminal();
     const colour = (terminal.isTerminal && (context.env["NO_COLOR"] ?? "") === "") || context.env["CMK_COLOR"] === "always";
@@ -94,17 +97,18 @@ export async function run(options: NodeReportOptions, context: Context): Promise
       const actualOf = state === null ? () => null : taskAffinityReader(procFs, state);
       const checks = runChecks({ state, stateError, location: store.location, isolcpus: topology.isolcpus, actualOf });
       failed = failedChecks(checks).length > 0;
+      const report = (): Json => ({
+        checks: checksJson(checks),
+        description: state === null ? null : describeState(state, store.location),
+        topology: topologyJson(topology),
+      });
       if (options.format === "json") {
         for (const warning of warnings) context.log.warning(warning);
-        const report: Json = {
-          checks: checksJson(checks),
-          description: state === null ? null : describeState(state, store.location),
-          topology: topologyJson(topology),
-        };
-        context.stdout(`${sortedJson(report)}\n`);
+        context.stdout(`${sortedJson(report())}\n`);
       } else {
         writeMap(renderNodeMap({ topology, state, checks, notes: warnings }, { colour, width: mapWidth(context) }));
       }
+      await publish?.(report(), nodeReportSummary(state, checks));
       // An unreadable state is a finding of the report (configDirectory), not a failed pass; what its pools hold is unknown.
       return unreadable ? { checks } : { state, checks };
     };

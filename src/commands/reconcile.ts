@@ -3,10 +3,12 @@
 import { taskAffinityReader } from "../adapters/affinity.ts";
 import { taskLiveness } from "../adapters/procfs.ts";
 import type { Context } from "../app/context.ts";
+import { reportPublisher } from "../app/publish.ts";
 import { notInitialisedError, openStore } from "../app/stores.ts";
 import { reclaimDead } from "../core/allocate.ts";
 import { findMaskMismatches, mismatchedProcess } from "../core/checks.ts";
 import { type Json, reclaimedReport, sortedJson } from "../core/describe.ts";
+import { reconcileSummary } from "../core/report-summary.ts";
 import type { OptionsOf, reconcileFlags } from "./flags.ts";
 import { runLoop } from "./long-running.ts";
 import type { CommandResult } from "./table.ts";
@@ -14,6 +16,7 @@ import type { CommandResult } from "./table.ts";
 export async function run(options: OptionsOf<typeof reconcileFlags>, context: Context): Promise<CommandResult> {
   const failure = await runLoop(options, context, "reconcile", async (context) => {
     const store = await openStore(options, context);
+    const publish = await reportPublisher("reconcile", options, context);
     const proc = context.settings.procFs;
     const pass = async () => {
       const started = context.now();
@@ -40,6 +43,7 @@ export async function run(options: OptionsOf<typeof reconcileFlags>, context: Co
         })),
       };
       context.stdout(`${sortedJson(report)}\n`);
+      await publish?.(report, reconcileSummary(reclaimed.reclaimed.length, mismatched.length));
       return { state: reclaimed.state, reclaimed: reclaimed.reclaimed, mismatchedCpuMasks: mismatched.length };
     };
     return { pass, onWait: (seconds: number) => context.log.info(`waiting ${seconds} seconds until next reconciliation`) };

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { it } from "node:test";
-import { repoRoot, runCmk, scratchDir } from "../helpers/cmk.ts";
+import { repoRoot, runCmk } from "../helpers/cmk.ts";
 
 /** The "N  kind" lines under "Exit codes:" of a help text. */
 function exitStatuses(help: string): number[] {
@@ -40,22 +40,6 @@ it("CMK's commands that are not available yet say so, exit 2, and point to a doc
     assert.equal(result.status, 2, result.stderr);
     assert.match(result.stderr, new RegExp(`^ERROR:cmk:cmk ${command} \\(.*\\) is not available yet in this version; see docs/roadmap.md\\n$`));
   }
-});
-
-it("--publish is refused, not ignored, and not offered as a flag", () => {
-  const dir = join(scratchDir("help"), "conf");
-  for (const args of [
-    ["reconcile", "--publish=true"],
-    ["node-report", "--publish"],
-  ]) {
-    const result = runCmk([...args, `--conf-dir=${dir}`]);
-    assert.equal(result.status, 2, `${args.join(" ")}: ${result.stderr}`);
-    assert.match(result.stderr, /is not available yet in this version \(.*\); see docs\/roadmap.md/);
-    assert.equal(existsSync(dir), false, `${args.join(" ")} wrote state`);
-  }
-  const help = runCmk(["reconcile", "--help"]).stdout;
-  assert.doesNotMatch(help, /^ {2}--publish/m);
-  assert.match(help, /Not available yet \(see docs\/roadmap.md\): --publish/);
 });
 
 it("the README's exit status table matches the CLI's", () => {
