@@ -191,6 +191,7 @@ export const carvingFlags = {
 // ---- Per command -------------------------------------------------------------------------------
 
 export const describeFlags = {
+  allNodes: switchFlag("all-nodes", "every node's pools and holders (with their pods), from the ConfigMaps cmk-config-* of --namespace"),
   output: valueFlag("output", {
     valueName: "format",
     defaultText: "json",

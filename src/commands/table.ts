@@ -118,7 +118,8 @@ export const commands: readonly Command[] = [
   define({
     name: "describe",
     summary: "print the node's pools and tasks",
-    usage: "cmk describe [--output=json|yaml] [--conf-dir=<dir>]",
+    usage:
+      "cmk describe [--output=json|yaml] [--conf-dir=<dir> | --namespace=<ns> --node-name=<node>]\n       cmk describe --all-nodes [--namespace=<ns>] [--kubeconfig=<file>] [--output=json|yaml]",
     flags: describeFlags,
     environment: settingsHelp,
     failures: ["failure", "usage", "invalid-state", "not-initialised", "api"],

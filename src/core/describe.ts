@@ -21,6 +21,18 @@ export function describeState(state: NodeState, path: string): Json {
   return { path, pools };
 }
 
+/** Who holds the lists: each recorded task's processes and, when it ran in a pod, the pod. */
+export function describeHolders(state: NodeState): Json {
+  const holders: { [key: string]: Json } = {};
+  for (const [id, record] of state.tasks) {
+    const holder: { [key: string]: Json } = { pid: record.isolate.pid };
+    if (record.child !== undefined) holder["child"] = record.child.pid;
+    if (record.pod !== undefined) holder["pod"] = `${record.pod.namespace}/${record.pod.name}`;
+    holders[id] = holder;
+  }
+  return holders;
+}
+
 /** The `reclaimedCpuLists` entries of reconcile's and reconfigure's reports. */
 export function reclaimedReport(reclaimed: readonly ReclaimedTask[]): Json[] {
   return reclaimed.map((entry) => ({ cpus: entry.cpus, pid: entry.pid, pool: entry.pool }));

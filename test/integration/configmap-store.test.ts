@@ -379,3 +379,56 @@ describe("isolates racing on one ConfigMap", () => {
     assert.equal(after?.data?.["tasks"], undefined);
   });
 });
+
+describe("cmk describe --all-nodes", () => {
+  it("lists every node's pools and the pods holding them, and names a node whose document is broken (exit 3)", async () => {
+    const namespace = "cmk-fleet";
+    await cp().createNamespace(namespace);
+    const flags = (node: string): string[] => [`--kubeconfig=${cp().kubeconfig}`, `--namespace=${namespace}`, `--node-name=${node}`];
+    for (const node of ["fleet-a", "fleet-b"]) assert.equal(runCmk(["init", "--num-exclusive-cores=1", "--num-shared-cores=0", ...flags(node)]).status, 0);
+    const marker = join(scratch, "fleet.done");
+    const holder = spawnCmk(
+      ["isolate", "--pool=exclusive", ...flags("fleet-b"), "--", "sh", "-c", `echo held; while [ ! -e ${marker} ]; do sleep 0.05; done`],
+      {
+        POD_NAMESPACE: "payments",
+        POD_NAME: "ledger-0",
+        POD_UID: "0b8c6a52-0000-4000-8000-000000000002",
+      },
+    );
+    const held = collect(holder);
+    await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
+    try {
+      const all = runCmk(["describe", "--all-nodes", `--kubeconfig=${cp().kubeconfig}`, `--namespace=${namespace}`]);
+      assert.equal(all.status, 0, all.stderr);
+      const described = JSON.parse(all.stdout) as {
+        namespace: string;
+        nodes: Record<string, { pools: object; holders: Record<string, { pid: number; pod?: string }> }>;
+      };
+      assert.equal(described.namespace, namespace);
+      assert.deepEqual(Object.keys(described.nodes), ["fleet-a", "fleet-b"]);
+      assert.deepEqual(described.nodes["fleet-a"]?.holders, {});
+      assert.deepEqual(
+        Object.values(described.nodes["fleet-b"]?.holders ?? {}).map((entry) => entry.pod),
+        ["payments/ledger-0"],
+      );
+      assert.equal(Object.values(described.nodes["fleet-b"]?.holders ?? {})[0]?.pid, holder.pid);
+    } finally {
+      writeFileSync(marker, "");
+    }
+    assert.equal((await held).status, 0);
+
+    const broken = await cp().request("POST", `/api/v1/namespaces/${namespace}/configmaps`, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "cmk-config-fleet-c" },
+      data: { config: "exclusive: [" },
+    });
+    assert.equal(broken.status, 201);
+    const withBroken = runCmk(["describe", "--all-nodes", `--kubeconfig=${cp().kubeconfig}`, `--namespace=${namespace}`]);
+    assert.equal(withBroken.status, 3, withBroken.stderr);
+    const nodes = (JSON.parse(withBroken.stdout) as { nodes: Record<string, { error?: string }> }).nodes;
+    assert.deepEqual(Object.keys(nodes), ["fleet-a", "fleet-b", "fleet-c"]);
+    assert.match(nodes["fleet-c"]?.error ?? "", new RegExp(`configmap ${namespace}/cmk-config-fleet-c data key config`));
+    assert.match(withBroken.stderr, /cmk-config-fleet-c/);
+  });
+});

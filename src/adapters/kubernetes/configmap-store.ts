@@ -142,10 +142,8 @@ export class ConfigMapStateStore implements StateStore {
     if (config === undefined) return null;
     const tasks = data[tasksKey];
     if (this.lastSeen !== undefined && this.lastSeen.config === config && this.lastSeen.tasks === tasks) return this.lastSeen.state;
-    const pools = decodePoolDocument(config, `${this.location} data key ${configKey}`);
-    const records = tasks === undefined ? new Map() : decodeTaskDocument(tasks, `${this.location} data key ${tasksKey}`);
-    const state: NodeState = { pools, tasks: records };
-    this.lastSeen = { config, tasks, state };
+    const state = decodeConfigMap(object, this.location);
+    if (state !== null) this.lastSeen = { config, tasks, state };
     return state;
   }
 
@@ -195,4 +193,51 @@ export class ConfigMapStateStore implements StateStore {
   private path(name: string = this.name): string {
     return `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/configmaps${name === "" ? "" : `/${encodeURIComponent(name)}`}`;
   }
+}
+
+/** The state a ConfigMap holds (null when it has no `config`); errors name `location` and the key. */
+export function decodeConfigMap(object: ConfigMapObject, location: string): NodeState | null {
+  const data = object.data ?? {};
+  const config = data[configKey];
+  if (config === undefined) return null;
+  const tasks = data[tasksKey];
+  const pools = decodePoolDocument(config, `${location} data key ${configKey}`);
+  const records = tasks === undefined ? new Map() : decodeTaskDocument(tasks, `${location} data key ${tasksKey}`);
+  return { pools, tasks: records };
+}
+
+export interface NodeStateEntry {
+  readonly nodeName: string;
+  readonly location: string;
+  /** The state, or the one-line reason it cannot be read. */
+  readonly state: NodeState | null;
+  readonly error?: string;
+}
+
+/** Every node's state in `namespace`: the ConfigMaps named cmk-config-<node>, listed a page at a time. */
+export async function listNodeStates(calls: Retrying, namespace: string): Promise<NodeStateEntry[]> {
+  const entries: NodeStateEntry[] = [];
+  const prefix = configMapName("");
+  let continueToken: string | undefined;
+  do {
+    const query = `limit=200${continueToken === undefined ? "" : `&continue=${encodeURIComponent(continueToken)}`}`;
+    const response = await calls.send<{ items: ConfigMapObject[]; metadata?: { continue?: string } }>({
+      verb: "list",
+      path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps?${query}`,
+      what: `configmaps in namespace ${namespace}`,
+    });
+    for (const object of response.body.items) {
+      const name = object.metadata.name;
+      if (!name.startsWith(prefix) || name.length === prefix.length) continue;
+      const location = `configmap ${namespace}/${name}`;
+      try {
+        entries.push({ nodeName: name.slice(prefix.length), location, state: decodeConfigMap(object, location) });
+      } catch (error) {
+        if (!(error instanceof CmkError)) throw error;
+        entries.push({ nodeName: name.slice(prefix.length), location, state: null, error: error.message });
+      }
+    }
+    continueToken = response.body.metadata?.continue || undefined;
+  } while (continueToken !== undefined);
+  return entries.sort((a, b) => a.nodeName.localeCompare(b.nodeName));
 }
