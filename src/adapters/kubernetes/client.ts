@@ -3,8 +3,11 @@
 // Not @kubernetes/client-node: importing it takes about 370 ms, ten times cmk isolate's whole
 // start-up, and isolate talks to the API server on every workload launch (README, "Kubernetes
 // client"). Every failure becomes one line a user can act on: the verb, the object, the HTTP status
-// and the server's own message.
-import { execFile } from "node:child_process";
+// and the server's own message. Only what may pass is transient (the server unreachable, 429, 5xx):
+// an untrusted server certificate or a failing credential plugin is reported at once, not retried.
+// An exec plugin's token is shared by concurrent requests and kept until its expirationTimestamp,
+// or until the server refuses it (401), when the plugin runs again, as kubectl's client does.
+import { type ExecFileException, execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Agent, request as httpsRequest } from "node:https";
 import { CmkError, describeCause } from "../../core/errors.ts";
@@ -40,12 +43,49 @@ export class ApiError extends CmkError {
   readonly verb: Verb;
   readonly transient: boolean;
 
-  constructor(request: ApiRequest, status: number, message: string, cause?: unknown) {
+  /** `transient` defaults to what the status says: not reached, 429 or 5xx. */
+  constructor(request: ApiRequest, status: number, message: string, cause?: unknown, transient?: boolean) {
     super("api", message, cause === undefined ? {} : { cause });
     this.status = status;
     this.verb = request.verb;
-    this.transient = status === 0 || status === 429 || status >= 500;
+    this.transient = transient ?? (status === 0 || status === 429 || status >= 500);
   }
+}
+
+/** OpenSSL's and Node's codes for a server certificate that does not verify: no retry will change it. */
+const untrustedCertificate = new Set([
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
+  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "ERROR_IN_CERT_NOT_BEFORE_FIELD",
+  "ERROR_IN_CERT_NOT_AFTER_FIELD",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_CHAIN_TOO_LONG",
+  "CERT_REVOKED",
+  "INVALID_CA",
+  "PATH_LENGTH_EXCEEDED",
+  "INVALID_PURPOSE",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "HOSTNAME_MISMATCH",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/** A bearer token and whether it was kept from an earlier request (so a 401 may mean it went stale). */
+interface Bearer {
+  readonly token: string | undefined;
+  readonly kept: boolean;
+}
+
+interface ExecToken {
+  readonly token: string;
+  readonly expires: number;
 }
 
 interface StatusBody {
@@ -77,7 +117,9 @@ export class KubeClient {
   readonly source: string;
   private readonly access: ClusterAccess;
   private agent: Agent | undefined;
-  private execToken: { readonly token: string; readonly expires: number } | undefined;
+  private execToken: ExecToken | undefined;
+  /** The plugin's run in progress, which concurrent requests wait for instead of starting their own. */
+  private execRun: Promise<ExecToken> | undefined;
 
   constructor(access: ClusterAccess) {
     this.access = access;
@@ -87,8 +129,19 @@ export class KubeClient {
 
   /** Sends a request; any HTTP status comes back as a response, an unreachable server as an ApiError. */
   async send<T = unknown>(request: ApiRequest): Promise<ApiResponse<T>> {
+    const bearer = await this.bearerToken(request);
+    const response = await this.attempt<T>(request, bearer.token);
+    if (response.status === 401 && this.access.credentials.kind === "exec" && bearer.token !== undefined) {
+      // The server no longer takes the plugin's token (revoked, or expired early): run the plugin
+      // again, and send once more when the refused token was an old one (a 401 changed nothing).
+      if (this.execToken?.token === bearer.token) this.execToken = undefined;
+      if (bearer.kept) return this.attempt<T>(request, (await this.bearerToken(request)).token);
+    }
+    return response;
+  }
+
+  private attempt<T>(request: ApiRequest, token: string | undefined): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { Accept: "application/json", "User-Agent": "cmk" };
-    const token = await this.bearerToken(request);
     if (token !== undefined) headers["Authorization"] = `Bearer ${token}`;
     const payload = request.body === undefined ? undefined : typeof request.body === "string" ? request.body : JSON.stringify(request.body);
     if (payload !== undefined) {
@@ -144,71 +197,106 @@ export class KubeClient {
     return this.agent;
   }
 
-  private async bearerToken(request: ApiRequest): Promise<string | undefined> {
+  private async bearerToken(request: ApiRequest): Promise<Bearer> {
     const credentials = this.access.credentials;
     switch (credentials.kind) {
       case "token":
-        return credentials.token;
+        return { token: credentials.token, kept: false };
       case "token-file":
         try {
-          return readFileSync(credentials.path, "utf8").trim();
+          return { token: readFileSync(credentials.path, "utf8").trim(), kept: false };
         } catch (error) {
-          throw new ApiError(request, 0, `cannot read the token file ${credentials.path} (${this.source}): ${describeCause(error)}`, error);
+          throw new ApiError(request, 0, `cannot read the token file ${credentials.path} (${this.source}): ${describeCause(error)}`, error, false);
         }
       case "exec":
         return this.tokenFromPlugin(credentials.plugin, request);
       default:
-        return undefined;
+        return { token: undefined, kept: false };
     }
   }
 
-  /** Runs the exec plugin once, and again when the token it gave has expired. */
-  private async tokenFromPlugin(plugin: ExecPlugin, request: ApiRequest): Promise<string> {
-    if (this.execToken !== undefined && Date.now() < this.execToken.expires) return this.execToken.token;
+  /** The exec plugin's token: kept until it expires (renewed 10 s early), one run of the plugin for all who wait. */
+  private async tokenFromPlugin(plugin: ExecPlugin, request: ApiRequest): Promise<Bearer> {
+    if (this.execToken !== undefined && Date.now() < this.execToken.expires) return { token: this.execToken.token, kept: true };
+    this.execRun ??= this.runPlugin(plugin, request).finally(() => {
+      this.execRun = undefined;
+    });
+    const fresh = await this.execRun;
+    return { token: fresh.token, kept: false };
+  }
+
+  private async runPlugin(plugin: ExecPlugin, request: ApiRequest): Promise<ExecToken> {
+    const which = `the credential plugin ${plugin.command} (${this.source})`;
     const execInfo = JSON.stringify({ apiVersion: plugin.apiVersion, kind: "ExecCredential", spec: { interactive: false } });
     const stdout = await new Promise<string>((resolve, reject) => {
       execFile(
         plugin.command,
         [...plugin.args],
-        { env: { ...process.env, ...plugin.env, KUBERNETES_EXEC_INFO: execInfo }, timeout: 30_000, maxBuffer: 1 << 20 },
+        { env: { ...process.env, ...plugin.env, KUBERNETES_EXEC_INFO: execInfo }, timeout: pluginTimeoutMs, maxBuffer: 1 << 20 },
         (error, out, err) => {
-          if (error === null) resolve(out);
-          else
-            reject(
-              new ApiError(
-                request,
-                0,
-                `the credential plugin ${plugin.command} (${this.source}) failed: ${describeCause(error)}${err ? `: ${err.trim().split("\n")[0]}` : ""}`,
-                error,
-              ),
-            );
+          if (error === null) {
+            resolve(out);
+            return;
+          }
+          const said = err.trim().split("\n")[0];
+          reject(new ApiError(request, 0, `${which} failed: ${howPluginFailed(error)}${said ? `: ${said}` : ""}`, error, false));
         },
       );
     });
-    let credential: { status?: { token?: string; expirationTimestamp?: string } };
+    let credential: unknown;
     try {
-      credential = JSON.parse(stdout) as typeof credential;
+      credential = JSON.parse(stdout);
     } catch (error) {
-      throw new ApiError(request, 0, `the credential plugin ${plugin.command} (${this.source}) printed no ExecCredential JSON`, error);
+      throw new ApiError(request, 0, `${which} printed no ExecCredential JSON on its standard output`, error, false);
     }
-    const token = credential.status?.token;
+    const status = typeof credential === "object" && credential !== null ? (credential as { status?: unknown }).status : undefined;
+    if (typeof status !== "object" || status === null) {
+      throw new ApiError(request, 0, `${which} printed no ExecCredential JSON with a status on its standard output`, undefined, false);
+    }
+    const { token, expirationTimestamp, clientCertificateData } = status as { token?: unknown; expirationTimestamp?: unknown; clientCertificateData?: unknown };
     if (typeof token !== "string" || token === "") {
       throw new ApiError(
         request,
         0,
-        `the credential plugin ${plugin.command} (${this.source}) gave no status.token; cmk takes tokens from plugins, not certificates`,
+        clientCertificateData === undefined
+          ? `${which} gave no status.token; cmk takes a bearer token from a plugin`
+          : `${which} gave a client certificate, and cmk takes only a bearer token from a plugin; put the certificate in the kubeconfig (client-certificate-data, client-key-data) instead`,
+        undefined,
+        false,
       );
     }
-    const expiry = Date.parse(credential.status?.expirationTimestamp ?? "");
+    const expiry = typeof expirationTimestamp === "string" ? Date.parse(expirationTimestamp) : Number.NaN;
     this.execToken = { token, expires: Number.isFinite(expiry) ? expiry - 10_000 : Number.POSITIVE_INFINITY };
-    return token;
+    return this.execToken;
   }
 
   private unreachable(request: ApiRequest, error: unknown): ApiError {
-    return error instanceof ApiError
-      ? error
-      : new ApiError(request, 0, `cannot ${request.verb} ${request.what}: the API server ${this.server} did not answer: ${describeCause(error)}`, error);
+    if (error instanceof ApiError) return error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== undefined && untrustedCertificate.has(code)) {
+      // Node's own advice ("try running Node.js with --use-system-ca") is not one a cmk user can take.
+      const cause = describeCause(error).replace(/; if the root CA is installed locally.*$/, "");
+      return new ApiError(
+        request,
+        0,
+        `cannot ${request.verb} ${request.what}: the API server ${this.server} is not trusted: ${cause}; check the certificate authority and server name of ${this.source}`,
+        error,
+        false,
+      );
+    }
+    return new ApiError(request, 0, `cannot ${request.verb} ${request.what}: the API server ${this.server} did not answer: ${describeCause(error)}`, error);
   }
+}
+
+const pluginTimeoutMs = 30_000;
+
+/** Why execFile failed, in one line (its own message repeats the command and the whole standard error). */
+function howPluginFailed(error: ExecFileException): string {
+  if (error.killed === true && error.signal === "SIGTERM") return `no answer within ${pluginTimeoutMs / 1000} s`;
+  if (error.signal !== undefined && error.signal !== null) return `killed by ${error.signal}`;
+  if (typeof error.code === "number") return `exit status ${error.code}`;
+  if (error.code === "ENOENT") return "no such command (is it installed, and on PATH?)";
+  return describeCause(error);
 }
 
 function parseBody(text: string, contentType: string | undefined): unknown {
