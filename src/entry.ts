@@ -10,7 +10,14 @@ import { Script } from "node:vm";
 const bundlePath = `${__dirname}/cmk-main.cjs`;
 const cacheDir = `${__dirname}/.code-cache`;
 const subcommand = process.argv[2] ?? "";
-const cachePath = `${cacheDir}/${/^[a-z][a-z-]{0,31}$/.test(subcommand) ? subcommand : "other"}.bin`;
+/**
+ * A run that talks to Kubernetes compiles other code (TLS, the client, the ConfigMap store) than
+ * one with the file store, so it keeps a cache of its own. A guess from the flags that choose the
+ * ConfigMap store or publish (app/stores.ts has the rule): a wrong guess costs time, never correctness.
+ */
+const usesKubernetes =
+  process.env["KUBERNETES_SERVICE_HOST"] !== undefined || process.argv.some((arg) => /^--(kubeconfig|namespace|node-name|publish|all-nodes)\b/.test(arg));
+const cachePath = `${cacheDir}/${/^[a-z][a-z-]{0,31}$/.test(subcommand) ? subcommand : "other"}${usesKubernetes ? ".kubernetes" : ""}.bin`;
 
 function readCache(): Buffer | undefined {
   try {

@@ -61,6 +61,7 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
   const hostPid = own.pid;
   const taskId = String(hostPid);
   const store = await openStore(options, context);
+  store.prepare?.();
   const placement = isExclusivePool(pool) && count > 1 ? await placementReader(context) : undefined;
 
   // Until the command runs, a forwarded signal is held back: it ends isolate instead.

@@ -34,4 +34,9 @@ export interface StateStore {
    * is none) and nothing was moved. The caller decides that no task recorded in it can be alive.
    */
   setAsideUnreadable(): Promise<string | null>;
+  /**
+   * A hint that a transaction follows: a remote store may start reading now, so that the wait
+   * overlaps the caller's own start-up. Optional; never changes what a transaction sees.
+   */
+  prepare?(): void;
 }

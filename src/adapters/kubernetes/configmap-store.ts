@@ -66,6 +66,10 @@ export class ConfigMapStateStore implements StateStore {
   private readonly timeoutMs: number;
   private readonly observer: StoreObserver;
   private readonly now: () => number;
+  /** A read started by prepare(), taken by the first transaction. */
+  private prefetched: Promise<ConfigMapObject | null> | undefined;
+  /** The object as this store's last write left it (with its resourceVersion), until another write. */
+  private lastWritten: ConfigMapObject | undefined;
   /** The document this store last read or wrote and its state: decoded once. */
   private lastSeen: { readonly config: string; readonly tasks: string | undefined; readonly state: NodeState } | undefined;
 
@@ -79,6 +83,14 @@ export class ConfigMapStateStore implements StateStore {
     this.now = options.now ?? (() => performance.now());
   }
 
+  prepare(): void {
+    if (this.prefetched !== undefined) return;
+    const prefetched = this.getObject(this.transaction());
+    // A failure is seen, and reported, by the transaction that takes it.
+    prefetched.catch(() => {});
+    this.prefetched = prefetched;
+  }
+
   async read(): Promise<NodeState | null> {
     return (await this.fetch(this.transaction())).state;
   }
@@ -87,12 +99,14 @@ export class ConfigMapStateStore implements StateStore {
     const calls = this.transaction();
     let conflicts = 0;
     for (let attempt = 0; ; attempt++) {
-      const snapshot = await this.fetch(calls);
+      // What this store wrote last is likely still current (isolate's release follows its own
+      // allocation): change that at once, and read only when the server says it is stale.
+      const written = attempt === 0 ? this.lastWritten : undefined;
+      const snapshot = written !== undefined ? { object: written, state: this.decode(written) } : await this.fetch(calls);
       if (snapshot.state !== null) assertNoSharedCpus(snapshot.state, this.location);
       const transition = change(snapshot.state);
       if (transition.state === undefined || transition.state === snapshot.state) return transition.result;
-      const written = await this.write(snapshot.object, this.dataOf(snapshot.object, transition.state), calls);
-      if (written) return transition.result;
+      if (await this.write(snapshot.object, this.dataOf(snapshot.object, transition.state), calls)) return transition.result;
       conflicts++;
       this.observer.conflict();
       this.observer.retry();
@@ -131,6 +145,14 @@ export class ConfigMapStateStore implements StateStore {
   }
 
   private async getObject(calls: Retrying): Promise<ConfigMapObject | null> {
+    const prefetched = this.prefetched;
+    if (prefetched !== undefined) {
+      // Read before this transaction began: as good as a read now, since a write checks the
+      // resourceVersion; a failed prefetch is simply read again.
+      this.prefetched = undefined;
+      const object = await prefetched.catch(() => undefined);
+      if (object !== undefined) return object;
+    }
     const request: ApiRequest = { verb: "get", path: this.path(), what: this.location };
     const response = await calls.send<ConfigMapObject>(request, (status) => status === 200 || status === 404);
     return response.status === 404 ? null : response.body;
@@ -171,9 +193,13 @@ export class ConfigMapStateStore implements StateStore {
     }
     // A create racing another create answers 409 AlreadyExists; an update of a changed object, 409 Conflict.
     const response = await calls.send(request, (status) => isSuccess(status) || status === 409);
+    this.lastWritten = undefined;
     if (response.status === 409) return false;
     const written = response.body as ConfigMapObject;
-    if (written.data?.[configKey] !== undefined) this.decode(written);
+    if (written.data?.[configKey] !== undefined) {
+      this.decode(written);
+      this.lastWritten = written;
+    }
     return true;
   }
 
