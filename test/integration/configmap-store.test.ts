@@ -135,6 +135,25 @@ describe("cmk with the ConfigMap store", () => {
     assert.equal((await getConfigMap(node))?.data?.["tasks"], undefined);
   });
 
+  it("init keeps the layout while a task holds a list: the same carving is a no-op, another is refused with exit 7", async () => {
+    const node = freshNode();
+    assert.equal(cmk(node, ["init", "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
+    const marker = join(scratch, `${node}.done`);
+    const child = spawnCmk(withStore(node, ["isolate", "--pool=infra", "--", "sh", "-c", `echo held; while [ ! -e ${marker} ]; do sleep 0.05; done`]));
+    const finished = collect(child);
+    await new Promise<void>((resolve) => child.stdout?.once("data", () => resolve()));
+    try {
+      const before = await getConfigMap(node);
+      assert.equal(cmk(node, ["init", "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
+      const refused = cmk(node, ["init", "--num-exclusive-cores=0", "--num-shared-cores=0"]);
+      assert.equal(refused.status, 7, refused.stderr);
+      assert.equal((await getConfigMap(node))?.metadata.resourceVersion, before?.metadata.resourceVersion, "init wrote");
+    } finally {
+      writeFileSync(marker, "");
+    }
+    assert.equal((await finished).status, 0);
+  });
+
   it("reads a ConfigMap CMK 1.5 wrote as is, ignores its Owner lock, and drops it on the next write", async () => {
     const node = freshNode();
     await plantConfigMap(node, { config: specPoolDocument }, { Owner: "cmk-isolate-pod-that-died" });
