@@ -452,3 +452,38 @@ describe("cmk describe --all-nodes", () => {
     assert.match(withBroken.stderr, /cmk-config-fleet-c/);
   });
 });
+
+describe("the long-running mode on the ConfigMap store", () => {
+  it("counts the API server's refusals by verb and code in its metrics, and is not ready while passes fail", async () => {
+    const node = freshNode();
+    assert.equal(cmk(node, ["init", "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
+    const loop = spawnCmk(["reconcile", "--interval=0.1", "--metrics-port=0", `--kubeconfig=${tokenKubeconfig("revoked")}`, `--node-name=${node}`]);
+    const done = collect(loop);
+    let stderr = "";
+    loop.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setInterval(() => {
+          const found = /serving metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(stderr)?.[1];
+          if (found !== undefined) {
+            clearInterval(timer);
+            resolve(found);
+          }
+        }, 20);
+        loop.once("exit", () => reject(new Error(`reconcile exited: ${stderr}`)));
+      });
+      let text = "";
+      for (let tries = 0; tries < 100 && !/cmk_api_errors_total\{[^}]*code="401"[^}]*\} [1-9]/.test(text); tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        text = await (await fetch(`${url}/metrics`)).text();
+      }
+      assert.match(text, /cmk_api_errors_total\{(?=[^}]*verb="get")(?=[^}]*code="401")[^}]*\} [1-9]/);
+      assert.match(text, /cmk_pass_failures_total(\{[^}]*\})? [1-9]/);
+      assert.equal((await fetch(`${url}/readyz`)).status, 503);
+      assert.match(stderr, /cmk reconcile pass failed, trying again in 0.1 seconds: cannot get configmap default\/cmk-config-[^:]+: HTTP 401/);
+    } finally {
+      loop.kill("SIGTERM");
+    }
+    await done;
+  });
+});
