@@ -271,7 +271,15 @@ it("mutating and validating admission webhooks on loopback are called", async (t
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  // The API server keeps its connections to the webhook alive (Go's idle
+  // timeout is 90 s); close them too, or close() waits for them.
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
   const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const caBundle = Buffer.from(cp().caCert).toString("base64");
   const webhook = (path: string) => ({
