@@ -1,7 +1,9 @@
-// A real Kubernetes control plane (etcd, kube-apiserver, kube-scheduler) for
-// integration tests. Process management lives in scripts/controlplane; this
-// module starts one, talks to its API over TLS, registers Node objects (there
-// is no kubelet), mints service-account tokens and tears everything down.
+// A real Kubernetes control plane (etcd, kube-apiserver, kube-scheduler,
+// kube-controller-manager) for integration tests. Process management lives in
+// scripts/controlplane; this module starts one, talks to its API over TLS,
+// registers Node objects (there is no kubelet), creates namespaces once the
+// controllers have set them up, mints service-account tokens and tears
+// everything down.
 //
 //   import { useControlPlane } from '../helpers/controlplane.ts';
 //   const cp = useControlPlane();          // before()/after() hooks for this file
@@ -53,7 +55,9 @@ export interface NodeOptions {
   /** Ready condition; default true. As in a real cluster, a not-ready node
    * keeps the node.kubernetes.io/not-ready:NoSchedule taint that admission
    * puts on new nodes; a ready one has it removed (the node lifecycle
-   * controller's job). */
+   * controller's job, which is turned off here since no kubelet heartbeats).
+   * Either way the Node keeps this status and its taints until a test
+   * changes them. */
   ready?: boolean;
 }
 
@@ -71,8 +75,9 @@ export interface ControlPlane {
   /** Runs kubectl as admin, or with the given bearer token only. Never throws on a non-zero exit. */
   kubectl(args: readonly string[], options?: { input?: string; token?: string }): Promise<CommandResult>;
   registerNode(name: string, options: NodeOptions): Promise<KubeObject>;
-  /** Create a namespace and its `default` ServiceAccount (the job of the
-   * service-account controller, which does not run here); Pods need it. */
+  /** Creates a namespace and resolves once the service-account controller
+   * has given it its `default` ServiceAccount (Pods are not admitted
+   * without it). */
   createNamespace(name: string): Promise<void>;
   /** A bound token for namespace/serviceAccount via the TokenRequest API. */
   createToken(namespace: string, serviceAccount: string, options?: { expirationSeconds?: number; audiences?: string[] }): Promise<string>;
@@ -285,7 +290,8 @@ function kubectl(kubeconfig: string, credentials: Credentials, args: readonly st
   return run(KUBECTL, [...auth, ...args], opts.input === undefined ? {} : { input: opts.input });
 }
 
-/** Creates a Node object and gives it the status and taints a kubelet and the node lifecycle controller would. */
+/** Creates a Node object and gives it the status and taints a kubelet and the node lifecycle controller
+ * (turned off here: scripts/controlplane says why) would. */
 async function registerNode(request: Request, name: string, opts: NodeOptions): Promise<KubeObject> {
   const ready = opts.ready ?? true;
   const capacity = { cpu: "4", memory: "8Gi", pods: "110", ...opts.capacity };
@@ -327,24 +333,27 @@ async function registerNode(request: Request, name: string, opts: NodeOptions): 
     ),
   );
   // The TaintNodesByCondition admission plugin gives every new Node the
-  // not-ready taint; the node lifecycle controller (not running here)
-  // would lift it once the node reports Ready. Do its job.
+  // not-ready taint; the node lifecycle controller (turned off here) would
+  // lift it once the node reports Ready. Do its job.
   return expectOk<KubeObject>(
     `set taints of node ${name}`,
     request("PATCH", `/api/v1/nodes/${encodeURIComponent(name)}`, { spec: { taints } }, { contentType: "application/merge-patch+json" }),
   );
 }
 
-/** Creates a namespace and its `default` ServiceAccount. */
+/** Creates a namespace and waits for the service-account controller to create its `default`
+ * ServiceAccount. Right after `up` the controllers take a few seconds to start, hence the long wait. */
 async function createNamespace(request: Request, name: string): Promise<void> {
   await expectOk(`create namespace ${name}`, request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name } }));
-  await expectOk(
-    `create serviceaccount ${name}/default`,
-    request("POST", `/api/v1/namespaces/${encodeURIComponent(name)}/serviceaccounts`, {
-      apiVersion: "v1",
-      kind: "ServiceAccount",
-      metadata: { name: "default" },
-    }),
+  await eventually(
+    `the service-account controller to create serviceaccount ${name}/default`,
+    async () => {
+      const res = await request("GET", `/api/v1/namespaces/${encodeURIComponent(name)}/serviceaccounts/default`);
+      if (res.status === 404) return undefined;
+      await expectOk(`get serviceaccount ${name}/default`, Promise.resolve(res));
+      return true;
+    },
+    60_000,
   );
 }
 
