@@ -16,6 +16,7 @@ import { parseYaml } from "../../src/formats/yaml.ts";
 import { collect, fixtureEnv, runCmk, scratchDir, spawnCmk } from "../helpers/cmk.ts";
 import { type KubeObject, useControlPlane } from "../helpers/controlplane.ts";
 import { specPoolDocument } from "../helpers/documents.ts";
+import { kubeconfigText } from "../helpers/kubeconfig.ts";
 import { storeContract } from "../helpers/store-contract.ts";
 import { expectedPools, hostNode } from "../helpers/topology.ts";
 
@@ -261,27 +262,7 @@ describe("cmk with the ConfigMap store", () => {
 /** A kubeconfig for the test cluster's CA, authenticating with `token`, optionally at another server. */
 function tokenKubeconfig(token: string, server = cp().server): string {
   const path = join(scratch, `token-${nodes++}.kubeconfig`);
-  writeFileSync(
-    path,
-    `apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster:
-    server: ${server}
-    certificate-authority-data: ${Buffer.from(cp().caCert).toString("base64")}
-users:
-- name: u
-  user:
-    token: ${token}
-contexts:
-- name: x
-  context:
-    cluster: c
-    user: u
-current-context: x
-`,
-  );
+  writeFileSync(path, kubeconfigText({ server, ca: cp().caCert }, `    token: ${token}\n`));
   return path;
 }
 

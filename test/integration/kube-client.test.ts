@@ -15,6 +15,7 @@ import { ApiError, KubeClient } from "../../src/adapters/kubernetes/client.ts";
 import { kubeconfigAccess } from "../../src/adapters/kubernetes/kubeconfig.ts";
 import { collect, scratchDir, spawnCmk } from "../helpers/cmk.ts";
 import { type KubeObject, useControlPlane } from "../helpers/controlplane.ts";
+import { kubeconfigText } from "../helpers/kubeconfig.ts";
 
 const cp = useControlPlane();
 const scratch = scratchDir("kube-client");
@@ -64,7 +65,6 @@ function freshDir(): string {
   return dir;
 }
 
-const b64 = (text: string): string => Buffer.from(text).toString("base64");
 const account = (name: string): string => `system:serviceaccount:${namespace}:${name}`;
 
 interface ClusterOptions {
@@ -80,22 +80,14 @@ function writeKubeconfig(dir: string, user: string, cluster: ClusterOptions = {}
   const path = join(dir, "config");
   writeFileSync(
     path,
-    `apiVersion: v1
-kind: Config
-current-context: ctx
-contexts:
-- name: ctx
-  context:
-    cluster: c
-    user: u
-clusters:
-- name: c
-  cluster:
-    server: ${cluster.server ?? cp().server}
-${ca === null ? "" : `    certificate-authority-data: ${b64(ca)}\n`}${cluster.tlsServerName === undefined ? "" : `    tls-server-name: ${cluster.tlsServerName}\n`}users:
-- name: u
-  user:
-${user}`,
+    kubeconfigText(
+      {
+        server: cluster.server ?? cp().server,
+        ...(ca === null ? {} : { ca }),
+        ...(cluster.tlsServerName === undefined ? {} : { tlsServerName: cluster.tlsServerName }),
+      },
+      user,
+    ),
   );
   return path;
 }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { type ClusterAccess, type Credentials, inClusterAccess, inPod, kubeconfigAccess } from "../../src/adapters/kubernetes/kubeconfig.ts";
 import { CmkError } from "../../src/core/errors.ts";
+import { kubeconfigText } from "../helpers/kubeconfig.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "cmk-kubeconfig-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -35,21 +36,7 @@ const pemKey = (what: string): string => pem(what, "PRIVATE KEY");
 
 /** One cluster, one user (whose body is `user`, indented by four) and a current context joining them. */
 function single(user: string, cluster = "    server: https://10.0.0.1:6443\n"): string {
-  return `apiVersion: v1
-kind: Config
-current-context: ctx
-contexts:
-- name: ctx
-  context:
-    cluster: c
-    user: u
-clusters:
-- name: c
-  cluster:
-${cluster}users:
-- name: u
-  user:
-${user}`;
+  return kubeconfigText({ server: "https://10.0.0.1:6443" }, user).replace("    server: https://10.0.0.1:6443\n", cluster);
 }
 
 function credentialsOf(path: string): Credentials {
