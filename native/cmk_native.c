@@ -427,6 +427,24 @@ static napi_value exit_now(napi_env env, napi_callback_info info) {
   _exit(argc > 0 ? arg_int32(env, argv[0]) : 1);
 }
 
+// peerCredentials(fd): the process at the other end of a connected Unix socket, as the kernel
+// recorded it when it connected (SO_PEERCRED): { pid, uid, gid }, or -errno.
+#include <sys/socket.h>
+static napi_value peer_credentials(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct ucred cred;
+  socklen_t length = sizeof cred;
+  if (argc < 1 || getsockopt(arg_int32(env, argv[0]), SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) return int32_value(env, -errno);
+  napi_value out;
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "pid", int32_value(env, cred.pid));
+  napi_set_named_property(env, out, "uid", int32_value(env, (int32_t)cred.uid));
+  napi_set_named_property(env, out, "gid", int32_value(env, (int32_t)cred.gid));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
     {"setAffinity", NULL, set_affinity, NULL, NULL, NULL, napi_default, NULL},
@@ -438,6 +456,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"forwardTo", NULL, forward_to, NULL, NULL, NULL, napi_default, NULL},
     {"waitChild", NULL, wait_child, NULL, NULL, NULL, napi_default, NULL},
     {"exitNow", NULL, exit_now, NULL, NULL, NULL, napi_default, NULL},
+    {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
   return exports;

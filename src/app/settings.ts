@@ -17,7 +17,11 @@ export interface Settings {
   /** Seconds to wait for the state lock (CMK_LOCK_TIMEOUT); the ConfigMap store's bound on retries. */
   readonly lockTimeoutSeconds: number;
   readonly kubernetes: KubernetesSettings;
+  /** Where `cmk agent` serves allocations (CMK_AGENT_SOCKET): isolate asks it when it is there. */
+  readonly agentSocket: string;
 }
+
+export const defaultAgentSocket = "/var/lib/cmk/agent.sock";
 
 /** How cmk finds the API server and itself in the cluster, when no flag says. */
 export interface KubernetesSettings {
@@ -41,6 +45,7 @@ export const settingsHelp = [
   "CMK_PROC_FS       host procfs as mounted here (default /proc)",
   `CMK_LOCK_TIMEOUT  seconds to wait for the state lock (default ${defaultLockTimeoutSeconds})`,
   "CMK_LOG_LEVEL     DEBUG, INFO (default), WARNING, ERROR or CRITICAL",
+  `CMK_AGENT_SOCKET  where cmk agent serves allocations (default ${defaultAgentSocket})`,
   "KUBECONFIG        kubeconfig files (colon-separated) when --kubeconfig is not given",
   "NODE_NAME         this node's name when --node-name is not given",
 ] as const;
@@ -63,6 +68,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv): Settings {
     kernelFs: fakeRoot === undefined ? procFs : `${fakeRoot.replace(/\/+$/, "")}/proc`,
     lockTimeoutSeconds: lockTimeout === undefined ? defaultLockTimeoutSeconds : secondsValue("CMK_LOCK_TIMEOUT", lockTimeout),
     kubernetes: kubernetesSettings(env),
+    agentSocket: variable(env, "CMK_AGENT_SOCKET") ?? defaultAgentSocket,
   };
 }
 

@@ -4,6 +4,7 @@
 // store cmk-config-<node>; else the file store in /etc/cmk. The Kubernetes adapter is imported
 // only when chosen, so the file store's commands never load TLS or HTTP.
 import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { procfsHost } from "../adapters/file-store/power-failure.ts";
 import { FileStateStore } from "../adapters/file-store/store.ts";
 import type { KubeClient } from "../adapters/kubernetes/client.ts";
@@ -37,6 +38,18 @@ export function chooseStore(options: StoreOptions, context: Context): StoreChoic
     runsInPod(context);
   if (!wantsConfigMap) return { kind: "file", confDir: defaultConfDir };
   return { kind: "configmap", namespace: options.namespace ?? defaultNamespace, nodeName: nodeNameOf(options, context) };
+}
+
+/**
+ * Where the flags put the state, as the store there names itself in `location`, or undefined when
+ * no store flag is given (then a running agent's store is taken). Sent to `cmk agent`, which
+ * serves one store only.
+ */
+export function storeLocationNamed(options: StoreOptions, context: Context): string | undefined {
+  const given = options.confDir ?? options.kubeconfig ?? options.namespace ?? options.nodeName;
+  if (given === undefined) return undefined;
+  const choice = chooseStore(options, context);
+  return choice.kind === "file" ? resolve(choice.confDir) : `configmap ${choice.namespace}/cmk-config-${choice.nodeName}`;
 }
 
 /** The node this runs on: --node-name, else NODE_NAME; never guessed from pods (CMK 1.5 listed every pod of the cluster). */

@@ -1,21 +1,10 @@
 // The CLI's side of errors: the documented exit status of each kind of failure, and the hint that
 // names the flag or environment variable a user changes to fix a request the core refused. The
 // core says what is wrong in its own words; only here do those words meet the command line.
-import type { CmkError, ErrorKind, RequestField } from "../core/errors.ts";
+import { exitStatuses } from "../app/exit-statuses.ts";
+import type { CmkError, RequestField } from "../core/errors.ts";
 
-export const exitStatuses: Readonly<Record<ErrorKind, number>> = {
-  failure: 1,
-  usage: 2,
-  "invalid-state": 3,
-  "lock-timeout": 4,
-  "pool-exhausted": 5,
-  affinity: 6,
-  conflict: 7,
-  "not-initialised": 8,
-  "does-not-fit": 9,
-  "check-failed": 10,
-  api: 11,
-};
+export { exitStatuses };
 
 /** How a user sets each request field from the command line. */
 const fieldHints: Readonly<Record<RequestField, string>> = {

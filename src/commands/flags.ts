@@ -4,6 +4,7 @@
 // mistyped option is a type error, not a silent `undefined` at run time.
 
 import { choiceValue, integerValue, ipAddressValue, nearest, secondsValue, socketIdValue } from "../app/input.ts";
+import { defaultAgentSocket } from "../app/settings.ts";
 import type { Mode } from "../core/carve.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError, usageError } from "../core/errors.ts";
@@ -259,6 +260,40 @@ export const nodeReportFlags = {
   interval: intervalFlag,
   ...metricsFlags,
   publish: publishFlag,
+  ...storeFlags,
+};
+
+export const agentFlags = {
+  socket: valueFlag("socket", {
+    valueName: "path",
+    defaultText: defaultAgentSocket,
+    help: "the Unix socket to serve allocations on (clients find it through CMK_AGENT_SOCKET or this default)",
+    parse: pathValue("file", defaultAgentSocket),
+  }),
+  socketMode: valueFlag("socket-mode", {
+    valueName: "octal",
+    defaultText: "0660",
+    help: "permission bits of the socket: who may connect (owner and group by default)",
+    parse: (text, flag) => {
+      if (!/^0?[0-7]{3}$/.test(text)) throw usageError(`${flag}=${text} is not octal permission bits, e.g. ${flag}=0660`);
+      return Number.parseInt(text, 8);
+    },
+  }),
+  socketGroup: optionalFlag("socket-group", {
+    valueName: "group",
+    help: "the group whose members may connect (name or id); default: the agent's own group",
+    parse: (text, flag) => {
+      if (text.trim() === "") throw usageError(`${flag} is empty; give a group name or id`);
+      return text;
+    },
+  }),
+  interval: valueFlag("interval", {
+    valueName: "seconds",
+    defaultText: "10",
+    help: "seconds between reconcile passes, the safety net for processes whose end no watch saw",
+    parse: (text, flag) => secondsValue(flag, text),
+  }),
+  ...metricsFlags,
   ...storeFlags,
 };
 

@@ -2,17 +2,18 @@
 // CPUs and records both processes in one state transaction (so a kill -9 at any instant leaves
 // no running command on unrecorded CPUs), pins the command before it execs, forwards signals,
 // releases exactly once, and exits with the command's status.
+import { existsSync } from "node:fs";
 import { pinThread } from "../adapters/affinity.ts";
 import { forwardSignals, forwardTo, type HeldChild, spawnHeld } from "../adapters/held-child.ts";
 import { childHostPid, ownProcess, readStartTime, taskLiveness } from "../adapters/procfs.ts";
 import type { Context } from "../app/context.ts";
 import { integerValue } from "../app/input.ts";
-import { notInitialisedError, openStore } from "../app/stores.ts";
+import { notInitialisedError, openStore, storeLocationNamed } from "../app/stores.ts";
 import { type Allocation, type AllocationRequest, allocate, type Placement, poolCpus, releaseTask, socketFor } from "../core/allocate.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { usageError } from "../core/errors.ts";
 import type { ProcessIdentity, TaskRecord } from "../core/node-state.ts";
-import { isExclusivePool, poolNames } from "../core/pools.ts";
+import { isExclusivePool, type PoolName, poolNames } from "../core/pools.ts";
 import type { StateStore } from "../core/state-store.ts";
 import type { isolateFlags, OptionsOf } from "./flags.ts";
 
@@ -56,6 +57,8 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
   const countText = context.env["CMK_NUM_CORES"];
   const count = countText === undefined || countText === "" ? 1 : integerValue("CMK_NUM_CORES", countText, 1, 8192);
   const pinned = !options.noAffinity;
+  const viaAgent = await isolateWithAgent(options, context, program, { pool, count, pinned });
+  if (viaAgent !== null) return viaAgent;
   const proc = context.settings.procFs;
   const own = ownProcess(proc);
   const hostPid = own.pid;
@@ -99,27 +102,74 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
     context.log.info(`reclaimed CPU list ${entry.cpus} of pool ${entry.pool} from dead task ${entry.pid}`);
   }
 
+  const cpus = allocation.lists.reduce((all, list) => all.union(list.cpus), CpuSet.empty);
+  const env: Record<string, string> = { CMK_CPUS_ASSIGNED: cpus.toString(), CMK_CPUS_ASSIGNED_MASK: cpus.toCmkMask() };
+  if (shared !== null) env["CMK_CPUS_SHARED"] = shared.toString();
+  if (infra !== null) env["CMK_CPUS_INFRA"] = infra.toString();
   try {
-    const cpus = allocation.lists.reduce((all, list) => all.union(list.cpus), CpuSet.empty);
-    if (pinned) pinThread(child.pid, cpus);
-    else context.log.info(`--no-affinity: not pinning; the command finds its CPUs in CMK_CPUS_ASSIGNED=${cpus}`);
-    const heldBack = forwardTo(child.pid);
-    if (heldBack !== 0) return 128 + heldBack;
-    const env: Record<string, string> = { CMK_CPUS_ASSIGNED: cpus.toString(), CMK_CPUS_ASSIGNED_MASK: cpus.toCmkMask() };
-    if (shared !== null) env["CMK_CPUS_SHARED"] = shared.toString();
-    if (infra !== null) env["CMK_CPUS_INFRA"] = infra.toString();
-    const execError = child.start(env);
-    if (execError !== null) {
-      context.log.error(`cannot run ${program[0] as string}: ${execErrors[execError] ?? execError}; check the command and PATH`);
-      child.wait();
-      return execError === "ENOENT" ? notFound : cannotExecute;
-    }
-    return child.wait();
+    return startAndWait(child, cpus, env, pinned, context, program);
   } finally {
     child.abandon();
     await store.update((current) =>
       current === null ? { result: undefined } : { state: releaseTask(current, taskId), result: undefined, durability: "tasks" },
     );
+  }
+}
+
+/** Pins the held command (unless --no-affinity), lets it exec with `env`, and waits for its status. */
+function startAndWait(child: HeldChild, cpus: CpuSet, env: Record<string, string>, pinned: boolean, context: Context, program: readonly string[]): number {
+  if (pinned) pinThread(child.pid, cpus);
+  else context.log.info(`--no-affinity: not pinning; the command finds its CPUs in CMK_CPUS_ASSIGNED=${cpus}`);
+  const heldBack = forwardTo(child.pid);
+  if (heldBack !== 0) return 128 + heldBack;
+  const execError = child.start(env);
+  if (execError !== null) {
+    context.log.error(`cannot run ${program[0] as string}: ${execErrors[execError] ?? execError}; check the command and PATH`);
+    child.wait();
+    return execError === "ENOENT" ? notFound : cannotExecute;
+  }
+  return child.wait();
+}
+
+/**
+ * With a `cmk agent` on the node, the agent allocates: this process holds the connection (the
+ * lease) while the command runs, and the lists are free once it ends. Null when no agent serves
+ * this store, so that isolate does the work itself.
+ */
+async function isolateWithAgent(
+  options: OptionsOf<typeof isolateFlags>,
+  context: Context,
+  program: readonly string[],
+  request: { readonly pool: PoolName; readonly count: number; readonly pinned: boolean },
+): Promise<number | null> {
+  const path = context.settings.agentSocket;
+  if (!existsSync(path)) return null;
+  const { askAgent } = await import("../app/agent-client.ts");
+  const answer = await askAgent(
+    path,
+    {
+      operation: "allocate",
+      pool: request.pool,
+      count: request.count,
+      socket: options.socketId ?? -1,
+      affinity: request.pinned,
+      argv0: program[0] ?? "",
+      store: storeLocationNamed(options, context),
+    },
+    context.settings.lockTimeoutSeconds * 1000,
+  );
+  if (answer.kind === "no-agent") {
+    context.log.debug(`not using the agent: ${answer.why}`);
+    return null;
+  }
+  forwardSignals(forwardedSignals);
+  const { CMK_CPUS_ASSIGNED, CMK_CPUS_ASSIGNED_MASK, CMK_CPUS_SHARED, CMK_CPUS_INFRA, ...inherited } = context.env;
+  const child = spawnHeld(program as [string, ...string[]], inherited);
+  try {
+    return startAndWait(child, CpuSet.parse(answer.env["CMK_CPUS_ASSIGNED"] ?? ""), { ...answer.env }, request.pinned, context, program);
+  } finally {
+    child.abandon();
+    answer.lease.destroy();
   }
 }
 

@@ -6,6 +6,7 @@ import type { Context } from "../app/context.ts";
 import { settingsHelp, sysRootHelp } from "../app/settings.ts";
 import type { ErrorKind } from "../core/errors.ts";
 import {
+  agentFlags,
   carvingFlags,
   describeFlags,
   discoverFlags,
@@ -160,6 +161,26 @@ export const commands: readonly Command[] = [
     ],
     failures: ["failure", "usage", "check-failed", "api"],
     load: () => import("./node-report.ts"),
+  }),
+  define({
+    name: "agent",
+    summary: "serve allocations on a Unix socket as the node's one writer of its state; reconcile in a loop",
+    usage: "cmk agent [--socket=<path>] [--socket-mode=0660] [--socket-group=<group>] [--interval=10] [--metrics-port=<port>] [store flags]",
+    flags: agentFlags,
+    environment: settingsHelp,
+    notes: [
+      {
+        title: "The socket",
+        lines: [
+          "cmk isolate finds the agent through CMK_AGENT_SOCKET or /var/lib/cmk/agent.sock, and then",
+          "asks it for CPU lists instead of changing the state itself; the connection is the lease.",
+          "Only processes that may open the socket (--socket-mode, --socket-group) can allocate, and only",
+          "for themselves: the agent knows them by SO_PEERCRED. Protocol: docs/agent-protocol.md.",
+        ],
+      },
+    ],
+    failures: ["failure", "usage", "invalid-state", "lock-timeout", "not-initialised", "api"],
+    load: () => import("./agent.ts"),
   }),
   define({
     name: "discover",

@@ -15,7 +15,8 @@ import { poolNames } from "../core/pools.ts";
 import type { ApiVerb, StoreObserver } from "../core/store-observer.ts";
 
 /** The commands that run passes in a loop and export these metrics. */
-export type LoopCommand = "reconcile" | "node-report";
+/** The commands that run a loop; the agent's loop is a reconcile pass. */
+export type LoopCommand = "reconcile" | "node-report" | "agent";
 
 export interface CommandMetrics {
   readonly registry: Registry;
@@ -85,16 +86,15 @@ export function createMetrics(command: LoopCommand, wallClockSeconds: () => numb
     registers,
   });
 
-  const reclaimed =
-    command === "reconcile"
-      ? new Counter({ name: "cmk_reclaimed_cpu_lists_total", help: "CPU lists freed from dead tasks, by pool", labelNames: ["pool"] as const, registers })
-      : undefined;
+  const reclaims = command === "reconcile" || command === "agent";
+  const reclaimed = reclaims
+    ? new Counter({ name: "cmk_reclaimed_cpu_lists_total", help: "CPU lists freed from dead tasks, by pool", labelNames: ["pool"] as const, registers })
+    : undefined;
   // Every pool's series from the start: a rate over a series that appears at its first reclaim misses that reclaim.
   for (const pool of poolNames) reclaimed?.inc({ pool }, 0);
-  const mismatched =
-    command === "reconcile"
-      ? new Gauge({ name: "cmk_mismatched_cpu_masks", help: "Live tasks found running off their CPU lists by the last successful pass", registers })
-      : undefined;
+  const mismatched = reclaims
+    ? new Gauge({ name: "cmk_mismatched_cpu_masks", help: "Live tasks found running off their CPU lists by the last successful pass", registers })
+    : undefined;
   const checkLabels = ["check"] as const;
   const checkErrors =
     command === "node-report"

@@ -23,6 +23,7 @@ describe("settingsFromEnvironment", () => {
         kernelFs: "/proc",
         lockTimeoutSeconds: 30,
         kubernetes: noKubernetes,
+        agentSocket: "/var/lib/cmk/agent.sock",
       });
     }
   });
@@ -34,6 +35,7 @@ describe("settingsFromEnvironment", () => {
       kernelFs: "/tmp/fixture/proc",
       lockTimeoutSeconds: 0.5,
       kubernetes: noKubernetes,
+      agentSocket: "/var/lib/cmk/agent.sock",
     });
     assert.equal(settingsFromEnvironment({ CMK_PROC_FS: "/host/proc" }).kernelFs, "/host/proc");
   });
@@ -58,6 +60,10 @@ describe("settingsFromEnvironment", () => {
     });
     // A pod is recorded only when all three are known.
     assert.equal(settingsFromEnvironment({ POD_NAME: "web-0", POD_UID: "2f0c" }).kubernetes.pod, undefined);
+  });
+
+  it("finds the agent at CMK_AGENT_SOCKET", () => {
+    assert.equal(settingsFromEnvironment({ CMK_AGENT_SOCKET: "/run/cmk.sock" }).agentSocket, "/run/cmk.sock");
   });
 
   it("refuses a malformed lock timeout as a usage error naming the variable", () => {

@@ -1,0 +1,62 @@
+// cmk agent: the node's long-running owner of its CPU state. Serves allocations on a Unix socket
+// (server/agent.ts, docs/agent-protocol.md) so that `cmk isolate` needs no lock, no wrapper and no
+// API credentials, and runs the reconcile loop (the safety net for processes no watch saw end)
+// with the long-running mode's metrics, so that a node needs one cmk process.
+import type { Socket } from "node:net";
+import { groupId } from "../adapters/groups.ts";
+import { native } from "../adapters/native.ts";
+import type { Context } from "../app/context.ts";
+import { openStore } from "../app/stores.ts";
+import { usageError } from "../core/errors.ts";
+import type { ExitWatch } from "../server/agent.ts";
+import type { agentFlags, OptionsOf } from "./flags.ts";
+import { runLoop } from "./long-running.ts";
+import type { CommandResult } from "./table.ts";
+
+/** What the agent needs of the native shim: the peer of a Unix socket, and a pidfd watch. */
+interface AgentBindings {
+  peerCredentials?(fd: number): { pid: number; uid: number; gid: number } | number;
+  watchExit?(pid: number, onExit: () => void): ExitWatch | number;
+}
+
+/** The descriptor under a connected Unix socket (libuv's pipe handle keeps it as `fd`). */
+function descriptorOf(socket: Socket): number | undefined {
+  const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
+  return handle?.fd !== undefined && handle.fd >= 0 ? handle.fd : undefined;
+}
+
+export async function run(options: OptionsOf<typeof agentFlags>, context: Context): Promise<CommandResult> {
+  if (options.interval <= 0) throw usageError("cmk agent runs until stopped: --interval (seconds between reconcile passes) must be above 0");
+  const bindings = native() as AgentBindings;
+  const { NodeAgent } = await import("../server/agent.ts");
+  let agent: InstanceType<typeof NodeAgent> | undefined;
+  const failure = await runLoop(options, context, "agent", async (loopContext) => {
+    const store = await openStore(options, loopContext);
+    agent = new NodeAgent({
+      store,
+      procFs: context.settings.procFs,
+      log: context.log,
+      socketPath: options.socket,
+      socketMode: options.socketMode,
+      socketGroup: options.socketGroup === undefined ? undefined : groupId(options.socketGroup),
+      peerPid: (socket) => {
+        const fd = descriptorOf(socket);
+        const peer = fd === undefined ? undefined : bindings.peerCredentials?.(fd);
+        return typeof peer === "object" ? peer.pid : null;
+      },
+      watchExit: (pid, onExit) => {
+        const watch = bindings.watchExit?.(pid, onExit);
+        return typeof watch === "object" ? watch : null;
+      },
+    });
+    await agent.start();
+    const pass = async () => {
+      const { state, reclaimed } = await (agent as InstanceType<typeof NodeAgent>).reconcile();
+      for (const entry of reclaimed) context.log.info(`reclaimed ${entry.pool} CPU list ${entry.cpus} of dead task ${entry.pid}`);
+      return { state, reclaimed };
+    };
+    return { pass, onWait: (seconds: number) => context.log.debug(`next reconcile pass in ${seconds} seconds`) };
+  });
+  await agent?.close();
+  return failure ?? 0;
+}

@@ -1,0 +1,150 @@
+// `cmk agent` with real processes: it serves `cmk isolate` over its socket (pinning on this
+// machine's real CPUs), frees a list when its workload ends, survives kill -9 of itself, and keeps
+// serving whatever hostile clients send.
+import assert from "node:assert/strict";
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { startAgent } from "../helpers/agent.ts";
+import { collect, readStateDocument, runCmk, scratchDir, spawnCmk, tasksOn } from "../helpers/cmk.ts";
+import { type ExpectedList, expectedPools, hostNode } from "../helpers/topology.ts";
+
+const root = scratchDir("agent");
+const host = hostNode();
+const exclusive = expectedPools(host, { exclusive: 1, shared: 0 }).exclusive[0] as ExpectedList;
+let counter = 0;
+
+/** A node carved on this machine (one exclusive core) and its agent, serving on a socket of its own. */
+async function nodeWithAgent(extra: readonly string[] = []) {
+  const dir = join(root, `node-${counter}`);
+  const socket = join(root, `agent-${counter++}.sock`);
+  const init = runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
+  assert.equal(init.status, 0, init.stderr);
+  const agent = await startAgent(socket, [`--conf-dir=${dir}`, "--interval=0.2", ...extra]);
+  return { dir, socket, agent, env: { CMK_AGENT_SOCKET: socket } };
+}
+
+const exclusiveTasks = (dir: string): string[] => tasksOn(dir, "exclusive", exclusive.key, String(exclusive.socket));
+
+/** Sends `text` on a fresh connection and returns all the agent answers before it closes (or `ms` pass). */
+function converse(socket: string, text: string | Buffer, ms = 2000): Promise<string> {
+  return new Promise((resolve) => {
+    const connection = createConnection(socket);
+    let answer = "";
+    const timer = setTimeout(() => {
+      connection.destroy();
+      resolve(answer);
+    }, ms);
+    connection.on("data", (chunk: Buffer) => {
+      answer += chunk.toString();
+      if (answer.endsWith("\n\n")) {
+        clearTimeout(timer);
+        connection.destroy();
+        resolve(answer);
+      }
+    });
+    connection.on("error", () => {});
+    connection.on("close", () => {
+      clearTimeout(timer);
+      resolve(answer);
+    });
+    connection.write(text);
+  });
+}
+
+async function until<T>(what: string, check: () => T | undefined, ms = 5000): Promise<T> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+describe("cmk agent", () => {
+  it("serves isolate: the command runs pinned with CMK_CPUS_*, and its list is free once it ends", async () => {
+    const { dir, socket, agent, env } = await nodeWithAgent();
+    assert.equal(statSync(socket).mode & 0o777, 0o660, "socket mode");
+    const run = runCmk(
+      ["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", "grep Cpus_allowed_list /proc/self/status; echo $CMK_CPUS_ASSIGNED"],
+      env,
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, `Cpus_allowed_list:\t${exclusive.cpus}\n${exclusive.cpus}\n`);
+    await until("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined));
+    assert.doesNotMatch(agent.stderr(), /ERROR/);
+  });
+
+  it("gives a held exclusive list to no one else (exit 5 naming the holder) and frees it within milliseconds of the end", async () => {
+    const { dir, socket, env } = await nodeWithAgent();
+    const marker = join(root, `release-${counter}`);
+    const holder = spawnCmk(
+      ["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `echo held; while [ ! -e ${marker} ]; do sleep 0.01; done`],
+      env,
+    );
+    const held = collect(holder);
+    await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
+    const [holderTask] = exclusiveTasks(dir);
+    assert.ok(holderTask !== undefined, "nothing recorded");
+    assert.match(await converse(socket, "CMK/1 status\n"), /"leases":1\b/, "the agent gave no lease: isolate did the work itself");
+    const refused = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"], env);
+    assert.equal(refused.status, 5, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`held: ${exclusive.key} by PID ${holderTask}`));
+    writeFileSync(marker, "");
+    assert.equal((await held).status, 0);
+    const ended = performance.now();
+    await until("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined));
+    const latency = performance.now() - ended;
+    assert.ok(latency < 1000, `freed after ${latency.toFixed(1)} ms`);
+  });
+
+  it("after kill -9, a restarted agent keeps a running workload's list and frees it when the workload ends", async () => {
+    const { dir, socket, agent, env } = await nodeWithAgent();
+    const marker = join(root, `release-${counter}`);
+    const holder = spawnCmk(
+      ["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `echo held; while [ ! -e ${marker} ]; do sleep 0.01; done`],
+      env,
+    );
+    const held = collect(holder);
+    await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
+    await agent.stop("SIGKILL");
+    assert.ok(existsSync(socket), "a killed agent cannot remove its socket");
+    const restarted = await startAgent(socket, [`--conf-dir=${dir}`, "--interval=0.2"]);
+    assert.equal(exclusiveTasks(dir).length, 1, "the restarted agent freed a live workload's list");
+    const refused = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "true"], env);
+    assert.equal(refused.status, 5, refused.stderr);
+    writeFileSync(marker, "");
+    await held;
+    await until("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined), 3000);
+    assert.equal((await restarted.stop()).status, 0);
+    assert.equal(existsSync(socket), false, "a stopped agent leaves its socket behind");
+  });
+
+  it("answers garbage, unknown versions, oversized and half-sent requests with an error, and keeps serving", async () => {
+    const { socket } = await nodeWithAgent([]);
+    assert.match(await converse(socket, "hello\n"), /^CMK\/1 error 2 unsupported protocol "hello"/);
+    assert.match(await converse(socket, "CMK/2 allocate pool=exclusive\n"), /^CMK\/1 error 2 unsupported protocol "CMK\/2"/);
+    assert.match(await converse(socket, "CMK/1 allocate pool=turbo\n"), /^CMK\/1 error 2 pool=turbo is not a pool/);
+    assert.match(await converse(socket, "CMK/1 allocate pool=exclusive color=red\n"), /^CMK\/1 error 2 unknown field "color"/);
+    assert.match(await converse(socket, Buffer.alloc(10_000, 0x41)), /^CMK\/1 error 2 request longer than 4096 bytes/);
+    assert.match(await converse(socket, Buffer.from([0xff, 0xfe, 0x00, 0x0a])), /^CMK\/1 error 2 /);
+    // Half a line, then silence: many such clients at once do not stop others being served.
+    const stalled = Array.from({ length: 50 }, () => createConnection(socket).on("error", () => {}));
+    for (const connection of stalled) connection.write("CMK/1 allo");
+    const status = await converse(socket, "CMK/1 status\n");
+    assert.match(status, /^CMK\/1 ok\n\{.*"store":/);
+    for (const connection of stalled) connection.destroy();
+  });
+
+  it("refuses a request for another store, so isolate does the work itself", async () => {
+    const { dir, socket } = await nodeWithAgent();
+    const other = join(root, `other-${counter}`);
+    assert.equal(runCmk(["init", `--conf-dir=${other}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
+    assert.match(await converse(socket, `CMK/1 allocate pool=infra store=${encodeURIComponent(other)}\n`), /^CMK\/1 error 2 this agent serves .* not /);
+    const run = runCmk(["isolate", `--conf-dir=${other}`, "--pool=infra", "--", "true"], { CMK_AGENT_SOCKET: socket });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(readStateDocument(dir)?.tasks, undefined);
+  });
+});
