@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { startAgent } from "../helpers/agent.ts";
 import { collect, readStateDocument, runCmk, scratchDir, spawnCmk, tasksOn } from "../helpers/cmk.ts";
+import { isolateBehaviour } from "../helpers/isolate-behaviour.ts";
 import { type ExpectedList, expectedPools, hostNode } from "../helpers/topology.ts";
 
 const root = scratchDir("agent");
@@ -147,4 +148,9 @@ describe("cmk agent", () => {
     assert.equal(run.status, 0, run.stderr);
     assert.equal(readStateDocument(dir)?.tasks, undefined);
   });
+});
+
+isolateBehaviour("through cmk agent", async () => {
+  const { dir, env } = await nodeWithAgent();
+  return { dir, env };
 });

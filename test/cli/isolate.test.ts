@@ -21,6 +21,7 @@ import {
   waitFor,
 } from "../helpers/cmk.ts";
 import { cpusetCgroup } from "../helpers/cpuset-cgroup.ts";
+import { isolateBehaviour } from "../helpers/isolate-behaviour.ts";
 import { allowedCpuList, cmkMask, cpusOf, type ExpectedList, expectedPools, hostNode } from "../helpers/topology.ts";
 
 const root = scratchDir("isolate");
@@ -361,3 +362,5 @@ describe("cmk isolate on real CPUs", () => {
     }
   });
 });
+
+isolateBehaviour("on its own (no agent)", async () => ({ dir: initialisedNode(), env: {} }));
