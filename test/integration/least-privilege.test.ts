@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { repoRoot, runCmk, scratchDir } from "../helpers/cmk.ts";
-import { useControlPlane } from "../helpers/controlplane.ts";
+import { eventually, useControlPlane } from "../helpers/controlplane.ts";
 import { kubeconfigText } from "../helpers/kubeconfig.ts";
 
 const cp = useControlPlane();
@@ -46,6 +46,24 @@ describe("the node agent's service account", () => {
       assert.ok(run.status === 0 || (args[0] === "node-report" && run.status === 10), `${args.join(" ")}: ${run.status} ${run.stderr}`);
       assert.doesNotMatch(run.stderr, /HTTP 403/, args.join(" "));
     }
+  });
+
+  it("deploy/'s agent DaemonSet and workload example are objects the API server accepts, the workload without a token", async () => {
+    // The service-account controller makes the namespace's default account a few seconds after start.
+    await eventually("the default service account", async () =>
+      (await cp().request("GET", "/api/v1/namespaces/default/serviceaccounts/default")).status === 200 ? true : undefined,
+    );
+    const manifests = ["agent-daemonset.yaml", "workload-pod-example.yaml"].map((name) => join(repoRoot, "deploy", name));
+    const dryRun = await cp().kubectl(["apply", "--dry-run=server", "-o", "json", ...manifests.flatMap((file) => ["-f", file])]);
+    assert.equal(dryRun.code, 0, dryRun.stderr);
+    const objects = (JSON.parse(dryRun.stdout) as { items: { kind: string; spec: Record<string, unknown> }[] }).items;
+    assert.deepEqual(
+      objects.map((object) => object.kind),
+      ["DaemonSet", "Pod"],
+    );
+    const pod = objects[1]?.spec as { automountServiceAccountToken?: boolean; volumes?: { name: string }[] };
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.ok(!(pod.volumes ?? []).some((volume) => volume.name.startsWith("kube-api-access")), "a token volume was added");
   });
 
   it("is denied a sample of the rest, and cmk says so in one line naming the verb, the object and the server's words", async () => {
