@@ -16,6 +16,13 @@ process.on("exit", () => {
   rmSync(diskScratch, { recursive: true, force: true });
 });
 
+/** `npm run bench -- --only=agent,configmap` runs those sections (init, isolate, concurrent, reconcile, agent, configmap). */
+const only = process.argv
+  .find((arg) => arg.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",");
+const wanted = (section: string): boolean => only === undefined || only.includes(section);
+
 const baseEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("CMK_")));
 
 function timeOnce(command: string, args: readonly string[], env: NodeJS.ProcessEnv = baseEnv): number {
@@ -88,7 +95,7 @@ function editState(conf: string, edit: (config: Record<string, Record<string, Re
 }
 
 // 1. init on the 2048-CPU fixture, state on disk.
-{
+if (wanted("init")) {
   const env = fixture("host-2048");
   let run = 0;
   const result = compare(
@@ -112,7 +119,7 @@ const forms = [
 ] as const;
 
 // 2. isolate on this machine's real CPUs, pinned, state on disk.
-{
+if (wanted("isolate")) {
   const conf = join(diskScratch, "isolate");
   timeOnce(cmk, ["init", `--conf-dir=${conf}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
   for (const form of forms) {
@@ -131,7 +138,7 @@ const forms = [
 }
 
 // 3. 64 isolates at once on a 64-list pool (fixture topology, so --no-affinity; real processes).
-{
+if (wanted("concurrent")) {
   const env = fixture("server-4s256");
   const conf = join(diskScratch, "concurrent");
   timeOnce(cmk, ["init", `--conf-dir=${conf}`, "--num-exclusive-cores=46", "--num-shared-cores=2"], env);
@@ -159,7 +166,7 @@ const forms = [
 }
 
 // 4. reconcile of 10,000 dead tasks (PIDs above pid_max never exist).
-{
+if (wanted("reconcile")) {
   const conf = join(diskScratch, "reconcile");
   timeOnce(cmk, ["init", `--conf-dir=${conf}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
   const file = join(conf, "state.json");
@@ -185,8 +192,65 @@ const forms = [
   report({ name: "reconcile of 10,000 dead tasks", value: result.value, baselineName: "reconcile with no tasks", base: result.base, goal: 300 });
 }
 
-// 5. The ConfigMap store on a real API server (scripts/controlplane; built on first use, cached).
-{
+// 5. Through cmk agent: isolate asks the node's agent instead of changing the state itself.
+if (wanted("agent")) {
+  const conf = join(diskScratch, "agent");
+  const socketPath = join(diskScratch, "agent.sock");
+  timeOnce(cmk, ["init", `--conf-dir=${conf}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
+  const agent = spawn(cmk, ["agent", `--conf-dir=${conf}`, `--socket=${socketPath}`, "--interval=5"], { env: baseEnv, stdio: "ignore" });
+  process.on("exit", () => agent.kill("SIGKILL"));
+  for (let tries = 0; tries < 500 && !existsSync(socketPath); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+  const agentEnv = { ...baseEnv, CMK_AGENT_SOCKET: socketPath };
+  const viaAgent = compare(
+    30,
+    () => timeOnce(cmk, ["isolate", `--conf-dir=${conf}`, "--pool=exclusive", "--", "true"], agentEnv),
+    () => timeOnce("taskset", ["-c", "0", "true"]),
+  );
+  report({
+    name: "isolate --pool=exclusive -- true through the agent",
+    value: viaAgent.value,
+    baselineName: "taskset -c 0 true",
+    base: viaAgent.base,
+    goal: Math.round(3 * viaAgent.base),
+  });
+  const infraValues: number[] = [];
+  const tasksetValues: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    infraValues.push(await concurrently(64, cmk, ["isolate", `--conf-dir=${conf}`, "--pool=infra", "--", "true"], agentEnv));
+    tasksetValues.push(await concurrently(64, "taskset", ["-c", "0", "true"], baseEnv));
+  }
+  report({
+    name: "64 concurrent isolates of true through the agent",
+    value: median(infraValues),
+    baselineName: "64 concurrent taskset -c 0 true",
+    base: median(tasksetValues),
+    goal: Math.round(3 * median(tasksetValues)),
+  });
+
+  // Reclaim: from the workload's exit to the state that shows its list free (read as fast as the file changes).
+  const stateFile = join(conf, "state.json");
+  const exclusiveFree = (): boolean => !/"exclusive":\s*\{[^}]*\[\s*"\d+"/.test(readFileSync(stateFile, "utf8"));
+  const latencies: number[] = [];
+  for (let run = 0; run < 40; run++) {
+    const holder = spawn(cmk, ["isolate", `--conf-dir=${conf}`, "--pool=exclusive", "--", "sh", "-c", "read line"], {
+      env: agentEnv,
+      stdio: ["pipe", "ignore", "ignore"],
+    });
+    while (exclusiveFree()) await new Promise((resolve) => setTimeout(resolve, 1));
+    const exited = new Promise<number>((resolve) => holder.once("exit", () => resolve(performance.now())));
+    holder.stdin?.end("go\n");
+    const ended = await exited;
+    while (!exclusiveFree()) await new Promise((resolve) => setImmediate(resolve));
+    latencies.push(performance.now() - ended);
+  }
+  latencies.sort((a, b) => a - b);
+  const p99 = latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * 0.99) - 1)] as number;
+  report({ name: "reclaim after the workload exits, p99 of 40", value: p99, baselineName: "median", base: median(latencies), goal: 10 });
+  agent.kill("SIGTERM");
+}
+
+// 6. The ConfigMap store on a real API server (scripts/controlplane; built on first use, cached).
+if (wanted("configmap")) {
   const cpDir = mkdtempSync(join(tmpdir(), "cmk-bench-cp-"));
   const up = spawnSync(join(root, "scripts", "controlplane"), ["up", cpDir], {
     env: { ...process.env, CMK_CONTROLPLANE_OWNER_PID: String(process.pid) },

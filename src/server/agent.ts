@@ -255,6 +255,18 @@ export class NodeAgent {
     if (this.watches.has(taskId)) return;
     const watch = this.options.watchExit(task.pid, () => this.watchedExited(taskId));
     this.watches.set(taskId, { task, watch });
+    // Without a pidfd, look again soon: a connection often closes while its process is still
+    // exiting (the kernel closes descriptors before the process is a zombie).
+    if (watch === null) this.recheckSoon(taskId, task, 1);
+  }
+
+  private recheckSoon(taskId: string, task: ProcessIdentity, delayMs: number): void {
+    if (delayMs > pollMs / 2) return;
+    setTimeout(() => {
+      if (!this.watches.has(taskId)) return;
+      if (!isAlive(this.options.procFs, task)) this.watchedExited(taskId);
+      else this.recheckSoon(taskId, task, delayMs * 2);
+    }, delayMs).unref();
   }
 
   private watchedExited(taskId: string): void {
