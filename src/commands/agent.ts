@@ -6,8 +6,12 @@ import type { Socket } from "node:net";
 import { groupId } from "../adapters/groups.ts";
 import { native } from "../adapters/native.ts";
 import type { Context } from "../app/context.ts";
+import { nodeReport } from "../app/node-report.ts";
+import { reportPublisher } from "../app/publish.ts";
+import { reconcileReport } from "../app/reconcile-report.ts";
 import { openStore } from "../app/stores.ts";
 import { usageError } from "../core/errors.ts";
+import { nodeReportSummary, reconcileSummary } from "../core/report-summary.ts";
 import type { ExitWatch } from "../server/agent.ts";
 import type { agentFlags, OptionsOf } from "./flags.ts";
 import { runLoop } from "./long-running.ts";
@@ -50,10 +54,19 @@ export async function run(options: OptionsOf<typeof agentFlags>, context: Contex
       },
     });
     await agent.start();
+    const publishReconcile = await reportPublisher("reconcile", options, loopContext);
+    const publishNode = await reportPublisher("node", options, loopContext);
     const pass = async () => {
       const { state, reclaimed } = await (agent as InstanceType<typeof NodeAgent>).reconcile();
       for (const entry of reclaimed) context.log.info(`reclaimed ${entry.pool} CPU list ${entry.cpus} of dead task ${entry.pid}`);
-      return { state, reclaimed };
+      // The report reconcile prints, and the node report: one agent does the work of reconcile and node-report.
+      const { report, mismatched } = reconcileReport(state, reclaimed, context.settings.procFs);
+      await publishReconcile?.(report, reconcileSummary(reclaimed.length, mismatched.length));
+      if (publishNode !== undefined) {
+        const node = await nodeReport(store, context.settings);
+        await publishNode(node.report(), nodeReportSummary(node.state, node.checks));
+      }
+      return { state, reclaimed, mismatchedCpuMasks: mismatched.length };
     };
     return { pass, onWait: (seconds: number) => context.log.debug(`next reconcile pass in ${seconds} seconds`) };
   });

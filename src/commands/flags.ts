@@ -293,6 +293,10 @@ export const agentFlags = {
     help: "seconds between reconcile passes, the safety net for processes whose end no watch saw",
     parse: (text, flag) => secondsValue(flag, text),
   }),
+  publish: switchFlag(
+    "publish",
+    "after each reconcile pass, publish the reconcile report and the node report as the node's custom resources (what reconcile and node-report --publish do)",
+  ),
   ...metricsFlags,
   ...storeFlags,
 };

@@ -2,62 +2,19 @@
 // or as a terminal map of the node. Either way a failed check sets the exit status; with
 // --interval on a terminal the map is redrawn in place, and the loop may serve metrics
 // (long-running.ts).
-import { taskAffinityReader } from "../adapters/affinity.ts";
-import { readHostTopology } from "../adapters/host-topology.ts";
 import type { Context } from "../app/context.ts";
+import { nodeReport } from "../app/node-report.ts";
 import { reportPublisher } from "../app/publish.ts";
 import { openStore } from "../app/stores.ts";
-import { checkNames, failedChecks, type NodeChecks, runChecks } from "../core/checks.ts";
-import { describeState, type Json, sortedJson } from "../core/describe.ts";
-import { describeCause } from "../core/errors.ts";
+import { failedChecks } from "../core/checks.ts";
+import { sortedJson } from "../core/describe.ts";
 import { renderNodeMap } from "../core/node-map.ts";
-import type { NodeState } from "../core/node-state.ts";
 import { nodeReportSummary } from "../core/report-summary.ts";
-import type { StateStore } from "../core/state-store.ts";
-import { sstBfCpus, type Topology } from "../core/topology.ts";
 import type { nodeReportFlags, OptionsOf } from "./flags.ts";
 import { runLoop } from "./long-running.ts";
 import type { CommandResult } from "./table.ts";
 
 type NodeReportOptions = OptionsOf<typeof nodeReportFlags>;
-
-function topologyJson(topology: Topology): Json {
-  const highPriority = sstBfCpus(topology);
-  const sockets: { [key: string]: Json } = {};
-  for (const socket of topology.sockets) {
-    sockets[String(socket.id)] = {
-      id: socket.id,
-      cores: socket.cores.map((core) => ({
-        id: core.id,
-        kernelCoreId: core.kernelCoreId,
-        numaNode: core.numaNode,
-        l3: core.l3,
-        cpus: [...core.cpus].map((cpu) => ({ id: cpu, isolated: topology.isolcpus.has(cpu), ...(highPriority.has(cpu) ? { sst_bf: true } : {}) })),
-      })),
-    };
-  }
-  return { sockets };
-}
-
-/** CMK's `checks.<name>` with `ok` and `errors`, and `warnings`: ok only when a check found nothing. */
-function checksJson(checks: NodeChecks): Json {
-  const json: { [name: string]: Json } = {};
-  for (const name of checkNames) {
-    const { errors, warnings } = checks[name];
-    json[name] = { errors: [...errors], ok: errors.length === 0 && warnings.length === 0, warnings: [...warnings] };
-  }
-  return json;
-}
-
-/** The state, or why it cannot be shown (`unreadable` when it exists but cannot be read): the report goes on without it. */
-async function readState(store: StateStore): Promise<{ state: NodeState | null; stateError: string | null; unreadable: boolean }> {
-  try {
-    const state = await store.read();
-    return { state, stateError: state === null ? "no state yet (run cmk init)" : null, unreadable: false };
-  } catch (error) {
-    return { state: null, stateError: describeCause(error), unreadable: true };
-  }
-}
 
 /** The map's width: COLUMNS when set, else the terminal's, else 80. */
 function mapWidth(context: Context): number {
@@ -87,21 +44,12 @@ export async function run(options: NodeReportOptions, context: Context): Promise
   const failure = await runLoop(options, context, "node-report", async (context) => {
     const store = await openStore(options, context);
     const publish = await reportPublisher("node", options, context);
-    const { procFs, sysRoot, kernelFs } = context.settings;
     const terminal = context.terminal();
     const colour = (terminal.isTerminal && (context.env["NO_COLOR"] ?? "") === "") || context.env["CMK_COLOR"] === "always";
     const writeMap = mapWriter(options, context);
     const pass = async () => {
-      const { topology, warnings } = readHostTopology(sysRoot, kernelFs, true);
-      const { state, stateError, unreadable } = await readState(store);
-      const actualOf = state === null ? () => null : taskAffinityReader(procFs, state);
-      const checks = runChecks({ state, stateError, location: store.location, isolcpus: topology.isolcpus, actualOf });
+      const { topology, warnings, state, unreadable, checks, report } = await nodeReport(store, context.settings);
       failed = failedChecks(checks).length > 0;
-      const report = (): Json => ({
-        checks: checksJson(checks),
-        description: state === null ? null : describeState(state, store.location),
-        topology: topologyJson(topology),
-      });
       if (options.format === "json") {
         for (const warning of warnings) context.log.warning(warning);
         context.stdout(`${sortedJson(report())}\n`);

@@ -1,13 +1,12 @@
 // cmk reconcile: free the CPU lists of dead tasks and report live tasks running off their CPUs,
 // naming the process whose CPU mask is wrong; once, or in a loop with metrics (long-running.ts).
-import { taskAffinityReader } from "../adapters/affinity.ts";
 import { taskLiveness } from "../adapters/procfs.ts";
 import type { Context } from "../app/context.ts";
 import { reportPublisher } from "../app/publish.ts";
+import { reconcileReport } from "../app/reconcile-report.ts";
 import { notInitialisedError, openStore } from "../app/stores.ts";
 import { reclaimDead } from "../core/allocate.ts";
-import { findMaskMismatches, mismatchedProcess } from "../core/checks.ts";
-import { type Json, reclaimedReport, sortedJson } from "../core/describe.ts";
+import { sortedJson } from "../core/describe.ts";
 import { reconcileSummary } from "../core/report-summary.ts";
 import type { OptionsOf, reconcileFlags } from "./flags.ts";
 import { runLoop } from "./long-running.ts";
@@ -30,18 +29,7 @@ export async function run(options: OptionsOf<typeof reconcileFlags>, context: Co
         `checked ${reclaimed.state.tasks.size + reclaimed.reclaimed.length} recorded tasks, reclaimed ${reclaimed.reclaimed.length} CPU lists; lock wait and transaction ${(context.now() - started).toFixed(1)} ms`,
       );
       for (const entry of reclaimed.reclaimed) context.log.debug(`reclaimed ${entry.pool} CPU list ${entry.cpus} of dead task ${entry.pid}`);
-      const mismatched = findMaskMismatches(reclaimed.state, taskAffinityReader(proc, reclaimed.state));
-      const report: Json = {
-        reclaimedCpuLists: reclaimedReport(reclaimed.reclaimed),
-        // pid: the process whose mask is wrong; task: the task it belongs to (its PID in the pools).
-        mismatchedCpuMasks: mismatched.map((entry) => ({
-          actualCpus: entry.actualCpus,
-          cpus: entry.cpus,
-          pid: mismatchedProcess(reclaimed.state, entry),
-          pool: entry.pool,
-          task: entry.pid,
-        })),
-      };
+      const { report, mismatched } = reconcileReport(reclaimed.state, reclaimed.reclaimed, proc);
       context.stdout(`${sortedJson(report)}\n`);
       await publish?.(report, reconcileSummary(reclaimed.reclaimed.length, mismatched.length));
       return { state: reclaimed.state, reclaimed: reclaimed.reclaimed, mismatchedCpuMasks: mismatched.length };

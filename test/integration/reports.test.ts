@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { it } from "node:test";
+import { startAgent } from "../helpers/agent.ts";
 import { collect, repoRoot, runCmk, scratchDir, spawnCmk } from "../helpers/cmk.ts";
 import { eventually, type KubeObject, useControlPlane } from "../helpers/controlplane.ts";
 
@@ -106,4 +107,18 @@ it("reconcile --publish reports what it freed; in a loop it writes only when the
   assert.equal((await report("cmk-reconcilereports", node))?.metadata.resourceVersion, first.metadata.resourceVersion);
   loop.kill("SIGTERM");
   assert.equal((await done).status, 0);
+});
+
+it("cmk agent --publish, on the ConfigMap store, publishes both reports of its node: one process does the work of three", async () => {
+  const node = "rep-agent";
+  assert.equal(runCmk(["init", "--num-exclusive-cores=1", "--num-shared-cores=0", ...storeFlags(node)]).status, 0);
+  const agent = await startAgent(join(scratch, "agent.sock"), ["--publish", "--interval=0.2", ...storeFlags(node)]);
+  const nodeReport = await eventually("the agent's node report", () => report("cmk-nodereports", node).then((found) => found ?? undefined));
+  const reconcileReport = await eventually("the agent's reconcile report", () => report("cmk-reconcilereports", node).then((found) => found ?? undefined));
+  assert.equal(nodeReport.status?.["exclusiveFree"], 1);
+  assert.deepEqual(reconcileReport.spec.report, { mismatchedCpuMasks: [], reclaimedCpuLists: [] });
+  // isolate on the same node goes through the agent, which writes the ConfigMap.
+  const run = runCmk(["isolate", "--pool=infra", ...storeFlags(node), "--", "true"], { CMK_AGENT_SOCKET: agent.socket });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal((await agent.stop()).status, 0);
 });
