@@ -228,26 +228,31 @@ export function isolateFlagsOf(args: readonly string[]): Map<string, string> {
   return flags;
 }
 
-/** The one child of an isolate (its command's process), as procfs shows it; null when there is not exactly one. */
-function commandOf(procFs: string, isolatePid: number): CommandProcess | null {
+/** The one child of a process (of any of its threads), as procfs shows it; null when there is not exactly one. */
+export function soleChild(procFs: string, pid: number): number | null {
   const children: number[] = [];
   let threads: string[];
   try {
-    threads = readdirSync(`${procFs}/${isolatePid}/task`);
+    threads = readdirSync(`${procFs}/${pid}/task`);
   } catch {
     return null;
   }
   for (const thread of threads) {
     try {
-      for (const child of readFileSync(`${procFs}/${isolatePid}/task/${thread}/children`, "utf8").trim().split(/\s+/)) {
+      for (const child of readFileSync(`${procFs}/${pid}/task/${thread}/children`, "utf8").trim().split(/\s+/)) {
         if (child !== "") children.push(Number(child));
       }
     } catch {
       // The thread ended meanwhile.
     }
   }
-  if (children.length !== 1) return null;
-  const pid = children[0] as number;
+  return children.length === 1 ? (children[0] as number) : null;
+}
+
+/** The one child of an isolate (its command's process), as procfs shows it; null when there is not exactly one. */
+function commandOf(procFs: string, isolatePid: number): CommandProcess | null {
+  const pid = soleChild(procFs, isolatePid);
+  if (pid === null) return null;
   return { pid, start: readStartTime(procFs, pid), assigned: assignedCpus(procFs, pid), allowed: allowedCpus(procFs, pid) };
 }
 

@@ -145,26 +145,35 @@ async function isolateWithAgent(
   const path = context.settings.agentSocket;
   if (!existsSync(path)) return null;
   const { askAgent } = await import("../app/agent-client.ts");
-  const answer = await askAgent(
-    path,
-    {
-      operation: "allocate",
-      pool: request.pool,
-      count: request.count,
-      socket: options.socketId ?? -1,
-      affinity: request.pinned,
-      argv0: program[0] ?? "",
-      store: storeLocationNamed(options, context),
-    },
-    context.settings.lockTimeoutSeconds * 1000,
-  );
-  if (answer.kind === "no-agent") {
-    context.log.debug(`not using the agent: ${answer.why}`);
-    return null;
-  }
+  // The command is started (held) first, so that the agent, which sees it as this process's one
+  // child, records it too: its lists stay its own should this process be killed.
   forwardSignals(forwardedSignals);
   const { CMK_CPUS_ASSIGNED, CMK_CPUS_ASSIGNED_MASK, CMK_CPUS_SHARED, CMK_CPUS_INFRA, ...inherited } = context.env;
   const child = spawnHeld(program as [string, ...string[]], inherited);
+  let answer: Awaited<ReturnType<typeof askAgent>>;
+  try {
+    answer = await askAgent(
+      path,
+      {
+        operation: "allocate",
+        pool: request.pool,
+        count: request.count,
+        socket: options.socketId ?? -1,
+        affinity: request.pinned,
+        argv0: program[0] ?? "",
+        store: storeLocationNamed(options, context),
+      },
+      context.settings.lockTimeoutSeconds * 1000,
+    );
+  } catch (error) {
+    child.abandon();
+    throw error;
+  }
+  if (answer.kind === "no-agent") {
+    child.abandon();
+    context.log.debug(`not using the agent: ${answer.why}`);
+    return null;
+  }
   try {
     return startAndWait(child, CpuSet.parse(answer.env["CMK_CPUS_ASSIGNED"] ?? ""), { ...answer.env }, request.pinned, context, program);
   } finally {

@@ -9,7 +9,7 @@
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
-import { isAlive, readStartTime, taskLiveness } from "../adapters/procfs.ts";
+import { isAlive, readStartTime, soleChild, taskLiveness } from "../adapters/procfs.ts";
 import { exitStatuses } from "../app/exit-statuses.ts";
 import type { Logger } from "../app/log.ts";
 import { type AgentRequest, type AllocateRequest, formatError, formatOk, maxRequestBytes, parseRequest } from "../core/agent-protocol.ts";
@@ -46,7 +46,7 @@ export interface AgentOptions {
 }
 
 type Pending =
-  | { readonly kind: "allocate"; readonly request: AllocateRequest; readonly task: ProcessIdentity; readonly done: (outcome: AllocateOutcome) => void }
+  | { readonly kind: "allocate"; readonly request: AllocateRequest; readonly record: TaskRecord; readonly done: (outcome: AllocateOutcome) => void }
   | { readonly kind: "release"; readonly taskId: string };
 
 type AllocateOutcome = { readonly ok: true; readonly env: readonly string[] } | { readonly ok: false; readonly error: CmkError };
@@ -60,7 +60,7 @@ export class NodeAgent {
   private queue: Pending[] = [];
   private flushing = false;
   /** Processes whose lists are freed when they exit: those that closed their lease, and those found at start. */
-  private readonly watches = new Map<string, { readonly task: ProcessIdentity; readonly watch: ExitWatch | null }>();
+  private readonly watches = new Map<string, { readonly record: TaskRecord; readonly process: ProcessIdentity; readonly watch: ExitWatch | null }>();
   private readonly leases = new Set<Socket>();
   private poller: NodeJS.Timeout | undefined;
   /** Reclaimed lists since the start, for the metrics of the long-running mode. */
@@ -78,7 +78,7 @@ export class NodeAgent {
       const result = reclaimDead(current, taskLiveness(procFs));
       return result.reclaimed.length > 0 ? { state: result.state, result: result.state, durability: "tasks" } : { result: current };
     });
-    for (const [taskId, record] of state.tasks) this.watch(taskId, record.isolate);
+    for (const [taskId, record] of state.tasks) this.leaseEnded(taskId, record);
     await this.listen();
     this.poller = setInterval(() => this.pollWatched(), pollMs);
     this.poller.unref();
@@ -223,8 +223,16 @@ export class NodeAgent {
       socket.end(formatError(exitStatuses.failure, "cannot tell which process connected (SO_PEERCRED); run the agent in the host's PID namespace"));
       return;
     }
-    const task = { pid, start };
-    const outcome = await new Promise<AllocateOutcome>((done) => this.enqueue({ kind: "allocate", request, task, done }));
+    // A client that started its command before asking (isolate's TypeScript path) has it as its
+    // one child: the kernel's word, recorded so that the lists stay the command's if the client dies.
+    const childPid = soleChild(this.options.procFs, pid);
+    const childStart = childPid === null ? null : readStartTime(this.options.procFs, childPid);
+    const record: TaskRecord = {
+      isolate: { pid, start },
+      ...(childPid !== null && childStart !== null ? { child: { pid: childPid, start: childStart } } : {}),
+      affinity: request.affinity,
+    };
+    const outcome = await new Promise<AllocateOutcome>((done) => this.enqueue({ kind: "allocate", request, record, done }));
     if (!outcome.ok) {
       socket.end(replyFor(outcome.error));
       return;
@@ -232,32 +240,34 @@ export class NodeAgent {
     const taskId = String(pid);
     if (socket.destroyed) {
       // The client went away before the answer: its lease ended already.
-      this.leaseEnded(taskId, task);
+      this.leaseEnded(taskId, record);
       return;
     }
     this.leases.add(socket);
     socket.once("close", () => {
       this.leases.delete(socket);
-      this.leaseEnded(taskId, task);
+      this.leaseEnded(taskId, record);
     });
     socket.write(formatOk(outcome.env));
   }
 
   // ---- Leases and watches ------------------------------------------------------------------
 
-  /** The connection closed: free the lists now, or once the process (which closed it itself) exits. */
-  private leaseEnded(taskId: string, task: ProcessIdentity): void {
-    if (isAlive(this.options.procFs, task)) this.watch(taskId, task);
-    else this.enqueue({ kind: "release", taskId });
+  /** The connection closed: free the lists now, or once its processes (the client, its command) have exited. */
+  private leaseEnded(taskId: string, record: TaskRecord): void {
+    const living = [record.isolate, ...(record.child === undefined ? [] : [record.child])].find((process) => isAlive(this.options.procFs, process));
+    if (living === undefined) this.enqueue({ kind: "release", taskId });
+    else this.watch(taskId, record, living);
   }
 
-  private watch(taskId: string, task: ProcessIdentity): void {
+  /** Watches `process`, one of the task's; when it exits, the task's other process may still hold the lists. */
+  private watch(taskId: string, record: TaskRecord, process: ProcessIdentity): void {
     if (this.watches.has(taskId)) return;
-    const watch = this.options.watchExit(task.pid, () => this.watchedExited(taskId));
-    this.watches.set(taskId, { task, watch });
+    const watch = this.options.watchExit(process.pid, () => this.watchedExited(taskId));
+    this.watches.set(taskId, { record, process, watch });
     // Without a pidfd, look again soon: a connection often closes while its process is still
     // exiting (the kernel closes descriptors before the process is a zombie).
-    if (watch === null) this.recheckSoon(taskId, task, 1);
+    if (watch === null) this.recheckSoon(taskId, process, 1);
   }
 
   private recheckSoon(taskId: string, task: ProcessIdentity, delayMs: number): void {
@@ -274,12 +284,12 @@ export class NodeAgent {
     if (watched === undefined) return;
     watched.watch?.close();
     this.watches.delete(taskId);
-    this.enqueue({ kind: "release", taskId });
+    this.leaseEnded(taskId, watched.record);
   }
 
   /** Checks every watched process: the only check where pidfds are missing, a safety net elsewhere. */
   private pollWatched(): void {
-    for (const [taskId, { task }] of [...this.watches]) if (!isAlive(this.options.procFs, task)) this.watchedExited(taskId);
+    for (const [taskId, { process }] of [...this.watches]) if (!isAlive(this.options.procFs, process)) this.watchedExited(taskId);
   }
 
   // ---- Transactions --------------------------------------------------------------------------
@@ -326,8 +336,7 @@ export class NodeAgent {
     const outcomes: AllocateOutcome[] = [];
     for (const pending of batch) {
       if (pending.kind !== "allocate") continue;
-      const { request, task } = pending;
-      const record: TaskRecord = { isolate: task, affinity: request.affinity };
+      const { request, record } = pending;
       try {
         const allocation = allocate(
           state,
@@ -335,7 +344,7 @@ export class NodeAgent {
             pool: request.pool,
             socketId: socketFor(request.pool, request.socket < 0 ? null : request.socket),
             count: isExclusivePool(request.pool) ? request.count : 1,
-            taskId: String(task.pid),
+            taskId: String(record.isolate.pid),
             record,
           },
           liveness,

@@ -1,7 +1,6 @@
 // A real `cmk agent` for tests: started on a conf dir with its socket in a scratch directory,
 // waited for until it serves, stopped (SIGTERM, or SIGKILL to test a crash) at the end.
 import type { ChildProcess } from "node:child_process";
-import { after } from "node:test";
 import { type CmkResult, collect, spawnCmk } from "./cmk.ts";
 
 export interface RunningAgent {
@@ -25,7 +24,8 @@ export async function startAgent(socket: string, args: readonly string[], env: R
     stopped = true;
     return finished;
   };
-  after(() => void stop("SIGKILL"));
+  // Also outside the test runner (scripts/torture.ts): never leave an agent behind.
+  process.once("exit", () => child.kill("SIGKILL"));
   await new Promise<void>((resolve, reject) => {
     const timer = setInterval(() => {
       if (stderr.includes("serving allocations on")) {
