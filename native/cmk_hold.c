@@ -6,16 +6,19 @@
 // It waits on fd 3 for the start message: one 'S', then "NAME=value\0" entries to add to the
 // environment. EOF without it (isolate gave up, or died) ends it without running anything
 // (status 125). Then it execs the command, searching PATH as execvp does (without running
-// scripts that lack a "#!" line through sh). If exec fails it writes the errno to fd 4 and exits
-// 127; fd 4 is close-on-exec, so isolate reads EOF there once the command runs. A separate small
-// program because isolate can start it with posix_spawn (vfork speed) where a held copy of
-// isolate itself would need fork, copying a whole Node.js process.
+// scripts that lack a "#!" line through sh: native/cmk_exec.c, which the agent fast path shares).
+// If exec fails it writes the errno to fd 4 and exits 127; fd 4 is close-on-exec, so isolate
+// reads EOF there once the command runs. A separate small program because isolate can start it
+// with posix_spawn (vfork speed) where a held copy of isolate itself would need fork, copying a
+// whole Node.js process.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "cmk_exec.h"
 
 #define START_FD 3
 #define REPORT_FD 4
@@ -79,36 +82,5 @@ int main(int argc, char **argv) {
   memcpy(env, environ, inherited * sizeof *env);
   for (size_t at = 1, count = inherited; at < length; at += strlen(message + at) + 1) env[count++] = message + at;
 
-  const char *file = argv[1];
-  char **args = argv + 1;
-  if (strchr(file, '/') != NULL) {
-    execve(file, args, env);
-    return fail(errno);
-  }
-  const char *path = getenv("PATH");
-  if (path == NULL) path = "/usr/local/bin:/usr/bin:/bin";
-  size_t file_length = strlen(file);
-  char *candidate = malloc(strlen(path) + file_length + 2);
-  if (candidate == NULL) return fail(ENOMEM);
-  // EACCES from one directory wins over ENOENT from the others; other errors stop the search.
-  int error = ENOENT, denied = 0;
-  for (const char *dir = path;;) {
-    const char *end = strchrnul(dir, ':');
-    size_t dir_length = (size_t)(end - dir);
-    if (dir_length > 0) {
-      memcpy(candidate, dir, dir_length);
-      candidate[dir_length++] = '/';
-    }
-    memcpy(candidate + dir_length, file, file_length + 1);
-    execve(candidate, args, env);
-    if (errno == EACCES) {
-      denied = 1;
-    } else if (errno != ENOENT && errno != ENOTDIR) {
-      error = errno;
-      break;
-    }
-    if (*end == '\0') break;
-    dir = end + 1;
-  }
-  return fail(denied && error == ENOENT ? EACCES : error);
+  return fail(cmk_exec(argv[1], argv + 1, env));
 }

@@ -1,5 +1,7 @@
 // The installed `cmk`: starts the pinned Node.js runtime on cmk's bundle, both kept in a
-// build-specific directory beside this file, so a container needs nothing but glibc.
+// build-specific directory beside this file, so a container needs nothing but glibc. `cmk
+// isolate` first tries the node's cmk agent without Node.js (cmk_fastpath.c): when the agent
+// answers, the command runs in this process; otherwise Node.js starts as for any command.
 //
 // `cmk install` writes the directory's name and the oldest glibc its C++ runtime accepts into
 // the two arrays below (found by their markers). The runtime is started through the dynamic
@@ -13,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "cmk_fastpath.h"
 
 #if !defined(__x86_64__)
 #error "cmk ships the x86-64 Node.js runtime only"
@@ -43,6 +47,9 @@ int main(int argc, char **argv) {
     fputs("cmk: this launcher is a template; install cmk with 'cmk install'\n", stderr);
     return 1;
   }
+  // Returns only when the TypeScript path must run, with nothing changed.
+  cmk_fast_isolate(argc, argv);
+
   char dir[PATH_MAX];
   ssize_t length = readlink("/proc/self/exe", dir, sizeof dir - 1);
   if (length < 0) {

@@ -1,8 +1,10 @@
 // Thin Node-API bindings for the system calls Node.js does not expose: sched_setaffinity,
 // sched_getaffinity, flock (also a wait for an exclusive lock, bounded by a timeout, on a worker
-// thread), a held child (started now, told later to exec), signal forwarding, a blocking wait
-// and an immediate exit. Every function returns (or resolves to) 0, or its result, or a negative
-// errno; all interpretation (CPU sets, retries, messages) lives in TypeScript.
+// thread), a held child (started now, told later to exec), signal forwarding, a blocking wait,
+// an immediate exit, the process at the other end of a Unix socket (SO_PEERCRED) and a
+// process's exit watched on the event loop (pidfd). Every function returns (or resolves to) 0,
+// or its result, or a negative errno; all interpretation (CPU sets, retries, messages) lives in
+// TypeScript.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -14,11 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <node_api.h>
+#include <uv.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434  // Linux 5.3, the same number on every architecture
+#endif
 
 static int32_t arg_int32(napi_env env, napi_value value) {
   int32_t out = 0;
@@ -427,21 +435,170 @@ static napi_value exit_now(napi_env env, napi_callback_info info) {
   _exit(argc > 0 ? arg_int32(env, argv[0]) : 1);
 }
 
-// peerCredentials(fd): the process at the other end of a connected Unix socket, as the kernel
-// recorded it when it connected (SO_PEERCRED): { pid, uid, gid }, or -errno.
-#include <sys/socket.h>
+// ---- Who is at the other end of a socket, and when a process ends ------------------------------
+//
+// cmk agent learns who asked from the kernel, never from the request: SO_PEERCRED names the
+// process that connected. It frees a task's lists the moment the task's process exits: a pidfd
+// (pidfd_open, Linux 5.3) becomes readable then, even before the process is reaped, and libuv
+// watches it on the event loop like a socket, with no polling of /proc and no thread.
+
+// peerCredentials(fd) -> { pid, uid, gid } | -errno: the process that connected to (or accepted)
+// this Unix socket, as the kernel recorded it then; its PID as this process's PID namespace
+// numbers it. -ENOTCONN when the socket has no peer.
 static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct ucred cred;
-  socklen_t length = sizeof cred;
-  if (argc < 1 || getsockopt(arg_int32(env, argv[0]), SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) return int32_value(env, -errno);
-  napi_value out;
+  if (argc < 1) return int32_value(env, -EINVAL);
+  struct ucred credentials;
+  socklen_t length = sizeof credentials;
+  if (getsockopt(arg_int32(env, argv[0]), SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return int32_value(env, -errno);
+  if (credentials.pid <= 0) return int32_value(env, -ENOTCONN);
+  napi_value out, pid, uid, gid;
   napi_create_object(env, &out);
-  napi_set_named_property(env, out, "pid", int32_value(env, cred.pid));
-  napi_set_named_property(env, out, "uid", int32_value(env, (int32_t)cred.uid));
-  napi_set_named_property(env, out, "gid", int32_value(env, (int32_t)cred.gid));
+  napi_create_int32(env, credentials.pid, &pid);
+  napi_create_uint32(env, credentials.uid, &uid);
+  napi_create_uint32(env, credentials.gid, &gid);
+  napi_set_named_property(env, out, "pid", pid);
+  napi_set_named_property(env, out, "uid", uid);
+  napi_set_named_property(env, out, "gid", gid);
+  return out;
+}
+
+// One watch: freed when both the libuv handle is closed and the JS close function is collected,
+// so a close() called at any time finds it.
+struct exit_watch {
+  uv_poll_t poll;
+  int pidfd;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  napi_async_cleanup_hook_handle cleanup;
+  int closing;
+  int references;
+};
+
+static void exit_watch_release(struct exit_watch *watch) {
+  if (--watch->references == 0) free(watch);
+}
+
+static void exit_watch_closed(uv_handle_t *handle) {
+  struct exit_watch *watch = handle->data;
+  close(watch->pidfd);
+  if (watch->callback != NULL) napi_delete_reference(watch->env, watch->callback);
+  if (watch->context != NULL) napi_async_destroy(watch->env, watch->context);
+  if (watch->cleanup != NULL) napi_remove_async_cleanup_hook(watch->cleanup);
+  exit_watch_release(watch);
+}
+
+// Stops watching, at most once: by close(), after the exit, or when the environment ends.
+static void exit_watch_stop(struct exit_watch *watch) {
+  if (watch->closing) return;
+  watch->closing = 1;
+  uv_poll_stop(&watch->poll);
+  uv_close((uv_handle_t *)&watch->poll, exit_watch_closed);
+}
+
+// The pidfd is readable: the process has exited. An error polling it (never seen) is reported
+// the same way; a caller that must be sure checks the process (procfs) when called.
+static void exit_watch_ready(uv_poll_t *poll, int status, int events) {
+  (void)status;
+  (void)events;
+  struct exit_watch *watch = poll->data;
+  napi_env env = watch->env;
+  exit_watch_stop(watch);  // Called back once; close() from the callback on does nothing.
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value callback, receiver, result;
+  if (napi_get_reference_value(env, watch->callback, &callback) == napi_ok && callback != NULL) {
+    napi_get_global(env, &receiver);  // napi_make_callback wants an object to call it on.
+    // Runs the callback as an async operation of its own (async hooks, microtasks after it).
+    if (napi_make_callback(env, watch->context, receiver, callback, 0, NULL, &result) == napi_pending_exception) {
+      napi_value error;
+      napi_get_and_clear_last_exception(env, &error);
+      napi_fatal_exception(env, error);  // The process's uncaughtException, as for any callback.
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void exit_watch_cleanup(napi_async_cleanup_hook_handle handle, void *data) {
+  (void)handle;  // Removed in exit_watch_closed, once libuv has let go of the handle.
+  exit_watch_stop(data);
+}
+
+static napi_value exit_watch_close(napi_env env, napi_callback_info info) {
+  void *data = NULL;
+  napi_get_cb_info(env, info, NULL, NULL, NULL, &data);
+  exit_watch_stop(data);
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  return undefined;
+}
+
+static void exit_watch_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  exit_watch_release(data);
+}
+
+// watchExit(pid, onExit, keepAlive = false) -> { close() } | -errno. Calls onExit once, on the
+// event loop, when process `pid` has exited (also when it is a zombie not yet reaped, at once),
+// unless close() came first; after either, the pidfd and the handle are freed. The watch keeps
+// the event loop alive only with keepAlive: a server's loop runs anyway, and a watch of a
+// long-lived process must not keep a process that has finished everything else from exiting.
+// -ESRCH: no such process, it has exited and been reaped already (or never was). -ENOSYS: the
+// kernel has no pidfd_open (before 5.3); poll procfs instead. -EINVAL: a pid <= 0, or onExit is
+// no function. The PID is this process's PID namespace's; whether it is still the process meant
+// (not a new one with a recycled PID) is for the caller to check after the watch is set (by its
+// start time in procfs): the pidfd then holds that process.
+static napi_value watch_exit(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype type = napi_undefined;
+  if (argc < 2 || napi_typeof(env, argv[1], &type) != napi_ok || type != napi_function) return int32_value(env, -EINVAL);
+  int32_t pid = arg_int32(env, argv[0]);
+  if (pid <= 0) return int32_value(env, -EINVAL);
+  bool keep_alive = false;
+  if (argc > 2) napi_get_value_bool(env, argv[2], &keep_alive);  // Not a boolean: false.
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL) return int32_value(env, -ENOSYS);
+  int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);  // Always close-on-exec.
+  if (pidfd < 0) return int32_value(env, -errno);
+  struct exit_watch *watch = calloc(1, sizeof *watch);
+  if (watch == NULL) {
+    close(pidfd);
+    return int32_value(env, -ENOMEM);
+  }
+  watch->pidfd = pidfd;
+  watch->env = env;
+  watch->poll.data = watch;
+  int rc = uv_poll_init(loop, &watch->poll, pidfd);
+  if (rc != 0) {
+    close(pidfd);
+    free(watch);
+    return int32_value(env, rc);  // libuv's errors are negative errnos on Linux.
+  }
+  watch->references = 1;  // The handle's; the close function's comes with it below.
+  napi_value name, out, close_function;
+  napi_create_string_utf8(env, "cmk:watchExit", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_reference(env, argv[1], 1, &watch->callback) != napi_ok || napi_async_init(env, NULL, name, &watch->context) != napi_ok ||
+      napi_add_async_cleanup_hook(env, exit_watch_cleanup, watch, &watch->cleanup) != napi_ok ||
+      napi_create_function(env, "close", NAPI_AUTO_LENGTH, exit_watch_close, watch, &close_function) != napi_ok ||
+      napi_add_finalizer(env, close_function, watch, exit_watch_finalize, NULL, NULL) != napi_ok) {
+    exit_watch_stop(watch);
+    return int32_value(env, -ENOMEM);
+  }
+  watch->references++;
+  rc = uv_poll_start(&watch->poll, UV_READABLE, exit_watch_ready);
+  if (rc != 0) {
+    exit_watch_stop(watch);
+    return int32_value(env, rc);
+  }
+  if (!keep_alive) uv_unref((uv_handle_t *)&watch->poll);
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "close", close_function);
   return out;
 }
 
@@ -457,6 +614,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"waitChild", NULL, wait_child, NULL, NULL, NULL, napi_default, NULL},
     {"exitNow", NULL, exit_now, NULL, NULL, NULL, napi_default, NULL},
     {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_default, NULL},
+    {"watchExit", NULL, watch_exit, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
   return exports;

@@ -1,7 +1,8 @@
 // Builds the runnable tree: dist/cmk.cjs (entry) and dist/cmk-main.cjs (one bundle, subcommands
 // loaded lazily), dist/.code-cache (V8's compiled code of the bundle per subcommand),
-// dist/cmk_native.node (the system-call shim), dist/cmk-hold (isolate's held command) and
-// dist/cmk-launcher (the installed executable). Run by `npm ci` (prepare) and `npm run build`.
+// dist/cmk_native.node (the system-call shim), dist/cmk-hold (isolate's held command),
+// dist/cmk-launcher (the installed executable) and dist/cmk-fast (bin/cmk's isolate: the agent
+// fast path, else Node.js). Run by `npm ci` (prepare) and `npm run build`.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -53,13 +54,17 @@ execFileSync(
   ],
   { stdio: "inherit" },
 );
-// The installed executable's template (`cmk install` fills in where its runtime lives), and the
-// helper that holds isolate's command until it may run.
-for (const [source, output] of [
-  ["cmk_launcher.c", "cmk-launcher"],
-  ["cmk_hold.c", "cmk-hold"],
+// The installed executable's template (`cmk install` fills in where its runtime lives), the
+// helper that holds isolate's command until it may run, and the source tree's isolate; the
+// launchers carry the agent fast path (cmk_fastpath.c), and whatever runs a command searches
+// PATH with cmk_exec.c.
+for (const [output, sources] of [
+  ["cmk-launcher", ["cmk_launcher.c", "cmk_fastpath.c", "cmk_exec.c"]],
+  ["cmk-fast", ["cmk_fast.c", "cmk_fastpath.c", "cmk_exec.c"]],
+  ["cmk-hold", ["cmk_hold.c", "cmk_exec.c"]],
 ] as const) {
-  execFileSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", join(root, "native", source), "-o", join(dist, output)], { stdio: "inherit" });
+  const files = sources.map((source) => join(root, "native", source));
+  execFileSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", ...files, "-o", join(dist, output)], { stdio: "inherit" });
 }
 
 const buildInfo = { version: pkg.version, build: gitBuildId() };

@@ -5,6 +5,19 @@ import { CmkError } from "../core/errors.ts";
 /** Defined by scripts/build.ts in the bundle; absent when the sources run directly (tests). */
 declare const CMK_BUNDLED: boolean | undefined;
 
+/** The process at the other end of a Unix socket, as the kernel recorded it when it connected. */
+export interface PeerCredentials {
+  /** In this process's PID namespace. */
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** A watch of a process's exit; close() stops it (no callback after it), and is idempotent. */
+export interface ExitWatch {
+  close(): void;
+}
+
 export interface NativeBindings {
   setAffinity(tid: number, mask: Uint8Array): number;
   getAffinity(tid: number): Uint8Array | number;
@@ -21,6 +34,17 @@ export interface NativeBindings {
   /** The child's exit status, 128+N for signal N, or -errno. */
   waitChild(pid: number): number;
   exitNow(code: number): never;
+  /** SO_PEERCRED of a connected Unix socket: its peer, or -ENOTCONN (no peer), -ENOTSOCK, -EBADF, -errno. */
+  peerCredentials(fd: number): PeerCredentials | number;
+  /**
+   * Calls `onExit` once, on the event loop, when process `pid` exits (a pidfd polled by libuv; a
+   * zombie counts as exited, at once), unless close() came first. The watch keeps the event loop
+   * alive only with `keepAlive`. A negative errno instead of a watch: -ESRCH when the process is
+   * gone already (exited and reaped), -ENOSYS when the kernel has no pidfd_open (before Linux 5.3:
+   * poll instead), -EINVAL for a pid <= 0 or a callback that is no function. A throwing `onExit`
+   * is an uncaught exception, as in any callback.
+   */
+  watchExit(pid: number, onExit: () => void, keepAlive?: boolean): ExitWatch | number;
 }
 
 export const ETIMEDOUT = 110;
@@ -28,6 +52,9 @@ export const EWOULDBLOCK = 11;
 
 /** No such process or thread: it ended meanwhile. */
 export const ESRCH = 3;
+
+/** A system call this kernel does not have. */
+export const ENOSYS = 38;
 
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
@@ -94,6 +121,8 @@ const errnoNames: Readonly<Record<number, string>> = {
   36: "ENAMETOOLONG",
   38: "ENOSYS",
   40: "ELOOP",
+  88: "ENOTSOCK",
+  107: "ENOTCONN",
   110: "ETIMEDOUT",
 };
 

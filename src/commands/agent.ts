@@ -4,7 +4,7 @@
 // with the long-running mode's metrics, so that a node needs one cmk process.
 import type { Socket } from "node:net";
 import { groupId } from "../adapters/groups.ts";
-import { native } from "../adapters/native.ts";
+import { peerCredentials, watchProcessExit } from "../adapters/peer-process.ts";
 import type { Context } from "../app/context.ts";
 import { nodeReport } from "../app/node-report.ts";
 import { reportPublisher } from "../app/publish.ts";
@@ -12,16 +12,9 @@ import { reconcileReport } from "../app/reconcile-report.ts";
 import { openStore } from "../app/stores.ts";
 import { usageError } from "../core/errors.ts";
 import { nodeReportSummary, reconcileSummary } from "../core/report-summary.ts";
-import type { ExitWatch } from "../server/agent.ts";
 import type { agentFlags, OptionsOf } from "./flags.ts";
 import { runLoop } from "./long-running.ts";
 import type { CommandResult } from "./table.ts";
-
-/** What the agent needs of the native shim: the peer of a Unix socket, and a pidfd watch. */
-interface AgentBindings {
-  peerCredentials?(fd: number): { pid: number; uid: number; gid: number } | number;
-  watchExit?(pid: number, onExit: () => void): ExitWatch | number;
-}
 
 /** The descriptor under a connected Unix socket (libuv's pipe handle keeps it as `fd`). */
 function descriptorOf(socket: Socket): number | undefined {
@@ -31,7 +24,6 @@ function descriptorOf(socket: Socket): number | undefined {
 
 export async function run(options: OptionsOf<typeof agentFlags>, context: Context): Promise<CommandResult> {
   if (options.interval <= 0) throw usageError("cmk agent runs until stopped: --interval (seconds between reconcile passes) must be above 0");
-  const bindings = native() as AgentBindings;
   const { NodeAgent } = await import("../server/agent.ts");
   let agent: InstanceType<typeof NodeAgent> | undefined;
   const failure = await runLoop(options, context, "agent", async (loopContext) => {
@@ -45,13 +37,13 @@ export async function run(options: OptionsOf<typeof agentFlags>, context: Contex
       socketGroup: options.socketGroup === undefined ? undefined : groupId(options.socketGroup),
       peerPid: (socket) => {
         const fd = descriptorOf(socket);
-        const peer = fd === undefined ? undefined : bindings.peerCredentials?.(fd);
-        return typeof peer === "object" ? peer.pid : null;
+        try {
+          return fd === undefined ? null : peerCredentials(fd).pid;
+        } catch {
+          return null;
+        }
       },
-      watchExit: (pid, onExit) => {
-        const watch = bindings.watchExit?.(pid, onExit);
-        return typeof watch === "object" ? watch : null;
-      },
+      watchExit: (pid, onExit) => watchProcessExit(pid, onExit),
     });
     await agent.start();
     const publishReconcile = await reportPublisher("reconcile", options, loopContext);
