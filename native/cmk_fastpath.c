@@ -407,17 +407,18 @@ static char *format_cpus(const struct cpus *set) {
 
 // ---- Messages in the TypeScript path's words ----------------------------------------------
 
-// The errno names src/adapters/native.ts knows; others read "errno N", as there.
+// The errno names src/adapters/native.ts knows, and ECONNREFUSED for a socket nobody listens on;
+// others read "errno N", as there.
+#define NAMED(number) {number, #number}
 static const char *errno_name(int error, char *buffer, size_t size) {
   static const struct {
     int number;
     const char *name;
   } names[] = {
-      {EPERM, "EPERM"},   {ENOENT, "ENOENT"},   {ESRCH, "ESRCH"},   {EINTR, "EINTR"},           {EIO, "EIO"},         {E2BIG, "E2BIG"},
-      {ENOEXEC, "ENOEXEC"}, {EBADF, "EBADF"},   {ECHILD, "ECHILD"}, {EAGAIN, "EAGAIN"},         {ENOMEM, "ENOMEM"},   {EACCES, "EACCES"},
-      {EFAULT, "EFAULT"}, {EBUSY, "EBUSY"},     {ENOTDIR, "ENOTDIR"}, {EISDIR, "EISDIR"},       {EINVAL, "EINVAL"},   {ENFILE, "ENFILE"},
-      {EMFILE, "EMFILE"}, {ETXTBSY, "ETXTBSY"}, {ENOSPC, "ENOSPC"}, {EROFS, "EROFS"},           {ENAMETOOLONG, "ENAMETOOLONG"},
-      {ENOSYS, "ENOSYS"}, {ELOOP, "ELOOP"},     {ETIMEDOUT, "ETIMEDOUT"}, {ECONNREFUSED, "ECONNREFUSED"},
+      NAMED(EPERM),  NAMED(ENOENT), NAMED(ESRCH),   NAMED(EINTR),        NAMED(EIO),    NAMED(E2BIG),     NAMED(ENOEXEC),  NAMED(EBADF),
+      NAMED(ECHILD), NAMED(EAGAIN), NAMED(ENOMEM),  NAMED(EACCES),       NAMED(EFAULT), NAMED(EBUSY),     NAMED(ENOTDIR),  NAMED(EISDIR),
+      NAMED(EINVAL), NAMED(ENFILE), NAMED(EMFILE),  NAMED(ETXTBSY),      NAMED(ENOSPC), NAMED(EROFS),     NAMED(ENAMETOOLONG), NAMED(ENOSYS),
+      NAMED(ELOOP),  NAMED(ENOTSOCK), NAMED(ENOTCONN), NAMED(ETIMEDOUT), NAMED(ECONNREFUSED),
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (names[i].number == error) return names[i].name;
