@@ -2,12 +2,13 @@
 // machine's real CPUs), frees a list when its workload ends, survives kill -9 of itself, and keeps
 // serving whatever hostile clients send.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { startAgent } from "../helpers/agent.ts";
-import { collect, readStateDocument, runCmk, scratchDir, spawnCmk, tasksOn } from "../helpers/cmk.ts";
+import { cmkEnv, collect, editStateDocument, readStateDocument, repoRoot, runCmk, scratchDir, spawnCmk, tasksOn } from "../helpers/cmk.ts";
 import { isolateBehaviour } from "../helpers/isolate-behaviour.ts";
 import { type ExpectedList, expectedPools, hostNode } from "../helpers/topology.ts";
 
@@ -153,4 +154,73 @@ describe("cmk agent", () => {
 isolateBehaviour("through cmk agent", async () => {
   const { dir, env } = await nodeWithAgent();
   return { dir, env };
+});
+
+describe("cmk agent under load and crashes", () => {
+  it("frees a list within milliseconds when its workload is killed with SIGKILL at random instants, and never leaks one", async () => {
+    const { dir, socket, env } = await nodeWithAgent();
+    const latencies: number[] = [];
+    for (let round = 0; round < 15; round++) {
+      const workload = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sleep", "5"], env);
+      const exited = collect(workload);
+      // Half the kills land while isolate is still asking; the others on the running workload.
+      const runningFirst = round % 2 === 0;
+      if (runningFirst) await until("the list to be held", () => (exclusiveTasks(dir).length > 0 ? true : undefined));
+      else await new Promise((resolve) => setTimeout(resolve, Math.random() * 10));
+      workload.kill("SIGKILL");
+      await exited;
+      const killed = performance.now();
+      await until("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined), 2000);
+      if (runningFirst) latencies.push(performance.now() - killed);
+    }
+    assert.match(await converse(socket, "CMK/1 status\n"), /"leases":0\b/);
+    latencies.sort((a, b) => a - b);
+    // The goal (10 ms at p99) is measured by npm run bench; here, a bound no loaded machine misses.
+    assert.ok((latencies.at(-1) as number) < 500, `freed after ${latencies.map((ms) => ms.toFixed(1)).join(", ")} ms`);
+  });
+
+  it("serves 256 concurrent isolates on a 256-list pool, each its own list; the 257th exits 5 naming holders", async () => {
+    const dir = join(root, `wide-${counter}`);
+    const socket = join(root, `wide-${counter++}.sock`);
+    assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
+    // 256 exclusive lists of CPUs this machine need not have (isolate --no-affinity never pins them).
+    editStateDocument(dir, (document) => {
+      const config = document.config as Record<string, Record<string, Record<string, string[]>>>;
+      config["exclusive"] = { "0": Object.fromEntries(Array.from({ length: 256 }, (_, index) => [`${4096 + index}`, []])) };
+    });
+    const agent = await startAgent(socket, [`--conf-dir=${dir}`, "--interval=5"]);
+    const env = { CMK_AGENT_SOCKET: socket };
+    const workloads = Array.from({ length: 256 }, () =>
+      spawn(
+        join(repoRoot, "bin", "cmk"),
+        ["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--no-affinity", "--", "sh", "-c", 'echo "$CMK_CPUS_ASSIGNED"; read line'],
+        {
+          env: cmkEnv(env),
+          stdio: ["pipe", "pipe", "pipe"],
+        },
+      ),
+    );
+    const ended = workloads.map((workload) => collect(workload));
+    const given = await Promise.all(
+      workloads.map(
+        (workload, index) =>
+          new Promise<string>((resolve, reject) => {
+            workload.stdout?.once("data", (data: Buffer) => resolve(data.toString().trim()));
+            workload.once("exit", (code) => reject(new Error(`isolate ${index} ended ${code} before its command ran`)));
+          }),
+      ),
+    );
+    try {
+      assert.equal(new Set(given).size, 256, "a list was given twice");
+      const extra = runCmk(["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--no-affinity", "--", "true"], env);
+      assert.equal(extra.status, 5, extra.stderr);
+      assert.match(extra.stderr, /0 free of 256 CPU lists, 1 requested; held: \d+ by PID \d+, .* and 248 more/);
+      assert.match(await converse(socket, "CMK/1 status\n"), /"leases":256\b/);
+    } finally {
+      for (const workload of workloads) workload.stdin?.end("done\n");
+    }
+    for (const result of await Promise.all(ended)) assert.equal(result.status, 0, result.stderr);
+    await until("every list to be free", () => (readStateDocument(dir)?.tasks === undefined ? true : undefined));
+    assert.equal((await agent.stop()).status, 0);
+  });
 });

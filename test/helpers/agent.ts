@@ -24,7 +24,10 @@ export async function startAgent(socket: string, args: readonly string[], env: R
     stopped = true;
     return finished;
   };
-  // Also outside the test runner (scripts/torture.ts): never leave an agent behind.
+  // An agent does not keep the test process alive, and never outlives it (in or out of the test runner).
+  child.unref();
+  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+  (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
   process.once("exit", () => child.kill("SIGKILL"));
   await new Promise<void>((resolve, reject) => {
     const timer = setInterval(() => {

@@ -11,6 +11,8 @@ export const cmkBin = join(repoRoot, "bin", "cmk");
 
 export interface CmkResult {
   readonly status: number | null;
+  /** The signal that ended cmk itself (on the agent fast path, cmk is the command); null otherwise. */
+  readonly signal?: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -27,7 +29,7 @@ export function cmkEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 export function runCmk(args: readonly string[], extraEnv: Record<string, string> = {}, cwd = repoRoot): CmkResult {
   const result = spawnSync(cmkBin, args, { env: cmkEnv(extraEnv), cwd, encoding: "utf8" });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
 export function spawnCmk(args: readonly string[], extraEnv: Record<string, string> = {}): ChildProcess {

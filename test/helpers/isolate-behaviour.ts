@@ -48,7 +48,9 @@ export function isolateBehaviour(kind: string, makeNode: () => Promise<IsolateNo
     it("ends with the command's status: its exit code, 128+N for signal N, 127 when it does not exist", async () => {
       const node = await makeNode();
       assert.equal(isolate(node, ["--pool=infra", "--", "sh", "-c", "exit 7"]).status, 7);
-      assert.equal(isolate(node, ["--pool=infra", "--", "sh", "-c", "kill -TERM $$"]).status, 143);
+      // Isolate reports it as 128+N, or (on the agent's fast path, where isolate became the command) ends by it: a shell sees 143 either way.
+      const signalled = isolate(node, ["--pool=infra", "--", "sh", "-c", "kill -TERM $$"]);
+      assert.ok(signalled.status === 143 || signalled.signal === "SIGTERM", `status ${signalled.status}, signal ${signalled.signal}`);
       const missing = isolate(node, ["--pool=infra", "--", "no-such-command-here"]);
       assert.equal(missing.status, 127);
       assert.match(missing.stderr, /cannot run no-such-command-here: command not found/);
