@@ -66,6 +66,8 @@ interface Row {
   readonly value: number;
   readonly baselineName: string;
   readonly base: number;
+  /** The unit of value, base and goal (default ms). */
+  readonly unit?: string;
   /** Milliseconds to stay within; undefined for a figure reported without a goal. */
   readonly goal: number | undefined;
 }
@@ -73,7 +75,7 @@ const rows: Row[] = [];
 function report(row: Row): void {
   rows.push(row);
   process.stdout.write(
-    `${row.name}: ${row.value.toFixed(1)} ms (baseline ${row.baselineName}: ${row.base.toFixed(1)} ms, ratio ${(row.value / row.base).toFixed(2)}; ${row.goal === undefined ? "reported, no goal" : `goal <= ${row.goal} ms: ${row.value <= row.goal ? "met" : "MISSED"}`})\n`,
+    `${row.name}: ${row.value.toFixed(1)} ${row.unit ?? "ms"} (baseline ${row.baselineName}: ${row.base.toFixed(1)} ${row.unit ?? "ms"}, ratio ${(row.value / row.base).toFixed(2)}; ${row.goal === undefined ? "reported, no goal" : `goal <= ${row.goal} ${row.unit ?? "ms"}: ${row.value <= row.goal ? "met" : "MISSED"}`})\n`,
   );
 }
 
@@ -247,6 +249,39 @@ if (wanted("agent")) {
   const p99 = latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * 0.99) - 1)] as number;
   report({ name: "reclaim after the workload exits, p99 of 40", value: p99, baselineName: "median", base: median(latencies), goal: 10 });
   agent.kill("SIGTERM");
+
+  // The agent's resident memory while 256 workloads hold a list each (a 256-list pool written by hand).
+  const wide = join(diskScratch, "agent-wide");
+  const wideSocket = join(diskScratch, "agent-wide.sock");
+  timeOnce(cmk, ["init", `--conf-dir=${wide}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]);
+  editState(wide, (config) => {
+    config["exclusive"] = { "0": Object.fromEntries(Array.from({ length: 256 }, (_, index) => [`${4096 + index}`, []])) };
+  });
+  const wideAgent = spawn(cmk, ["agent", `--conf-dir=${wide}`, `--socket=${wideSocket}`, "--interval=5"], { env: baseEnv, stdio: "ignore" });
+  process.on("exit", () => wideAgent.kill("SIGKILL"));
+  for (let tries = 0; tries < 500 && !existsSync(wideSocket); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+  const rssKb = (pid: number): number => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "0");
+  const idleKb = rssKb(wideAgent.pid as number);
+  const holders = Array.from({ length: 256 }, () =>
+    spawn(cmk, ["isolate", `--conf-dir=${wide}`, "--pool=exclusive", "--no-affinity", "--", "sh", "-c", "echo held; read line"], {
+      env: { ...baseEnv, CMK_AGENT_SOCKET: wideSocket },
+      stdio: ["pipe", "pipe", "ignore"],
+    }),
+  );
+  await Promise.all(holders.map((holder) => new Promise((resolve) => holder.stdout?.once("data", resolve))));
+  const heldKb = rssKb(wideAgent.pid as number);
+  const privateKb = Number(/^Private_Dirty:\s+(\d+)/m.exec(readFileSync(`/proc/${wideAgent.pid}/smaps_rollup`, "utf8"))?.[1] ?? "0");
+  for (const holder of holders) holder.stdin?.end("done\n");
+  await Promise.all(holders.map((holder) => new Promise((resolve) => holder.once("exit", resolve))));
+  wideAgent.kill("SIGTERM");
+  report({
+    name: "agent resident memory, 256 lists held",
+    value: heldKb / 1024,
+    baselineName: "the same agent idle",
+    base: idleKb / 1024,
+    goal: 60,
+    unit: "MB",
+  });
 }
 
 // 6. The ConfigMap store on a real API server (scripts/controlplane; built on first use, cached).
