@@ -2,8 +2,8 @@
 // machine's real CPUs), frees a list when its workload ends, survives kill -9 of itself, and keeps
 // serving whatever hostile clients send.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, statSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -138,6 +138,29 @@ describe("cmk agent", () => {
     const status = await converse(socket, "CMK/1 status\n");
     assert.match(status, /^CMK\/1 ok\n\{.*"store":/);
     for (const connection of stalled) connection.destroy();
+  });
+
+  it("lets only the socket's owner and group connect, and never takes a PID from the request", async () => {
+    const { socket } = await nodeWithAgent();
+    assert.match(await converse(socket, "CMK/1 allocate pool=infra pid=1\n"), /^CMK\/1 error 2 unknown field "pid"/);
+    // nobody (uid 65534) is neither the socket's owner nor in its group; the directory lets it pass.
+    chmodSync(root, 0o755);
+    const probe = (path: string): string =>
+      spawnSync(
+        "setpriv",
+        [
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          process.execPath,
+          "-e",
+          `require("net").connect(${JSON.stringify(path)}).on("error", (e) => { console.log(e.code); process.exit(0); }).on("connect", () => { console.log("connected"); process.exit(0); })`,
+        ],
+        { encoding: "utf8" },
+      ).stdout.trim();
+    assert.equal(probe(socket), "EACCES");
+    const { socket: open } = await nodeWithAgent(["--socket-mode=0666"]);
+    assert.equal(probe(open), "connected", "the mode is not what refused");
   });
 
   it("refuses a request for another store, so isolate does the work itself", async () => {
