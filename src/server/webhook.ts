@@ -193,12 +193,15 @@ export async function startWebhook(options: WebhookOptions): Promise<WebhookServ
 
   const review = (request: IncomingMessage, response: ServerResponse) => {
     const peer = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
-    if (requireClientCertificate && !(request.socket as TLSSocket).authorized) {
-      const why = (request.socket as TLSSocket).authorizationError;
-      refusedClient(`refused a review from ${peer}: no client certificate signed by --cafile ${options.caFile} (${describeCause(why ?? "none given")})`);
-      return reply(response, 403, `a client certificate signed by the webhook's --cafile is required (${describeCause(why ?? "none given")})\n`, {
-        Connection: "close",
-      });
+    const socket = request.socket as TLSSocket;
+    if (requireClientCertificate && !socket.authorized) {
+      const presented = socket.getPeerCertificate();
+      const why =
+        presented === null || Object.keys(presented).length === 0
+          ? "none was presented: give the API server a client certificate for webhooks (its admission configuration), or run cmk webhook with --insecure=true"
+          : `${presented.subject?.CN === undefined ? "the one presented" : `CN=${presented.subject.CN}`} does not verify: ${describeCause(socket.authorizationError ?? "unknown")}`;
+      refusedClient(`refused a review from ${peer}: a client certificate signed by --cafile ${options.caFile} is required; ${why}`);
+      return reply(response, 403, `a client certificate signed by the webhook's --cafile is required; ${why}\n`, { Connection: "close" });
     }
     const type = request.headers["content-type"];
     if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {

@@ -318,13 +318,18 @@ describe("cmk webhook with client certificates (--insecure=false, the default)",
   });
 
   it("refuses a client without a certificate, or with one another CA signed, with 403", async () => {
-    for (const client of [undefined, pki.stranger]) {
+    const cases: [Issued | undefined, RegExp][] = [
+      [undefined, /; none was presented: give the API server a client certificate for webhooks .* or run cmk webhook with --insecure=true/],
+      [pki.stranger, /; CN=stranger does not verify: UNABLE_TO_VERIFY_LEAF_SIGNATURE/],
+    ];
+    for (const [client, why] of cases) {
       const answer = await ask(webhook.port, "/mutate", { body: reviewBody(), ...(client === undefined ? {} : { client }) });
       assert.equal(answer.status, 403, answer.body);
-      assert.match(answer.body, /a client certificate signed by the webhook's --cafile is required/);
+      assert.match(answer.body, /^a client certificate signed by the webhook's --cafile is required; /);
+      assert.match(answer.body, why);
       assert.equal(answer.body.includes("CMK_NUM_CORES"), false);
     }
-    assert.match(webhook.log(), /WARNING:cmk:refused a review from 127.0.0.1:\d+: no client certificate signed by --cafile/);
+    assert.match(webhook.log(), /WARNING:cmk:refused a review from 127.0.0.1:\d+: a client certificate signed by --cafile .* is required; none was presented/);
   });
 
   it("lets probes without a certificate reach /healthz and /readyz (a kubelet has none)", async () => {
