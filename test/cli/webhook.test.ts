@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -281,6 +281,24 @@ describe("cmk webhook --insecure=true", () => {
     await eventually("the original mutations again", async () =>
       envAfter(await ask(webhook.port, "/mutate", { body: reviewBody() }))["EXTRA"] === undefined ? true : undefined,
     );
+    // A ConfigMap volume: the file is a link into ..data, a link the kubelet replaces atomically.
+    const withExtra = (value: string): string =>
+      original.replace("    - name: CMK_AGENT_SOCKET\n", `    - name: EXTRA\n      value: ${value}\n    - name: CMK_AGENT_SOCKET\n`);
+    const extra = async (): Promise<unknown> => envAfter(await ask(webhook.port, "/mutate", { body: reviewBody() }))["EXTRA"];
+    for (const [version, value] of [
+      ["..2026_12_01", "one"],
+      ["..2026_12_02", "two"],
+    ] as const) {
+      mkdirSync(join(webhook.dir, version));
+      writeFileSync(join(webhook.dir, version, "mutations.yaml"), withExtra(value));
+      symlinkSync(version, join(webhook.dir, "..data_tmp"));
+      renameSync(join(webhook.dir, "..data_tmp"), join(webhook.dir, "..data"));
+      if (value === "one") {
+        symlinkSync("..data/mutations.yaml", join(webhook.dir, "link.tmp"));
+        renameSync(join(webhook.dir, "link.tmp"), file);
+      }
+      await eventually(`the mutations of ${version}`, async () => ((await extra()) === value ? true : undefined));
+    }
   });
 
   it("serves a new certificate and key once their files change, and keeps the old pair while the new one is not a pair", async () => {
