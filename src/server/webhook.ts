@@ -289,8 +289,12 @@ export async function startWebhook(options: WebhookOptions): Promise<WebhookServ
   https.keepAliveTimeout = 120_000;
   https.headersTimeout = 10_000;
   https.requestTimeout = 30_000;
-  https.on("tlsClientError", (error) => {
-    failedHandshake(`a TLS handshake failed: ${describeCause(error)} (does the webhook configuration's caBundle sign ${options.certFile}?)`);
+  https.on("tlsClientError", (error: NodeJS.ErrnoException) => {
+    // A client that does not trust this certificate says so with an alert; other failures (a probe that only connects, TLS 1.1) need no hint.
+    const distrusted = /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN)/.test(error.code ?? "");
+    failedHandshake(
+      `a TLS handshake failed: ${describeCause(error).replace(/\s+/g, " ").trim()}${distrusted ? ` (does the webhook configuration's caBundle hold the CA of ${options.certFile}?)` : ""}`,
+    );
   });
 
   try {
