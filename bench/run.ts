@@ -462,8 +462,9 @@ if (wanted("webhook")) {
     join(dir, "server.yaml"),
     `server:\n  binding-address: 127.0.0.1\n  port: ${webhookPort}\n  cert: ${serving.certFile}\n  key: ${serving.keyFile}\n  mutations: ${join(root, "deploy", "webhook-mutations.yaml")}\n`,
   );
-  // Its log (a line per mutated pod) goes to a file, as a container's would, not through this process.
-  const logFile = join(dir, "webhook.log");
+  // Its log (a line per mutated pod) goes to a file in memory, as to a container runtime's pipe: not through this
+  // process (whose event loop is the load generator), and not to a disk where writeback throttling can stall a write.
+  const logFile = join(scratch, "webhook.log");
   const logFd = openSync(logFile, "w");
   const webhook = spawn(cmk, ["webhook", `--conf-file=${join(dir, "server.yaml")}`, `--cafile=${ca.certFile}`], {
     env: baseEnv,
