@@ -13,7 +13,7 @@ import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import type { TLSSocket } from "node:tls";
+import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { applyPatch, type JsonObject, patchOf, reviewOf } from "../helpers/admission.ts";
 import { collect, repoRoot, runCmk, scratchDir, spawnCmk } from "../helpers/cmk.ts";
 import { type Issued, issue, makeCa } from "../helpers/tls.ts";
@@ -230,6 +230,16 @@ describe("cmk webhook --insecure=true", () => {
       assert.match(answer.body, reason);
     }
     assert.equal((await ask(webhook.port, "/mutate", { body: "{}", headers: { "Content-Type": "text/plain" } })).status, 415);
+    // Not even HTTP: Node's parser answers 400 and the server goes on.
+    const garbage = await new Promise<string>((resolve) => {
+      const socket = tlsConnect({ host: "127.0.0.1", port: webhook.port, ca: pki.ca.cert }, () => socket.write("\u0000\u0001 NOT HTTP\r\n\r\n"));
+      let text = "";
+      socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
+      // The server closes after its answer; a reset after it is no failure here.
+      socket.on("error", () => {});
+      socket.on("close", () => resolve(text));
+    });
+    assert.match(garbage, /^HTTP\/1.1 400 Bad Request/);
     assert.match(webhook.log(), /WARNING:cmk:bad review from 127.0.0.1:\d+: the body is not JSON/);
     assert.equal((await ask(webhook.port, "/mutate", { body: reviewBody() })).status, 200);
   });
