@@ -141,6 +141,8 @@ interface IdentityRule {
   readonly field: string | undefined;
   /** Whether `existing` already stands for `wanted` (the same identity). */
   readonly same: (existing: Json, wanted: Json) => boolean;
+  /** An existing entry that stands for a different wanted one is no conflict (a broader toleration). */
+  readonly covers?: true;
 }
 
 function byField(field: string): IdentityRule {
@@ -166,7 +168,7 @@ function tolerates(existing: Json, wanted: Json): boolean {
 const identityRules: Readonly<Record<string, IdentityRule>> = {
   volumeMounts: byField("mountPath"),
   volumeDevices: byField("devicePath"),
-  tolerations: { field: undefined, same: tolerates },
+  tolerations: { field: undefined, same: tolerates, covers: true },
 };
 
 function identityRule(listName: string): IdentityRule {
@@ -241,7 +243,7 @@ export function mergeFragment(
       const existing = target.find((candidate) => rule.same(candidate, entry));
       if (existing === undefined) {
         result.operations.push({ op: "add", path: `${path}/-`, value: entry });
-      } else if (!jsonEqual(existing, entry) && !(rule === identityRules["tolerations"])) {
+      } else if (rule.covers !== true && !jsonEqual(existing, entry)) {
         result.warnings.push(`${describe(at)}: kept the pod's own ${entryName(entry, rule)}, which differs from what cmk injects`);
       }
     }
