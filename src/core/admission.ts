@@ -99,12 +99,12 @@ export function reviewAdmission(body: string, mutations: Mutations): ReviewOutco
   const object = pod as JsonObject;
   const name = podName(request, object);
   const containers = containerGroups(object);
-  const counts: { readonly path: string; readonly container: JsonObject; readonly count: number | undefined }[] = [];
+  const counts: { readonly path: string; readonly container: JsonObject; readonly label: string; readonly count: number | undefined }[] = [];
   const problems: string[] = [];
   for (const group of containers) {
     group.list.forEach((container, index) => {
       const asked = containerCount(container, group.label, problems);
-      counts.push({ path: `/spec/${group.field}/${index}`, container, count: asked });
+      counts.push({ path: `/spec/${group.field}/${index}`, container, label: `${group.label} "${String(container["name"])}"`, count: asked });
     });
   }
   if (problems.length > 0) {
@@ -121,13 +121,12 @@ export function reviewAdmission(body: string, mutations: Mutations): ReviewOutco
     if (fragment === undefined) continue;
     mergeFragment(object[key], fragment, `/${key}`, (at) => ["pod", key, ...at].join("."), result, []);
   }
-  for (const { path, container, count } of counts) {
+  for (const { path, container, label, count } of counts) {
     const fragment: JsonObject = { ...mutations.perContainer };
     if (count !== undefined) {
       const env = Array.isArray(fragment["env"]) ? fragment["env"] : [];
       fragment["env"] = [...env, { name: numCoresVariable, value: String(count) }];
     }
-    const label = `container "${String(container["name"])}"`;
     mergeFragment(container, fragment, path, (at) => [label, ...at].join(" "), result, []);
   }
   const warnings = result.warnings.length > 0 ? { warnings: result.warnings.map((warning) => `cmk: ${warning}`) } : {};
