@@ -1,7 +1,9 @@
 // npm run bench: cmk's timing goals, each measured next to a baseline in the same run, so the
 // ratio stays meaningful on a busy machine. Prints a table; never fails on timing.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixtures, generateSysfs } from "../scripts/gen-sysfs-fixture.ts";
@@ -16,7 +18,7 @@ process.on("exit", () => {
   rmSync(diskScratch, { recursive: true, force: true });
 });
 
-/** `npm run bench -- --only=agent,configmap` runs those sections (init, isolate, concurrent, reconcile, agent, configmap). */
+/** `npm run bench -- --only=agent,configmap` runs those sections (init, isolate, concurrent, reconcile, agent, configmap, webhook). */
 const only = process.argv
   .find((arg) => arg.startsWith("--only="))
   ?.slice("--only=".length)
@@ -94,6 +96,149 @@ function editState(conf: string, edit: (config: Record<string, Record<string, Re
   const document = JSON.parse(readFileSync(file, "utf8")) as { config: Record<string, Record<string, Record<string, string[]>>> };
   edit(document.config);
   writeFileSync(file, JSON.stringify(document));
+}
+
+/** A free loopback port. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The AdmissionReview of a Deployment's pod as the API server sends it (managedFields, owner, two
+ * containers and an init container asking for cmk cores, the token volume), about 8 KB, split
+ * around its uid so that each request gets its own cheaply.
+ */
+function benchReviewParts(): [string, string] {
+  const env = (prefix: string) => Array.from({ length: 12 }, (_, index) => ({ name: `${prefix}_SETTING_${index}`, value: `value-${index}-${"x".repeat(16)}` }));
+  const container = (name: string, cores: string | undefined) => ({
+    name,
+    image: `registry.example.com/team/${name}:1.24.3@sha256:${"ab".repeat(32)}`,
+    command: ["/opt/bin/cmk", "isolate", "--pool=exclusive", "--", `/app/${name}`, "--config=/etc/app/config.yaml"],
+    ports: [
+      { name: "http", containerPort: 8080, protocol: "TCP" },
+      { name: "metrics", containerPort: 9090, protocol: "TCP" },
+    ],
+    env: env(name.toUpperCase()),
+    resources: {
+      requests: { cpu: "500m", memory: "512Mi", ...(cores === undefined ? {} : { "cmk.intel.com/exclusive-cores": cores }) },
+      limits: { memory: "1Gi", ...(cores === undefined ? {} : { "cmk.intel.com/exclusive-cores": cores }) },
+    },
+    volumeMounts: [
+      { name: "config", mountPath: "/etc/app", readOnly: true },
+      { name: "scratch", mountPath: "/tmp" },
+      { name: "kube-api-access-7x2kq", mountPath: "/var/run/secrets/kubernetes.io/serviceaccount", readOnly: true },
+    ],
+    readinessProbe: { httpGet: { path: "/ready", port: 8080, scheme: "HTTP" }, periodSeconds: 5, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 },
+    livenessProbe: { httpGet: { path: "/live", port: 8080, scheme: "HTTP" }, periodSeconds: 10, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 },
+    terminationMessagePath: "/dev/termination-log",
+    terminationMessagePolicy: "File",
+    imagePullPolicy: "IfNotPresent",
+    securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+  });
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      generateName: "packet-processor-7d9f8c6b5-",
+      namespace: "dataplane",
+      labels: {
+        app: "packet-processor",
+        "app.kubernetes.io/name": "packet-processor",
+        "app.kubernetes.io/part-of": "dataplane",
+        "pod-template-hash": "7d9f8c6b5",
+        tier: "fast",
+      },
+      annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": "9090", "kubectl.kubernetes.io/restartedAt": "2026-11-30T10:00:00Z" },
+      ownerReferences: [
+        {
+          apiVersion: "apps/v1",
+          kind: "ReplicaSet",
+          name: "packet-processor-7d9f8c6b5",
+          uid: "5d1c2f7e-0d52-4f0e-9a3b-6f1d2c3b4a5e",
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+      managedFields: [
+        {
+          manager: "kube-controller-manager",
+          operation: "Update",
+          apiVersion: "v1",
+          time: "2026-12-01T09:00:00Z",
+          fieldsType: "FieldsV1",
+          fieldsV1: {
+            "f:metadata": { "f:generateName": {}, "f:labels": { ".": {}, "f:app": {}, "f:pod-template-hash": {} }, "f:ownerReferences": {} },
+            "f:spec": { "f:containers": {}, "f:volumes": {} },
+          },
+        },
+      ],
+    },
+    spec: {
+      initContainers: [container("warmup", "1")],
+      containers: [container("processor", "2"), container("sidecar", undefined)],
+      volumes: [
+        { name: "config", configMap: { name: "packet-processor", defaultMode: 420 } },
+        { name: "scratch", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
+        {
+          name: "kube-api-access-7x2kq",
+          projected: {
+            defaultMode: 420,
+            sources: [
+              { serviceAccountToken: { expirationSeconds: 3607, path: "token" } },
+              { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+              { downwardAPI: { items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }] } },
+            ],
+          },
+        },
+      ],
+      restartPolicy: "Always",
+      terminationGracePeriodSeconds: 30,
+      dnsPolicy: "ClusterFirst",
+      serviceAccountName: "default",
+      securityContext: { runAsNonRoot: true, runAsUser: 10001 },
+      schedulerName: "default-scheduler",
+      tolerations: [
+        { key: "node.kubernetes.io/not-ready", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
+        { key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
+      ],
+      priority: 0,
+      enableServiceLinks: true,
+      preemptionPolicy: "PreemptLowerPriority",
+    },
+    status: { phase: "Pending", qosClass: "Burstable" },
+  };
+  const marker = "@@UID@@";
+  const review = {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: marker,
+      kind: { group: "", version: "v1", kind: "Pod" },
+      resource: { group: "", version: "v1", resource: "pods" },
+      requestKind: { group: "", version: "v1", kind: "Pod" },
+      requestResource: { group: "", version: "v1", resource: "pods" },
+      namespace: "dataplane",
+      operation: "CREATE",
+      userInfo: {
+        username: "system:serviceaccount:kube-system:replicaset-controller",
+        uid: "0b3f2f0e-8a4c-4f5e-b6d7-1c2d3e4f5a6b",
+        groups: ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"],
+      },
+      object: pod,
+      oldObject: null,
+      dryRun: false,
+      options: { kind: "CreateOptions", apiVersion: "meta.k8s.io/v1" },
+    },
+  };
+  const text = JSON.stringify(review);
+  const at = text.indexOf(marker);
+  return [text.slice(0, at), text.slice(at + marker.length)];
 }
 
 // 1. init on the 2048-CPU fixture, state on disk.
@@ -331,6 +476,136 @@ if (wanted("configmap")) {
     base: median(bases),
     // CMK 1.5 sleeps 0-1 s before every attempt and fails a lost race: there is no goal to keep.
     goal: undefined,
+  });
+}
+
+// 7. cmk webhook under a steady load: ~8 KB reviews of realistic pods (a Deployment's, with
+// managedFields, two containers and an init container, the token volume) at 500 requests/s over
+// kept-alive mutual-TLS connections, as the API server sends them, against a bare Node.js HTTPS
+// server with the same TLS settings that reads each body and answers a fixed one; the two take
+// turns (2 s each, ten times: a burst of other work on the machine falls on both), after a warm-up.
+if (wanted("webhook")) {
+  const { makeCa, issue } = await import("../test/helpers/tls.ts");
+  const dir = join(diskScratch, "webhook");
+  mkdirSync(dir);
+  const ca = await makeCa(dir, "ca");
+  const serving = await issue(dir, ca, "server", "server");
+  const client = await issue(dir, ca, "client", "client");
+  const ports = await Promise.all([freePort(), freePort()]);
+  const [webhookPort, barePort] = ports as [number, number];
+  writeFileSync(
+    join(dir, "server.yaml"),
+    `server:\n  binding-address: 127.0.0.1\n  port: ${webhookPort}\n  cert: ${serving.certFile}\n  key: ${serving.keyFile}\n  mutations: ${join(root, "deploy", "webhook-mutations.yaml")}\n`,
+  );
+  // Its log (a line per mutated pod) goes to a file in memory, as to a container runtime's pipe: not through this
+  // process (whose event loop is the load generator), and not to a disk where writeback throttling can stall a write.
+  const logFile = join(scratch, "webhook.log");
+  const logFd = openSync(logFile, "w");
+  const webhook = spawn(cmk, ["webhook", `--conf-file=${join(dir, "server.yaml")}`, `--cafile=${ca.certFile}`], {
+    env: baseEnv,
+    stdio: ["ignore", "ignore", logFd],
+  });
+  closeSync(logFd);
+  const webhookLog = (): string => readFileSync(logFile, "utf8").slice(0, 4096);
+  // The baseline: node:https with the webhook's TLS settings, reading the body, answering a fixed allowed review.
+  const bareScript = `
+    const https = require("node:https"); const fs = require("node:fs");
+    const body = JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: "fixed", allowed: true } });
+    const server = https.createServer({ cert: fs.readFileSync(${JSON.stringify(serving.certFile)}), key: fs.readFileSync(${JSON.stringify(serving.keyFile)}),
+      ca: fs.readFileSync(${JSON.stringify(ca.certFile)}), requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.2" }, (request, response) => {
+      const chunks = []; request.on("data", (chunk) => chunks.push(chunk));
+      request.on("end", () => { Buffer.concat(chunks); response.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) }); response.end(body); });
+    });
+    server.keepAliveTimeout = 120000;
+    server.listen(${barePort}, "127.0.0.1");
+    process.on("SIGTERM", () => process.exit(0));`;
+  const bare = spawn(node, ["-e", bareScript], { env: baseEnv, stdio: "ignore" });
+  process.on("exit", () => {
+    webhook.kill("SIGKILL");
+    bare.kill("SIGKILL");
+  });
+  const agent = new HttpsAgent({ keepAlive: true, maxSockets: 64, ca: ca.cert, cert: client.cert, key: client.key });
+  const [before, after] = benchReviewParts();
+  let uid = 0;
+  const post = (port: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const body = `${before}bench-${uid++}${after}`;
+      const started = performance.now();
+      const sent = httpsRequest(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/mutate?timeout=5s",
+          method: "POST",
+          agent,
+          headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) },
+        },
+        (response) => {
+          response.on("data", () => {});
+          response.on("end", () =>
+            response.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`HTTP ${response.statusCode} from port ${port}`)),
+          );
+        },
+      );
+      sent.on("error", reject);
+      sent.end(body);
+    });
+  for (const port of ports) {
+    for (let tries = 0; ; tries++) {
+      try {
+        await post(port);
+        break;
+      } catch (error) {
+        if (tries > 500) throw new Error(`nothing answers on port ${port}: ${String(error)}\n${webhookLog()}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  }
+  /** Sends `rate` requests a second to `port` for `seconds`, each when it is due; resolves with their latencies. */
+  const load = (port: number, rate: number, seconds: number): Promise<number[]> =>
+    new Promise((resolve, reject) => {
+      const latencies: number[] = [];
+      const total = Math.round(rate * seconds);
+      let due = 0;
+      let done = 0;
+      const started = performance.now();
+      const timer = setInterval(() => {
+        const now = Math.min(total, Math.floor(((performance.now() - started) * rate) / 1000));
+        for (; due < now; due++) {
+          post(port).then((latency) => {
+            latencies.push(latency);
+            if (++done === total) resolve(latencies);
+          }, reject);
+        }
+        if (due >= total) clearInterval(timer);
+      }, 1);
+    });
+  const percentile = (samples: readonly number[], p: number): number => {
+    const sorted = [...samples].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.ceil((sorted.length * p) / 100) - 1)] as number;
+  };
+  await load(webhookPort, 500, 1);
+  await load(barePort, 500, 1);
+  const measured: number[] = [];
+  const baseline: number[] = [];
+  for (let round = 0; round < 10; round++) {
+    measured.push(...(await load(webhookPort, 500, 2)));
+    baseline.push(...(await load(barePort, 500, 2)));
+  }
+  agent.destroy();
+  webhook.kill("SIGTERM");
+  bare.kill("SIGTERM");
+  const bytes = Buffer.byteLength(`${before}bench-0${after}`);
+  const what = `cmk webhook, ${(bytes / 1024).toFixed(1)} KB reviews at 500/s for 20 s (${measured.length} requests)`;
+  const [p50, p99, baseP50, baseP99] = [percentile(measured, 50), percentile(measured, 99), percentile(baseline, 50), percentile(baseline, 99)];
+  report({ name: `${what}, p50`, value: p50, baselineName: "bare node:https, fixed answer, p50", base: baseP50, goal: undefined });
+  report({ name: `${what}, p99`, value: p99, baselineName: "bare node:https, fixed answer, p99", base: baseP99, goal: 5 });
+  report({
+    name: `${what}, p99 against 1.5 x the bare server's`,
+    value: p99,
+    baselineName: "bare node:https, fixed answer, p99",
+    base: baseP99,
+    goal: Math.round(1.5 * baseP99 * 100) / 100,
   });
 }
 

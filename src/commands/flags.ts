@@ -315,6 +315,43 @@ export const exportCmk14Flags = {
   ...storeFlags,
 };
 
+/** CMK's default: the CA of the cluster, as a pod with a service-account token has it. */
+export const defaultWebhookCaFile = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+
+/** A yes or no as CMK's scripts write it: true, True, TRUE or 1; false, False, FALSE or 0. */
+function booleanValue(text: string, flag: string): boolean {
+  const trimmed = text.trim();
+  if (["true", "True", "TRUE", "1"].includes(trimmed)) return true;
+  if (["false", "False", "FALSE", "0"].includes(trimmed)) return false;
+  throw usageError(`${flag}=${text} is not valid: expected true or false (True, False, 1 and 0 are read too)`);
+}
+
+export const webhookFlags = {
+  confFile: optionalFlag("conf-file", {
+    valueName: "file",
+    help: "the server configuration (YAML, CMK's format): server.binding-address, port, cert, key and mutations (required)",
+    parse: pathValue("file", "/etc/webhook/server.yaml"),
+  }),
+  cafile: valueFlag("cafile", {
+    valueName: "file",
+    defaultText: defaultWebhookCaFile,
+    help: "PEM CA that signs the client certificates reviews must come with (the API server's admission kubeconfig); reloaded when it changes",
+    parse: pathValue("file", defaultWebhookCaFile),
+  }),
+  insecure: valueFlag("insecure", {
+    valueName: "bool",
+    defaultText: "false",
+    help: "true: answer reviews from clients without a certificate (the API server presents none unless configured to); false: require one signed by --cafile",
+    parse: booleanValue,
+  }),
+  shutdownDelay: valueFlag("shutdown-delay", {
+    valueName: "seconds",
+    defaultText: "0",
+    help: "after SIGTERM, keep answering reviews this long (readyz says 503) before closing, while the webhook's Service drops the pod",
+    parse: (text, flag) => secondsValue(flag, text),
+  }),
+};
+
 const defaultInstallDir = "/opt/bin";
 const installDirFlag = valueFlag("install-dir", {
   valueName: "dir",

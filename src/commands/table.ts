@@ -19,6 +19,7 @@ import {
   reconcileFlags,
   roadmapDoc,
   uninstallFlags,
+  webhookFlags,
 } from "./flags.ts";
 
 /**
@@ -203,6 +204,28 @@ export const commands: readonly Command[] = [
     load: () => import("./discover.ts"),
   }),
   define({
+    name: "webhook",
+    summary: "the admission webhook: gives pods asking for cmk cores the agent's socket, cmk and CMK_NUM_CORES",
+    usage: "cmk webhook --conf-file=<file> [--cafile=<file>] [--insecure=false|true] [--shutdown-delay=<seconds>]",
+    flags: webhookFlags,
+    notes: [
+      {
+        title: "What it answers",
+        lines: [
+          "POST /mutate: AdmissionReviews (admission.k8s.io/v1) of Pods. A pod whose containers or init containers",
+          "request or limit cmk.intel.com/exclusive-cores (or exclusive-non-isolcpus-cores), or that is annotated",
+          'cmk.intel.com/mutate: "true", gets the mutations file (server.mutations, CMK\'s format; reloaded when it',
+          "changes) and CMK_NUM_CORES per container from its request, as a JSON patch that adds only what the pod",
+          "lacks. Denied: a request that differs from its limit, a count that is not a positive whole number, a",
+          "CMK_NUM_CORES of the pod's own that says another count. GET /healthz and /readyz answer probes.",
+          "The certificate, key and --cafile are reloaded when they change. The webhook needs no API access.",
+        ],
+      },
+    ],
+    failures: ["failure", "usage"],
+    load: () => import("./webhook.ts"),
+  }),
+  define({
     name: "export-cmk14",
     summary: "write the node's pools and tasks as CMK 1.4's configuration directory (for a rollback)",
     usage: "cmk export-cmk14 --to=<dir> [--conf-dir=<dir>]",
@@ -244,7 +267,6 @@ export const commands: readonly Command[] = [
 /** CMK's commands that this version does not have yet: named so that asking for one says so. */
 export const plannedCommands: readonly { readonly name: string; readonly summary: string }[] = [
   { name: "cluster-init", summary: "put cmk on a cluster's nodes" },
-  { name: "webhook", summary: "the admission webhook that gives pods what cmk isolate needs" },
   { name: "reconfigure_setup", summary: "reconfigure pools across a cluster's nodes" },
   { name: "reaffinitize", summary: "re-pin a workload after reconfigure (cmk reconfigure re-pins every thread itself)" },
 ];

@@ -69,6 +69,9 @@ export interface ControlPlane {
   server: string;
   /** PEM of the cluster CA. */
   caCert: string;
+  /** The client certificate the API server presents to admission webhooks that ask for one
+   * (admission.yaml), and the file of the CA of its own that signed it: a webhook's --cafile. */
+  webhookClient: { caFile: string; cert: string; key: string };
   /** How long `scripts/controlplane up` took, in milliseconds. */
   startupMs: number;
   request<T = unknown>(method: string, apiPath: string, body?: unknown, options?: RequestOptions): Promise<ApiResponse<T>>;
@@ -166,6 +169,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     kubeconfig,
     server: credentials.server,
     caCert: credentials.caCert,
+    webhookClient: credentials.webhookClient,
     startupMs,
     request,
     kubectl: (args, opts = {}) => kubectl(kubeconfig, credentials, args, opts),
@@ -184,6 +188,7 @@ interface Credentials {
   caCert: string;
   adminCert: string;
   adminKey: string;
+  webhookClient: { caFile: string; cert: string; key: string };
 }
 
 /** The HTTPS agents of the two identities: admin (client certificate) and bearer token (CA only). */
@@ -221,7 +226,13 @@ async function readCredentials(dir: string): Promise<Credentials> {
   const caCert = await readFile(caFile, "utf8");
   const adminCert = await readFile(required(vars, "CMK_CONTROLPLANE_ADMIN_CERT"), "utf8");
   const adminKey = await readFile(required(vars, "CMK_CONTROLPLANE_ADMIN_KEY"), "utf8");
-  return { server, caFile, caCert, adminCert, adminKey };
+  const webhookCaFile = required(vars, "CMK_CONTROLPLANE_WEBHOOK_CLIENT_CA");
+  const webhookClient = {
+    caFile: webhookCaFile,
+    cert: await readFile(path.join(path.dirname(webhookCaFile), "client.crt"), "utf8"),
+    key: await readFile(path.join(path.dirname(webhookCaFile), "client.key"), "utf8"),
+  };
+  return { server, caFile, caCert, adminCert, adminKey, webhookClient };
 }
 
 /** API requests as admin, or with only a bearer token; JSON responses come back parsed. */
