@@ -301,6 +301,12 @@ export const agentFlags = {
   ...storeFlags,
 };
 
+/** CMK 1.5's flags of reaffinitize, accepted and unused (the command has nothing to do). */
+export const reaffinitizeFlags = {
+  nodeName: { ...storeFlags.nodeName, help: "accepted for CMK compatibility; unused" },
+  namespace: { ...storeFlags.namespace, help: "accepted for CMK compatibility; unused" },
+};
+
 export const discoverFlags = {
   noTaint: switchFlag("no-taint", "do not taint the node cmk=true:NoSchedule (pods without a toleration may then land on it)"),
   ...storeFlags,

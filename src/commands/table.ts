@@ -16,6 +16,7 @@ import {
   isolateFlags,
   nodeReportFlags,
   type OptionsOf,
+  reaffinitizeFlags,
   reconcileFlags,
   roadmapDoc,
   uninstallFlags,
@@ -226,6 +227,14 @@ export const commands: readonly Command[] = [
     load: () => import("./webhook.ts"),
   }),
   define({
+    name: "reaffinitize",
+    summary: "nothing to do: cmk reconfigure re-pins moved tasks itself (kept for CMK 1.5's scripts)",
+    usage: "cmk reaffinitize [--node-name=<node>] [--namespace=<ns>]",
+    flags: reaffinitizeFlags,
+    failures: ["usage"],
+    load: () => import("./reaffinitize.ts"),
+  }),
+  define({
     name: "export-cmk14",
     summary: "write the node's pools and tasks as CMK 1.4's configuration directory (for a rollback)",
     usage: "cmk export-cmk14 --to=<dir> [--conf-dir=<dir>]",
@@ -268,7 +277,6 @@ export const commands: readonly Command[] = [
 export const plannedCommands: readonly { readonly name: string; readonly summary: string }[] = [
   { name: "cluster-init", summary: "put cmk on a cluster's nodes" },
   { name: "reconfigure_setup", summary: "reconfigure pools across a cluster's nodes" },
-  { name: "reaffinitize", summary: "re-pin a workload after reconfigure (cmk reconfigure re-pins every thread itself)" },
 ];
 
 export { roadmapDoc };
