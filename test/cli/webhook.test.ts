@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { applyPatch, type JsonObject, patchOf, reviewOf } from "../helpers/admission.ts";
-import { collect, repoRoot, runCmk, scratchDir, spawnCmk } from "../helpers/cmk.ts";
+import { collect, repoRoot, runCmk, scratchDir, spawnCmk, startServing } from "../helpers/cmk.ts";
 import { type Issued, issue, makeCa } from "../helpers/tls.ts";
 
 const dir = scratchDir("webhook");
@@ -151,25 +151,17 @@ async function startWebhook(flags: readonly string[] = ["--insecure=true"], muta
     join(home, "server.yaml"),
     `server:\n  binding-address: 127.0.0.1\n  port: ${port}\n  cert: tls.crt\n  key: tls.key\n  mutations: mutations.yaml\n`,
   );
-  const child = spawnCmk(["webhook", `--conf-file=${join(home, "server.yaml")}`, ...flags]);
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = collect(child);
-  const deadline = Date.now() + 15_000;
-  while (!/serving admission reviews on/.test(stderr)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`cmk webhook did not start: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const { child, stderr, exited } = await startServing(["webhook", `--conf-file=${join(home, "server.yaml")}`, ...flags], {}, /serving admission reviews on/);
   return {
     child,
     port,
     dir: home,
-    log: () => stderr,
+    log: stderr,
     stop: async () => {
       // One SIGTERM only: a second one, as from an impatient operator, ends the process at once.
       if (child.exitCode === null && child.signalCode === null && !child.killed) child.kill("SIGTERM");
       const result = await exited;
-      return { status: result.status, stderr };
+      return { status: result.status, stderr: stderr() };
     },
   };
 }

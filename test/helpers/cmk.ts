@@ -117,3 +117,25 @@ export function recordedChildren(dir: string): number[] {
 export function recordedChild(dir: string): number | undefined {
   return recordedChildren(dir)[0];
 }
+
+export interface Serving {
+  readonly child: ChildProcess;
+  /** What it logged so far. */
+  readonly stderr: () => string;
+  /** Its end (status and output), once it exits. */
+  readonly exited: Promise<CmkResult>;
+}
+
+/** Starts a long-running cmk (agent, webhook, ...) and waits until its log matches `ready`; fails if it ends first. */
+export async function startServing(args: readonly string[], env: Record<string, string>, ready: RegExp, seconds = 15): Promise<Serving> {
+  const child = spawnCmk(args, env);
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = collect(child);
+  const deadline = Date.now() + seconds * 1000;
+  while (!ready.test(stderr)) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) throw new Error(`cmk ${args[0]} did not start: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return { child, stderr: () => stderr, exited };
+}

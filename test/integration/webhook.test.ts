@@ -11,14 +11,13 @@
 // a server-side dry run, with its service account holding no rights at all. The test process itself
 // serves HTTPS for two helper webhooks, so it never runs a synchronous child process.
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpsServer, request as httpsRequest } from "node:https";
 import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { type JsonObject, patchOf, reviewOf } from "../helpers/admission.ts";
-import { collect, repoRoot, scratchDir, spawnCmk } from "../helpers/cmk.ts";
+import { repoRoot, scratchDir, startServing } from "../helpers/cmk.ts";
 import { eventually, useControlPlane } from "../helpers/controlplane.ts";
 
 const cp = useControlPlane();
@@ -72,23 +71,19 @@ async function startCmkWebhook(caFile: string): Promise<Running> {
     join(home, "server.yaml"),
     `server:\n  binding-address: 127.0.0.1\n  port: ${port}\n  cert: tls.crt\n  key: tls.key\n  mutations: ${join(repoRoot, "deploy", "webhook-mutations.yaml")}\n`,
   );
-  const child: ChildProcess = spawnCmk(["webhook", `--conf-file=${join(home, "server.yaml")}`, `--cafile=${caFile}`], { CMK_LOG_LEVEL: "DEBUG" });
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = collect(child);
-  const deadline = Date.now() + 15_000;
-  while (!/serving admission reviews on/.test(stderr)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`cmk webhook did not start: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const { child, stderr, exited } = await startServing(
+    ["webhook", `--conf-file=${join(home, "server.yaml")}`, `--cafile=${caFile}`],
+    { CMK_LOG_LEVEL: "DEBUG" },
+    /serving admission reviews on/,
+  );
   return {
     url: `https://127.0.0.1:${port}`,
     port,
-    log: () => stderr,
+    log: stderr,
     stop: async () => {
       if (child.exitCode === null && !child.killed) child.kill("SIGTERM");
       const result = await exited;
-      assert.equal(result.status, 0, stderr);
+      assert.equal(result.status, 0, stderr());
     },
   };
 }
