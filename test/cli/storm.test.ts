@@ -70,7 +70,7 @@ async function storm(kind: "file store" | "agent", count: number): Promise<void>
     await agent?.stop();
   }
   const took = (performance.now() - started) / 1000;
-  assert.ok(samples > 3, `only ${samples} samples`);
+  assert.ok(samples > 0, "the state was never sampled during the storm");
   assert.deepEqual(seen.slice(0, 5), []);
   const unexpected = results.filter((result) => result.status !== 0 && result.status !== 5);
   assert.deepEqual(unexpected.slice(0, 3), [], `${unexpected.length} isolates failed otherwise than with an exhausted pool`);
