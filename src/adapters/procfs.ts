@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import type { TaskLiveness } from "../core/allocate.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError, describeCause } from "../core/errors.ts";
-import type { ProcessIdentity } from "../core/node-state.ts";
+import type { PodIdentity, ProcessIdentity } from "../core/node-state.ts";
 
 export function readCmdline(procFs: string): string {
   const path = join(procFs, "cmdline");
@@ -258,14 +258,36 @@ function commandOf(procFs: string, isolatePid: number): CommandProcess | null {
 
 /** CMK_CPUS_ASSIGNED in a process's environment (as it was exec'd), or null. */
 function assignedCpus(procFs: string, pid: number): CpuSet | null {
+  const value = environmentOf(procFs, pid).get("CMK_CPUS_ASSIGNED");
+  return value === undefined ? null : cpuSetOrNull(value);
+}
+
+/** A process's environment as it was exec'd (empty when it cannot be read). */
+function environmentOf(procFs: string, pid: number): Map<string, string> {
+  const variables = new Map<string, string>();
   let environ: string;
   try {
     environ = readFileSync(`${procFs}/${pid}/environ`, "utf8");
   } catch {
-    return null;
+    return variables;
   }
-  const entry = environ.split("\0").find((variable) => variable.startsWith("CMK_CPUS_ASSIGNED="));
-  return entry === undefined ? null : cpuSetOrNull(entry.slice("CMK_CPUS_ASSIGNED=".length));
+  for (const variable of environ.split("\0")) {
+    const equals = variable.indexOf("=");
+    if (equals > 0) variables.set(variable.slice(0, equals), variable.slice(equals + 1));
+  }
+  return variables;
+}
+
+/**
+ * The pod a process runs in, from the downward API's POD_NAMESPACE, POD_NAME and POD_UID in its
+ * environment as the kernel keeps it (what the agent records; the process cannot change it after exec).
+ */
+export function podOf(procFs: string, pid: number): PodIdentity | undefined {
+  const env = environmentOf(procFs, pid);
+  const namespace = env.get("POD_NAMESPACE");
+  const name = env.get("POD_NAME");
+  const uid = env.get("POD_UID");
+  return namespace && name && uid ? { namespace, name, uid } : undefined;
 }
 
 /** Cpus_allowed_list of a process as the kernel reports it, or null if it is gone. */

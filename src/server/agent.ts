@@ -9,7 +9,7 @@
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
-import { isAlive, readStartTime, soleChild, taskLiveness } from "../adapters/procfs.ts";
+import { isAlive, podOf, readStartTime, soleChild, taskLiveness } from "../adapters/procfs.ts";
 import { exitStatuses } from "../app/exit-statuses.ts";
 import type { Logger } from "../app/log.ts";
 import { type AgentRequest, type AllocateRequest, formatError, formatOk, maxRequestBytes, parseRequest } from "../core/agent-protocol.ts";
@@ -227,10 +227,12 @@ export class NodeAgent {
     // one child: the kernel's word, recorded so that the lists stay the command's if the client dies.
     const childPid = soleChild(this.options.procFs, pid);
     const childStart = childPid === null ? null : readStartTime(this.options.procFs, childPid);
+    const pod = podOf(this.options.procFs, pid);
     const record: TaskRecord = {
       isolate: { pid, start },
       ...(childPid !== null && childStart !== null ? { child: { pid: childPid, start: childStart } } : {}),
       affinity: request.affinity,
+      ...(pod === undefined ? {} : { pod }),
     };
     const outcome = await new Promise<AllocateOutcome>((done) => this.enqueue({ kind: "allocate", request, record, done }));
     if (!outcome.ok) {

@@ -163,6 +163,28 @@ describe("cmk agent", () => {
     assert.equal(probe(open), "connected", "the mode is not what refused");
   });
 
+  it("records the pod a workload runs in, from its environment as the kernel keeps it", async () => {
+    const { dir, env } = await nodeWithAgent();
+    const pod = { POD_NAMESPACE: "payments", POD_NAME: "ledger-0", POD_UID: "0b8c6a52-0000-4000-8000-000000000003" };
+    const marker = join(root, `pod-${counter}`);
+    const holder = spawnCmk(["isolate", `--conf-dir=${dir}`, "--pool=infra", "--", "sh", "-c", `echo held; while [ ! -e ${marker} ]; do sleep 0.01; done`], {
+      ...env,
+      ...pod,
+    });
+    const held = collect(holder);
+    await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
+    try {
+      const tasks = Object.values(readStateDocument(dir)?.tasks ?? {}) as { pod?: unknown }[];
+      assert.deepEqual(
+        tasks.map((task) => task.pod),
+        [{ namespace: "payments", name: "ledger-0", uid: "0b8c6a52-0000-4000-8000-000000000003" }],
+      );
+    } finally {
+      writeFileSync(marker, "");
+    }
+    assert.equal((await held).status, 0);
+  });
+
   it("refuses a request for another store, so isolate does the work itself", async () => {
     const { dir, socket } = await nodeWithAgent();
     const other = join(root, `other-${counter}`);
