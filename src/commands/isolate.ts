@@ -9,7 +9,7 @@ import { childHostPid, ownProcess, readStartTime, taskLiveness } from "../adapte
 import type { Context } from "../app/context.ts";
 import { integerValue } from "../app/input.ts";
 import { notInitialisedError, openStore, storeLocationNamed } from "../app/stores.ts";
-import { type Allocation, type AllocationRequest, allocate, type Placement, poolCpus, releaseTask, socketFor } from "../core/allocate.ts";
+import { type Allocation, type AllocationRequest, allocate, allocationEnvironment, type Placement, releaseTask, socketFor } from "../core/allocate.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { usageError } from "../core/errors.ts";
 import type { ProcessIdentity, TaskRecord } from "../core/node-state.ts";
@@ -67,12 +67,8 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
   store.prepare?.();
   const placement = isExclusivePool(pool) && count > 1 ? await placementReader(context) : undefined;
 
-  // Until the command runs, a forwarded signal is held back: it ends isolate instead.
-  forwardSignals(forwardedSignals);
-  // The command gets its own CMK_CPUS_* when it starts; none may linger from an enclosing isolate.
-  const { CMK_CPUS_ASSIGNED, CMK_CPUS_ASSIGNED_MASK, CMK_CPUS_SHARED, CMK_CPUS_INFRA, ...inherited } = context.env;
-  const child = spawnHeld(program as [string, ...string[]], inherited);
-  let allocated: Allocated;
+  const child = spawnCommand(context, program);
+  let allocation: Allocation;
   try {
     const identity = childIdentity(context, proc, hostPid, child);
     const pod = context.settings.kubernetes.pod;
@@ -83,13 +79,13 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
       ...(pod === undefined ? {} : { pod }),
     };
     const started = context.now();
-    allocated = await allocateFor(
+    allocation = await allocateFor(
       store,
       { pool, socketId: socketFor(pool, socketId), count: isExclusivePool(pool) ? count : 1, taskId, record },
       proc,
       placement,
     );
-    const { lists, why } = allocated.allocation;
+    const { lists, why } = allocation;
     context.log.debug(
       `task ${taskId}: pool ${pool} CPU lists ${lists.map((list) => list.key).join(" + ")}: ${why}; lock wait and transaction ${(context.now() - started).toFixed(1)} ms`,
     );
@@ -97,17 +93,13 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
     child.abandon();
     throw error;
   }
-  const { allocation, shared, infra } = allocated;
   for (const entry of allocation.reclaimed) {
     context.log.info(`reclaimed CPU list ${entry.cpus} of pool ${entry.pool} from dead task ${entry.pid}`);
   }
 
-  const cpus = allocation.lists.reduce((all, list) => all.union(list.cpus), CpuSet.empty);
-  const env: Record<string, string> = { CMK_CPUS_ASSIGNED: cpus.toString(), CMK_CPUS_ASSIGNED_MASK: cpus.toCmkMask() };
-  if (shared !== null) env["CMK_CPUS_SHARED"] = shared.toString();
-  if (infra !== null) env["CMK_CPUS_INFRA"] = infra.toString();
+  const env = allocationEnvironment(allocation.lists, allocation.state);
   try {
-    return startAndWait(child, cpus, env, pinned, context, program);
+    return startAndWait(child, env, pinned, context, program);
   } finally {
     child.abandon();
     await store.update((current) =>
@@ -116,8 +108,20 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
   }
 }
 
-/** Pins the held command (unless --no-affinity), lets it exec with `env`, and waits for its status. */
-function startAndWait(child: HeldChild, cpus: CpuSet, env: Record<string, string>, pinned: boolean, context: Context, program: readonly string[]): number {
+/**
+ * Starts the command held back, so that nothing runs before its CPUs are recorded. Until it runs, a
+ * forwarded signal is held back and ends isolate instead. It gets its own CMK_CPUS_* when it
+ * starts; none may linger from an enclosing isolate.
+ */
+function spawnCommand(context: Context, program: readonly string[]): HeldChild {
+  forwardSignals(forwardedSignals);
+  const { CMK_CPUS_ASSIGNED, CMK_CPUS_ASSIGNED_MASK, CMK_CPUS_SHARED, CMK_CPUS_INFRA, ...inherited } = context.env;
+  return spawnHeld(program as [string, ...string[]], inherited);
+}
+
+/** Pins the held command to CMK_CPUS_ASSIGNED (unless --no-affinity), lets it exec with `env`, and waits for its status. */
+function startAndWait(child: HeldChild, env: Readonly<Record<string, string>>, pinned: boolean, context: Context, program: readonly string[]): number {
+  const cpus = CpuSet.parse(env["CMK_CPUS_ASSIGNED"] ?? "");
   if (pinned) pinThread(child.pid, cpus);
   else context.log.info(`--no-affinity: not pinning; the command finds its CPUs in CMK_CPUS_ASSIGNED=${cpus}`);
   const heldBack = forwardTo(child.pid);
@@ -147,9 +151,7 @@ async function isolateWithAgent(
   const { askAgent } = await import("../app/agent-client.ts");
   // The command is started (held) first, so that the agent, which sees it as this process's one
   // child, records it too: its lists stay its own should this process be killed.
-  forwardSignals(forwardedSignals);
-  const { CMK_CPUS_ASSIGNED, CMK_CPUS_ASSIGNED_MASK, CMK_CPUS_SHARED, CMK_CPUS_INFRA, ...inherited } = context.env;
-  const child = spawnHeld(program as [string, ...string[]], inherited);
+  const child = spawnCommand(context, program);
   let answer: Awaited<ReturnType<typeof askAgent>>;
   try {
     answer = await askAgent(
@@ -175,17 +177,11 @@ async function isolateWithAgent(
     return null;
   }
   try {
-    return startAndWait(child, CpuSet.parse(answer.env["CMK_CPUS_ASSIGNED"] ?? ""), { ...answer.env }, request.pinned, context, program);
+    return startAndWait(child, answer.env, request.pinned, context, program);
   } finally {
     child.abandon();
     answer.lease.destroy();
   }
-}
-
-interface Allocated {
-  readonly allocation: Allocation;
-  readonly shared: CpuSet | null;
-  readonly infra: CpuSet | null;
 }
 
 /** The one state transaction before the command runs: its CPU lists, with both processes recorded. */
@@ -194,11 +190,11 @@ async function allocateFor(
   request: AllocationRequest,
   proc: string,
   placement: ((cpus: CpuSet) => Placement) | undefined,
-): Promise<Allocated> {
+): Promise<Allocation> {
   return store.update((current) => {
     if (current === null) throw notInitialisedError(store);
     // A fresh liveness for each run of the change: the store may run it again.
     const allocation = allocate(current, request, taskLiveness(proc), placement);
-    return { state: allocation.state, result: { allocation, shared: poolCpus(current, "shared"), infra: poolCpus(current, "infra") }, durability: "tasks" };
+    return { state: allocation.state, result: allocation, durability: "tasks" };
   });
 }

@@ -201,6 +201,20 @@ export function reclaimDead(state: NodeState, isAlive: TaskLiveness, onlyPool?: 
   return { state: next, reclaimed: reclaimed.sort((a, b) => a.pid - b.pid) };
 }
 
+/**
+ * The CMK_CPUS_* variables a task's command gets: its CPUs as a list and as CMK's mask, and the
+ * shared and infra pools' CPUs when the node has those pools.
+ */
+export function allocationEnvironment(lists: readonly { readonly cpus: CpuSet }[], state: NodeState): Record<string, string> {
+  const cpus = lists.reduce((all, list) => all.union(list.cpus), CpuSet.empty);
+  const env: Record<string, string> = { CMK_CPUS_ASSIGNED: cpus.toString(), CMK_CPUS_ASSIGNED_MASK: cpus.toCmkMask() };
+  const shared = poolCpus(state, "shared");
+  const infra = poolCpus(state, "infra");
+  if (shared !== null) env["CMK_CPUS_SHARED"] = shared.toString();
+  if (infra !== null) env["CMK_CPUS_INFRA"] = infra.toString();
+  return env;
+}
+
 /** The union of CPUs of a pool's lists, canonical; null when the node has no such pool. */
 export function poolCpus(state: NodeState, pool: PoolName): CpuSet | null {
   const found = state.pools.get(pool);
