@@ -1,10 +1,24 @@
-// The report of a reconcile pass (cmk reconcile, and cmk agent --publish): the lists freed from
-// dead tasks, as CMK reported them, and the live tasks found running off their lists.
+// A reconcile pass (cmk reconcile, and the loop of cmk agent): one transaction that frees the
+// lists of dead tasks, and its report: the lists freed, as CMK reported them, and the live tasks
+// found running off their lists.
 import { taskAffinityReader } from "../adapters/affinity.ts";
-import type { ReclaimedTask } from "../core/allocate.ts";
+import { taskLiveness } from "../adapters/procfs.ts";
+import { type ReclaimedTask, reclaimDead } from "../core/allocate.ts";
 import { findMaskMismatches, type MaskMismatch, mismatchedProcess } from "../core/checks.ts";
 import { type Json, reclaimedReport } from "../core/describe.ts";
 import type { NodeState } from "../core/node-state.ts";
+import type { StateStore } from "../core/state-store.ts";
+import { notInitialisedError } from "./stores.ts";
+
+/** Frees the lists of tasks that are no longer alive; writes only when it freed some. */
+export async function reclaimDeadTasks(store: StateStore, procFs: string): Promise<{ state: NodeState; reclaimed: ReclaimedTask[] }> {
+  return store.update((current) => {
+    if (current === null) throw notInitialisedError(store);
+    // A fresh view of procfs for every run of the change: an earlier listing misses newer tasks.
+    const result = reclaimDead(current, taskLiveness(procFs));
+    return result.reclaimed.length > 0 ? { state: result.state, result, durability: "tasks" } : { result };
+  });
+}
 
 export function reconcileReport(state: NodeState, reclaimed: readonly ReclaimedTask[], procFs: string): { report: Json; mismatched: MaskMismatch[] } {
   const mismatched = findMaskMismatches(state, taskAffinityReader(procFs, state));

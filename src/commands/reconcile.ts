@@ -1,11 +1,9 @@
 // cmk reconcile: free the CPU lists of dead tasks and report live tasks running off their CPUs,
 // naming the process whose CPU mask is wrong; once, or in a loop with metrics (long-running.ts).
-import { taskLiveness } from "../adapters/procfs.ts";
 import type { Context } from "../app/context.ts";
 import { reportPublisher } from "../app/publish.ts";
-import { reconcileReport } from "../app/reconcile-report.ts";
-import { notInitialisedError, openStore } from "../app/stores.ts";
-import { reclaimDead } from "../core/allocate.ts";
+import { reclaimDeadTasks, reconcileReport } from "../app/reconcile-report.ts";
+import { openStore } from "../app/stores.ts";
 import { sortedJson } from "../core/describe.ts";
 import { reconcileSummary } from "../core/report-summary.ts";
 import type { OptionsOf, reconcileFlags } from "./flags.ts";
@@ -19,12 +17,7 @@ export async function run(options: OptionsOf<typeof reconcileFlags>, context: Co
     const proc = context.settings.procFs;
     const pass = async () => {
       const started = context.now();
-      const reclaimed = await store.update((current) => {
-        if (current === null) throw notInitialisedError(store);
-        // A fresh view of procfs for every pass: a listing from an earlier pass misses newer tasks.
-        const result = reclaimDead(current, taskLiveness(proc));
-        return result.reclaimed.length > 0 ? { state: result.state, result, durability: "tasks" } : { result };
-      });
+      const reclaimed = await reclaimDeadTasks(store, proc);
       context.log.debug(
         `checked ${reclaimed.state.tasks.size + reclaimed.reclaimed.length} recorded tasks, reclaimed ${reclaimed.reclaimed.length} CPU lists; lock wait and transaction ${(context.now() - started).toFixed(1)} ms`,
       );

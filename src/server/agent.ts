@@ -12,8 +12,10 @@ import { dirname } from "node:path";
 import { isAlive, podOf, readStartTime, soleChild, taskLiveness } from "../adapters/procfs.ts";
 import { exitStatuses } from "../app/exit-statuses.ts";
 import type { Logger } from "../app/log.ts";
+import { reclaimDeadTasks } from "../app/reconcile-report.ts";
+import { notInitialisedError } from "../app/stores.ts";
 import { type AgentRequest, type AllocateRequest, formatError, formatOk, maxRequestBytes, parseRequest } from "../core/agent-protocol.ts";
-import { allocate, type Placement, poolCpus, type ReclaimedTask, reclaimDead, releaseTask, socketFor } from "../core/allocate.ts";
+import { allocate, allocationEnvironment, type Placement, type ReclaimedTask, releaseTask, socketFor } from "../core/allocate.ts";
 import type { CpuSet } from "../core/cpuset.ts";
 import { describeState } from "../core/describe.ts";
 import { CmkError, describeCause } from "../core/errors.ts";
@@ -63,8 +65,6 @@ export class NodeAgent {
   private readonly watches = new Map<string, { readonly record: TaskRecord; readonly process: ProcessIdentity; readonly watch: ExitWatch | null }>();
   private readonly leases = new Set<Socket>();
   private poller: NodeJS.Timeout | undefined;
-  /** Reclaimed lists since the start, for the metrics of the long-running mode. */
-  reclaimed: ReclaimedTask[] = [];
 
   constructor(options: AgentOptions) {
     this.options = options;
@@ -72,12 +72,7 @@ export class NodeAgent {
 
   /** Loads the state, frees the lists of tasks that died while no agent ran, watches the living, then listens. */
   async start(): Promise<void> {
-    const { store, procFs } = this.options;
-    const state = await store.update((current) => {
-      if (current === null) throw new CmkError("not-initialised", `no cmk state in ${store.location}; run cmk init first`, { location: store.location });
-      const result = reclaimDead(current, taskLiveness(procFs));
-      return result.reclaimed.length > 0 ? { state: result.state, result: result.state, durability: "tasks" } : { result: current };
-    });
+    const { state } = await this.reconcile();
     for (const [taskId, record] of state.tasks) this.leaseEnded(taskId, record);
     await this.listen();
     this.poller = setInterval(() => this.pollWatched(), pollMs);
@@ -97,15 +92,8 @@ export class NodeAgent {
   }
 
   /** One reconcile pass over the store (the fallback for processes no watch saw end). */
-  async reconcile(): Promise<{ state: NodeState; reclaimed: ReclaimedTask[] }> {
-    const procFs = this.options.procFs;
-    const result = await this.options.store.update((current) => {
-      if (current === null) throw new CmkError("not-initialised", `no cmk state in ${this.options.store.location}`);
-      const reclaimed = reclaimDead(current, taskLiveness(procFs));
-      return reclaimed.reclaimed.length > 0 ? { state: reclaimed.state, result: reclaimed, durability: "tasks" } : { result: reclaimed };
-    });
-    this.reclaimed.push(...result.reclaimed);
-    return result;
+  reconcile(): Promise<{ state: NodeState; reclaimed: ReclaimedTask[] }> {
+    return reclaimDeadTasks(this.options.store, this.options.procFs);
   }
 
   // ---- The socket --------------------------------------------------------------------------
@@ -312,7 +300,7 @@ export class NodeAgent {
       let outcomes: AllocateOutcome[] = [];
       try {
         outcomes = await this.options.store.update((current) => {
-          if (current === null) throw new CmkError("not-initialised", `no cmk state in ${this.options.store.location}; run cmk init first`);
+          if (current === null) throw notInitialisedError(this.options.store);
           const applied = this.apply(current, batch);
           return { state: applied.state, result: applied.outcomes, durability: "tasks" };
         });
@@ -353,13 +341,8 @@ export class NodeAgent {
           this.options.placement,
         );
         state = allocation.state;
-        outcomes.push({
-          ok: true,
-          env: environmentOf(
-            allocation.lists.map((list) => list.cpus),
-            state,
-          ),
-        });
+        const env = allocationEnvironment(allocation.lists, state);
+        outcomes.push({ ok: true, env: Object.entries(env).map(([name, value]) => `${name}=${value}`) });
       } catch (error) {
         if (!(error instanceof CmkError)) throw error;
         outcomes.push({ ok: false, error });
@@ -367,17 +350,6 @@ export class NodeAgent {
     }
     return { state, outcomes };
   }
-}
-
-/** The CMK_CPUS_* variables of an allocation, as `cmk isolate` sets them. */
-function environmentOf(lists: readonly CpuSet[], state: NodeState): string[] {
-  const cpus = lists.reduce((all, list) => all.union(list));
-  const env = [`CMK_CPUS_ASSIGNED=${cpus}`, `CMK_CPUS_ASSIGNED_MASK=${cpus.toCmkMask()}`];
-  const infra = poolCpus(state, "infra");
-  const shared = poolCpus(state, "shared");
-  if (infra !== null) env.push(`CMK_CPUS_INFRA=${infra}`);
-  if (shared !== null) env.push(`CMK_CPUS_SHARED=${shared}`);
-  return env;
 }
 
 function replyFor(error: unknown): string {
