@@ -3,7 +3,7 @@
 // CMK). Loaded only when asked for; each publish is bounded by CMK_LOCK_TIMEOUT.
 import type { ReportKind } from "../adapters/kubernetes/reports.ts";
 import type { Context } from "./context.ts";
-import { defaultNamespace, kubeClient, nodeNameOf } from "./stores.ts";
+import { apiCalls, defaultNamespace, kubeClient, nodeNameOf } from "./stores.ts";
 
 export interface PublishOptions {
   readonly publish: boolean;
@@ -19,14 +19,11 @@ export async function reportPublisher(which: "node" | "reconcile", options: Publ
   if (!options.publish) return undefined;
   const nodeName = nodeNameOf(options, context);
   const client = await kubeClient(options, context);
-  const [{ ReportPublisher, nodeReportKind, reconcileReportKind }, { Retrying }] = await Promise.all([
-    import("../adapters/kubernetes/reports.ts"),
-    import("../adapters/kubernetes/retry.ts"),
-  ]);
+  const { ReportPublisher, nodeReportKind, reconcileReportKind } = await import("../adapters/kubernetes/reports.ts");
   const kind: ReportKind = which === "node" ? nodeReportKind : reconcileReportKind;
   const publisher = new ReportPublisher(kind, options.namespace ?? defaultNamespace, nodeName);
   return async (report, summary) => {
-    const calls = new Retrying(client, context.settings.lockTimeoutSeconds * 1000, context.now, context.storeObserver);
+    const calls = await apiCalls(client, context);
     const outcome = await publisher.publish(calls, report, summary, new Date());
     context.log.debug(`${kind.plural} ${nodeName}: ${outcome}`);
   };

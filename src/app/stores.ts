@@ -8,6 +8,8 @@ import { resolve } from "node:path";
 import { procfsHost } from "../adapters/file-store/power-failure.ts";
 import { FileStateStore } from "../adapters/file-store/store.ts";
 import type { KubeClient } from "../adapters/kubernetes/client.ts";
+import { configMapLocation, configMapName } from "../adapters/kubernetes/names.ts";
+import type { Retrying } from "../adapters/kubernetes/retry.ts";
 import { CmkError, usageError } from "../core/errors.ts";
 import { defaultConfDir, type StateStore } from "../core/state-store.ts";
 import type { Context } from "./context.ts";
@@ -49,7 +51,7 @@ export function storeLocationNamed(options: StoreOptions, context: Context): str
   const given = options.confDir ?? options.kubeconfig ?? options.namespace ?? options.nodeName;
   if (given === undefined) return undefined;
   const choice = chooseStore(options, context);
-  return choice.kind === "file" ? resolve(choice.confDir) : `configmap ${choice.namespace}/cmk-config-${choice.nodeName}`;
+  return choice.kind === "file" ? resolve(choice.confDir) : configMapLocation(choice.namespace, configMapName(choice.nodeName));
 }
 
 /** The node this runs on: --node-name, else NODE_NAME; never guessed from pods (CMK 1.5 listed every pod of the cluster). */
@@ -105,6 +107,12 @@ export async function kubeClient(options: { readonly kubeconfig: string | undefi
   else throw usageError("no way to reach Kubernetes: give --kubeconfig=<file>, set KUBECONFIG, or run cmk in a pod with a service account");
   context.log.debug(`Kubernetes API ${access.server} from ${access.source}`);
   return new KubeClient(access);
+}
+
+/** A batch of API calls retried within one CMK_LOCK_TIMEOUT from now, reporting to the context's store observer. */
+export async function apiCalls(client: KubeClient, context: Context): Promise<Retrying> {
+  const { Retrying } = await import("../adapters/kubernetes/retry.ts");
+  return new Retrying(client, context.settings.lockTimeoutSeconds * 1000, context.now, context.storeObserver);
 }
 
 /** Whether this runs in a pod with a service-account token (KUBERNETES_SERVICE_HOST is set in every container). */

@@ -1,6 +1,6 @@
 // cmk describe: print the node's pools and tasks as JSON (default) or YAML.
 import type { Context } from "../app/context.ts";
-import { defaultNamespace, kubeClient, notInitialisedError, openStore } from "../app/stores.ts";
+import { apiCalls, defaultNamespace, kubeClient, notInitialisedError, openStore } from "../app/stores.ts";
 import { describeHolders, describeState, type Json, naturalCompare, sortedJson } from "../core/describe.ts";
 import { usageError } from "../core/errors.ts";
 import { emitYaml, type YamlValue } from "../formats/yaml.ts";
@@ -38,11 +38,8 @@ async function describeAllNodes(options: OptionsOf<typeof describeFlags>, contex
   if (options.confDir !== undefined) throw usageError("--all-nodes reads every node's ConfigMap; it cannot be combined with --conf-dir");
   const namespace = options.namespace ?? defaultNamespace;
   const client = await kubeClient(options, context);
-  const [{ listNodeStates }, { Retrying }] = await Promise.all([
-    import("../adapters/kubernetes/configmap-store.ts"),
-    import("../adapters/kubernetes/retry.ts"),
-  ]);
-  const entries = await listNodeStates(new Retrying(client, context.settings.lockTimeoutSeconds * 1000, context.now, context.storeObserver), namespace);
+  const { listNodeStates } = await import("../adapters/kubernetes/configmap-store.ts");
+  const entries = await listNodeStates(await apiCalls(client, context), namespace);
   const nodes: { [node: string]: Json } = {};
   for (const entry of entries) {
     if (entry.state === null) {

@@ -3,7 +3,7 @@
 // the state without writing it, and changes the Node only where it differs (a second run sends
 // nothing).
 import type { Context } from "../app/context.ts";
-import { kubeClient, nodeNameOf, notInitialisedError, openStore } from "../app/stores.ts";
+import { apiCalls, kubeClient, nodeNameOf, notInitialisedError, openStore } from "../app/stores.ts";
 import { advertisedResources, nodeChanges } from "../core/advertisement.ts";
 import { CmkError } from "../core/errors.ts";
 import type { discoverFlags, OptionsOf } from "./flags.ts";
@@ -15,11 +15,8 @@ export async function run(options: OptionsOf<typeof discoverFlags>, context: Con
   if (state === null) throw notInitialisedError(store);
   const resources = advertisedResources(state);
   const client = await kubeClient(options, context);
-  const [{ Retrying }, { applyNodeChanges, readNode }] = await Promise.all([
-    import("../adapters/kubernetes/retry.ts"),
-    import("../adapters/kubernetes/nodes.ts"),
-  ]);
-  const calls = new Retrying(client, context.settings.lockTimeoutSeconds * 1000, context.now, context.storeObserver);
+  const { applyNodeChanges, readNode } = await import("../adapters/kubernetes/nodes.ts");
+  const calls = await apiCalls(client, context);
   for (let attempt = 0; ; attempt++) {
     const node = await readNode(calls, nodeName);
     if (node === null) {

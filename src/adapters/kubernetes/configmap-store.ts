@@ -15,6 +15,7 @@ import { noStoreObserver, type StoreObserver } from "../../core/store-observer.t
 import { decodePoolDocument, decodeTaskDocument, encodeTaskDocument, poolDocument } from "../../formats/state-document.ts";
 import { emitYaml } from "../../formats/yaml.ts";
 import type { ApiRequest, KubeClient } from "./client.ts";
+import { configMapLocation, configMapName } from "./names.ts";
 import { isSuccess, Retrying } from "./retry.ts";
 
 /** The data keys cmk writes: CMK's pool document, and cmk's task records beside it. */
@@ -24,10 +25,6 @@ export const tasksKey = "tasks";
 export const unreadableConfigKey = "config.unreadable";
 /** CMK 1.5's lock annotation; ignored, and removed by the next write. */
 const ownerAnnotation = "Owner";
-
-export function configMapName(nodeName: string): string {
-  return `cmk-config-${nodeName}`;
-}
 
 export interface ConfigMapObject {
   readonly apiVersion?: string;
@@ -77,7 +74,7 @@ export class ConfigMapStateStore implements StateStore {
     this.client = options.client;
     this.namespace = options.namespace;
     this.name = configMapName(options.nodeName);
-    this.location = `configmap ${options.namespace}/${this.name}`;
+    this.location = configMapLocation(options.namespace, this.name);
     this.timeoutMs = options.lockTimeoutSeconds * 1000;
     this.observer = options.observer ?? noStoreObserver;
     this.now = options.now ?? (() => performance.now());
@@ -255,7 +252,7 @@ export async function listNodeStates(calls: Retrying, namespace: string): Promis
     for (const object of response.body.items) {
       const name = object.metadata.name;
       if (!name.startsWith(prefix) || name.length === prefix.length) continue;
-      const location = `configmap ${namespace}/${name}`;
+      const location = configMapLocation(namespace, name);
       try {
         entries.push({ nodeName: name.slice(prefix.length), location, state: decodeConfigMap(object, location) });
       } catch (error) {
