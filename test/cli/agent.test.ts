@@ -8,7 +8,7 @@ import { createConnection } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { startAgent } from "../helpers/agent.ts";
-import { cmkEnv, collect, editStateDocument, readStateDocument, repoRoot, runCmk, scratchDir, spawnCmk, tasksOn } from "../helpers/cmk.ts";
+import { cmkEnv, collect, editStateDocument, readStateDocument, repoRoot, runCmk, scratchDir, spawnCmk, tasksOn, waitFor } from "../helpers/cmk.ts";
 import { isolateBehaviour } from "../helpers/isolate-behaviour.ts";
 import { type ExpectedList, expectedPools, hostNode } from "../helpers/topology.ts";
 
@@ -55,16 +55,6 @@ function converse(socket: string, text: string | Buffer, ms = 2000): Promise<str
   });
 }
 
-async function until<T>(what: string, check: () => T | undefined, ms = 5000): Promise<T> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
 describe("cmk agent", () => {
   it("serves isolate: the command runs pinned with CMK_CPUS_*, and its list is free once it ends", async () => {
     const { dir, socket, agent, env } = await nodeWithAgent();
@@ -75,7 +65,7 @@ describe("cmk agent", () => {
     );
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout, `Cpus_allowed_list:\t${exclusive.cpus}\n${exclusive.cpus}\n`);
-    await until("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined));
+    await waitFor("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined), 5, 2);
     assert.doesNotMatch(agent.stderr(), /ERROR/);
   });
 
@@ -97,7 +87,7 @@ describe("cmk agent", () => {
     writeFileSync(marker, "");
     assert.equal((await held).status, 0);
     const ended = performance.now();
-    await until("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined));
+    await waitFor("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined), 5, 2);
     const latency = performance.now() - ended;
     assert.ok(latency < 1000, `freed after ${latency.toFixed(1)} ms`);
   });
@@ -119,7 +109,7 @@ describe("cmk agent", () => {
     assert.equal(refused.status, 5, refused.stderr);
     writeFileSync(marker, "");
     await held;
-    await until("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined), 3000);
+    await waitFor("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined), 3, 2);
     assert.equal((await restarted.stop()).status, 0);
     assert.equal(existsSync(socket), false, "a stopped agent leaves its socket behind");
   });
@@ -210,12 +200,12 @@ describe("cmk agent under load and crashes", () => {
       const exited = collect(workload);
       // Half the kills land while isolate is still asking; the others on the running workload.
       const runningFirst = round % 2 === 0;
-      if (runningFirst) await until("the list to be held", () => (exclusiveTasks(dir).length > 0 ? true : undefined));
+      if (runningFirst) await waitFor("the list to be held", () => (exclusiveTasks(dir).length > 0 ? true : undefined), 5, 2);
       else await new Promise((resolve) => setTimeout(resolve, Math.random() * 10));
       workload.kill("SIGKILL");
       await exited;
       const killed = performance.now();
-      await until("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined), 2000);
+      await waitFor("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined), 2, 2);
       if (runningFirst) latencies.push(performance.now() - killed);
     }
     assert.match(await converse(socket, "CMK/1 status\n"), /"leases":0\b/);
@@ -265,7 +255,7 @@ describe("cmk agent under load and crashes", () => {
       for (const workload of workloads) workload.stdin?.end("done\n");
     }
     for (const result of await Promise.all(ended)) assert.equal(result.status, 0, result.stderr);
-    await until("every list to be free", () => (readStateDocument(dir)?.tasks === undefined ? true : undefined));
+    await waitFor("every list to be free", () => (readStateDocument(dir)?.tasks === undefined ? true : undefined), 5, 2);
     assert.equal((await agent.stop()).status, 0);
   });
 });

@@ -56,17 +56,6 @@ async function scrape(url: string): Promise<Exposition> {
   return parseExposition(answer.body);
 }
 
-/** Polls `check` until it returns a value (not undefined), or fails after `seconds` naming `what`. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, seconds = 20): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-  }
-}
-
 interface Serving {
   readonly child: ChildProcess;
   /** http://127.0.0.1:<port>, as the INFO line named it. */
@@ -162,10 +151,15 @@ describe("cmk reconcile --metrics-port", () => {
     const dir = initialised(node);
     const serving = await serve(["reconcile", `--conf-dir=${dir}`, "--interval=0.05"], node.env);
     try {
-      const exposition = await eventually("a first pass", async () => {
-        const scraped = await scrape(serving.url);
-        return (sampleValue(scraped, "cmk_passes_total") ?? 0) >= 1 ? scraped : undefined;
-      });
+      const exposition = await waitFor(
+        "a first pass",
+        async () => {
+          const scraped = await scrape(serving.url);
+          return (sampleValue(scraped, "cmk_passes_total") ?? 0) >= 1 ? scraped : undefined;
+        },
+        20,
+        30,
+      );
       assertPoolSizes(exposition, dir, node);
       assert.equal(sampleValue(exposition, "cmk_pass_failures_total"), 0);
       assert.equal(sampleValue(exposition, "cmk_mismatched_cpu_masks"), 0);
@@ -203,16 +197,26 @@ describe("cmk reconcile --metrics-port", () => {
     const isolateDone = collect(isolate);
     let command: number | undefined;
     try {
-      const before = await eventually("a first pass", async () => {
-        const scraped = await scrape(serving.url);
-        return (sampleValue(scraped, "cmk_passes_total") ?? 0) >= 1 ? scraped : undefined;
-      });
+      const before = await waitFor(
+        "a first pass",
+        async () => {
+          const scraped = await scrape(serving.url);
+          return (sampleValue(scraped, "cmk_passes_total") ?? 0) >= 1 ? scraped : undefined;
+        },
+        20,
+        30,
+      );
       const freeBefore = sampleValue(before, "cmk_pool_free_cpu_lists", labels) as number;
       command = await waitFor("the isolate's command to be recorded", () => recordedChild(dir));
-      const held = await eventually("the list to show as allocated", async () => {
-        const scraped = await scrape(serving.url);
-        return sampleValue(scraped, "cmk_pool_allocated_cpu_lists", labels) === 1 ? scraped : undefined;
-      });
+      const held = await waitFor(
+        "the list to show as allocated",
+        async () => {
+          const scraped = await scrape(serving.url);
+          return sampleValue(scraped, "cmk_pool_allocated_cpu_lists", labels) === 1 ? scraped : undefined;
+        },
+        20,
+        30,
+      );
       assert.equal(sampleValue(held, "cmk_pool_free_cpu_lists", labels), freeBefore - 1);
       assert.equal(sampleValue(held, "cmk_tasks"), 1);
       assert.equal(sampleValue(held, "cmk_reclaimed_cpu_lists_total", { pool: "exclusive" }), 0);
@@ -220,10 +224,15 @@ describe("cmk reconcile --metrics-port", () => {
       // The holder dies without giving the list back: isolate and its command, both killed.
       process.kill(isolate.pid as number, "SIGKILL");
       process.kill(command, "SIGKILL");
-      const reclaimed = await eventually("the reclaim to be counted", async () => {
-        const scraped = await scrape(serving.url);
-        return sampleValue(scraped, "cmk_reclaimed_cpu_lists_total", { pool: "exclusive" }) === 1 ? scraped : undefined;
-      });
+      const reclaimed = await waitFor(
+        "the reclaim to be counted",
+        async () => {
+          const scraped = await scrape(serving.url);
+          return sampleValue(scraped, "cmk_reclaimed_cpu_lists_total", { pool: "exclusive" }) === 1 ? scraped : undefined;
+        },
+        20,
+        30,
+      );
       assert.equal(sampleValue(reclaimed, "cmk_pool_allocated_cpu_lists", labels), 0);
       assert.equal(sampleValue(reclaimed, "cmk_pool_free_cpu_lists", labels), freeBefore);
       assert.equal(sampleValue(reclaimed, "cmk_tasks"), 0);
@@ -248,28 +257,33 @@ describe("cmk reconcile --metrics-port", () => {
     const serving = await serve(["reconcile", `--conf-dir=${dir}`, "--interval=0.05"], node.env);
     let ended: CmkResult | undefined;
     try {
-      await eventually("ready", async () => ((await fetchText(`${serving.url}/readyz`)).status === 200 ? true : undefined));
+      await waitFor("ready", async () => ((await fetchText(`${serving.url}/readyz`)).status === 200 ? true : undefined), 20, 30);
       writeFileSync(stateFile, "{ not json");
-      const unready = await eventually("readyz to answer 503", async () => {
-        const answer = await fetchText(`${serving.url}/readyz`);
-        return answer.status === 503 ? answer : undefined;
-      });
+      const unready = await waitFor(
+        "readyz to answer 503",
+        async () => {
+          const answer = await fetchText(`${serving.url}/readyz`);
+          return answer.status === 503 ? answer : undefined;
+        },
+        20,
+        30,
+      );
       assert.match(unready.body, /^not ready: the last (\d+ passes|pass) failed: .*state\.json: not valid JSON.*\n$/);
       assert.equal(unready.body.split("\n").length, 2, "one line");
       const first = (await scrape(serving.url)).samples;
       const failuresAt = (samples: typeof first): number => samples.find((sample) => sample.name === "cmk_pass_failures_total")?.value ?? 0;
       assert.ok(failuresAt(first) >= 1);
-      await eventually("more failed passes", async () => (failuresAt((await scrape(serving.url)).samples) > failuresAt(first) ? true : undefined));
+      await waitFor("more failed passes", async () => (failuresAt((await scrape(serving.url)).samples) > failuresAt(first) ? true : undefined), 20, 30);
       assert.equal(serving.child.exitCode, null, "the process runs on");
       assert.equal((await fetchText(`${serving.url}/healthz`)).status, 200);
       assert.match(serving.stderr(), /^ERROR:cmk:cmk reconcile pass failed, trying again in 0\.05 seconds: .*state\.json: not valid JSON/m);
 
       writeFileSync(stateFile, good);
-      await eventually("ready again", async () => ((await fetchText(`${serving.url}/readyz`)).status === 200 ? true : undefined));
+      await waitFor("ready again", async () => ((await fetchText(`${serving.url}/readyz`)).status === 200 ? true : undefined), 20, 30);
       assert.match(serving.stderr(), /^INFO:cmk:cmk reconcile passes succeed again, after \d+ failed$/m);
 
       writeFileSync(stateFile, "{ not json");
-      await eventually("unready again", async () => ((await fetchText(`${serving.url}/readyz`)).status === 503 ? true : undefined));
+      await waitFor("unready again", async () => ((await fetchText(`${serving.url}/readyz`)).status === 503 ? true : undefined), 20, 30);
       ended = await serving.stop();
     } finally {
       ended ??= await serving.stop();
@@ -290,20 +304,30 @@ describe("cmk node-report --metrics-port", () => {
     const serving = await serve(["node-report", `--conf-dir=${dir}`, "--interval=0.05"], node.env);
     let ended: CmkResult | undefined;
     try {
-      const exposition = await eventually("a first pass", async () => {
-        const scraped = await scrape(serving.url);
-        return (sampleValue(scraped, "cmk_passes_total") ?? 0) >= 1 ? scraped : undefined;
-      });
+      const exposition = await waitFor(
+        "a first pass",
+        async () => {
+          const scraped = await scrape(serving.url);
+          return (sampleValue(scraped, "cmk_passes_total") ?? 0) >= 1 ? scraped : undefined;
+        },
+        20,
+        30,
+      );
       assertPoolSizes(exposition, dir, node);
       for (const check of ["affinity", "configDirectory", "isolation"]) assert.equal(sampleValue(exposition, "cmk_check_errors", { check }), 0, check);
       assert.equal(sampleValue(exposition, "cmk_check_warnings", { check: "isolation" }), node.topology.isolcpus.isEmpty ? 1 : 0);
       assert.equal(exposition.types.has("cmk_reclaimed_cpu_lists_total"), false, "reconcile's metrics are not node-report's");
 
       writeFileSync(stateFile, "{ not json");
-      const broken = await eventually("the configDirectory check to fail", async () => {
-        const scraped = await scrape(serving.url);
-        return sampleValue(scraped, "cmk_check_errors", { check: "configDirectory" }) === 1 ? scraped : undefined;
-      });
+      const broken = await waitFor(
+        "the configDirectory check to fail",
+        async () => {
+          const scraped = await scrape(serving.url);
+          return sampleValue(scraped, "cmk_check_errors", { check: "configDirectory" }) === 1 ? scraped : undefined;
+        },
+        20,
+        30,
+      );
       assert.equal(sampleValue(broken, "cmk_pass_failures_total"), 0);
       assert.equal(
         sumOf(broken, "cmk_pool_cpu_lists", { pool: "exclusive" }),
@@ -313,8 +337,11 @@ describe("cmk node-report --metrics-port", () => {
       assert.equal((await fetchText(`${serving.url}/readyz`)).status, 200, "the report is still made");
 
       writeFileSync(stateFile, good);
-      await eventually("the check to pass again", async () =>
-        sampleValue(await scrape(serving.url), "cmk_check_errors", { check: "configDirectory" }) === 0 ? true : undefined,
+      await waitFor(
+        "the check to pass again",
+        async () => (sampleValue(await scrape(serving.url), "cmk_check_errors", { check: "configDirectory" }) === 0 ? true : undefined),
+        20,
+        30,
       );
       ended = await serving.stop();
     } finally {

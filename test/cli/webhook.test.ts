@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { applyPatch, type JsonObject, patchOf, reviewOf } from "../helpers/admission.ts";
-import { collect, repoRoot, runCmk, scratchDir, spawnCmk, startServing } from "../helpers/cmk.ts";
+import { collect, freePort, repoRoot, runCmk, scratchDir, spawnCmk, startServing, waitFor } from "../helpers/cmk.ts";
 import { type Issued, issue, makeCa } from "../helpers/tls.ts";
 
 const dir = scratchDir("webhook");
@@ -117,17 +117,6 @@ function envAfter(answer: Answer, pod: JsonObject = asksForCores): Record<string
   return Object.fromEntries((patched.spec.containers[0]?.env ?? []).map((variable) => [variable.name, variable.value]));
 }
 
-/** A free loopback port. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 let instances = 0;
 
 interface Running {
@@ -164,16 +153,6 @@ async function startWebhook(flags: readonly string[] = ["--insecure=true"], muta
       return { status: result.status, stderr: stderr() };
     },
   };
-}
-
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, seconds = 10): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe("cmk webhook --insecure=true", () => {
@@ -267,21 +246,30 @@ describe("cmk webhook --insecure=true", () => {
     const file = join(webhook.dir, "mutations.yaml");
     const original = readFileSync(file, "utf8");
     writeFileSync(file, original.replace("    - name: CMK_AGENT_SOCKET\n", "    - name: EXTRA\n      value: here\n    - name: CMK_AGENT_SOCKET\n"));
-    await eventually("the new mutations", async () =>
-      envAfter(await ask(webhook.port, "/mutate", { body: reviewBody() }))["EXTRA"] === "here" ? true : undefined,
+    await waitFor(
+      "the new mutations",
+      async () => (envAfter(await ask(webhook.port, "/mutate", { body: reviewBody() }))["EXTRA"] === "here" ? true : undefined),
+      10,
+      50,
     );
     assert.match(webhook.log(), /INFO:cmk:reloaded the mutations from .*mutations.yaml/);
     // A file that would hand pods a service account is refused; the one before stays.
     writeFileSync(file, `${original}\n`.replace("    spec:\n", "    spec:\n      serviceAccountName: powerful\n"));
-    await eventually("the refusal in the log", async () =>
-      /keeping the mutations loaded before: .*serviceAccountName is refused/.test(webhook.log()) ? true : undefined,
+    await waitFor(
+      "the refusal in the log",
+      async () => (/keeping the mutations loaded before: .*serviceAccountName is refused/.test(webhook.log()) ? true : undefined),
+      10,
+      50,
     );
     assert.equal(envAfter(await ask(webhook.port, "/mutate", { body: reviewBody() }))["EXTRA"], "here");
     // An atomic replacement (a ConfigMap volume swaps a link; editors rename) is seen too.
     writeFileSync(join(webhook.dir, "next.yaml"), original);
     renameSync(join(webhook.dir, "next.yaml"), file);
-    await eventually("the original mutations again", async () =>
-      envAfter(await ask(webhook.port, "/mutate", { body: reviewBody() }))["EXTRA"] === undefined ? true : undefined,
+    await waitFor(
+      "the original mutations again",
+      async () => (envAfter(await ask(webhook.port, "/mutate", { body: reviewBody() }))["EXTRA"] === undefined ? true : undefined),
+      10,
+      50,
     );
     // A ConfigMap volume: the file is a link into ..data, a link the kubelet replaces atomically.
     const withExtra = (value: string): string =>
@@ -299,7 +287,7 @@ describe("cmk webhook --insecure=true", () => {
         symlinkSync("..data/mutations.yaml", join(webhook.dir, "link.tmp"));
         renameSync(join(webhook.dir, "link.tmp"), file);
       }
-      await eventually(`the mutations of ${version}`, async () => ((await extra()) === value ? true : undefined));
+      await waitFor(`the mutations of ${version}`, async () => ((await extra()) === value ? true : undefined), 10, 50);
     }
   });
 
@@ -308,13 +296,16 @@ describe("cmk webhook --insecure=true", () => {
     assert.equal(before, new X509Certificate(pki.server.cert).fingerprint256);
     // First the certificate alone: it does not match the old key, so the old pair stays.
     writeFileSync(join(webhook.dir, "tls.crt"), pki.rotated.cert);
-    await eventually("the refusal of the half-written pair", async () =>
-      /keeping the serving certificate loaded before: .*do not make a pair/.test(webhook.log()) ? true : undefined,
+    await waitFor(
+      "the refusal of the half-written pair",
+      async () => (/keeping the serving certificate loaded before: .*do not make a pair/.test(webhook.log()) ? true : undefined),
+      10,
+      50,
     );
     assert.equal((await ask(webhook.port, "/healthz")).served, before);
     writeFileSync(join(webhook.dir, "tls.key"), pki.rotated.key);
     const rotated = new X509Certificate(pki.rotated.cert).fingerprint256;
-    await eventually("the rotated certificate", async () => ((await ask(webhook.port, "/healthz")).served === rotated ? true : undefined));
+    await waitFor("the rotated certificate", async () => ((await ask(webhook.port, "/healthz")).served === rotated ? true : undefined), 10, 50);
     assert.match(webhook.log(), /INFO:cmk:reloaded the serving certificate CN=rotated/);
   });
 
@@ -369,7 +360,7 @@ describe("cmk webhook with client certificates (--insecure=false, the default)",
   it("after SIGTERM with --shutdown-delay, says 503 on /readyz and still answers reviews, then exits 0", async () => {
     const draining = await startWebhook([`--cafile=${pki.ca.certFile}`, "--shutdown-delay=1.5"]);
     draining.child.kill("SIGTERM");
-    await eventually("readyz 503", async () => ((await ask(draining.port, "/readyz")).status === 503 ? true : undefined));
+    await waitFor("readyz 503", async () => ((await ask(draining.port, "/readyz")).status === 503 ? true : undefined), 10, 50);
     assert.match((await ask(draining.port, "/readyz")).body, /not ready: shutting down/);
     assert.equal((await ask(draining.port, "/mutate", { body: reviewBody(), client: pki.client })).status, 200);
     const { status, stderr } = await draining.stop();
@@ -383,7 +374,7 @@ describe("cmk webhook with client certificates (--insecure=false, the default)",
     try {
       writeFileSync(join(short.dir, "tls.key"), expired.key);
       writeFileSync(join(short.dir, "tls.crt"), expired.cert);
-      await eventually("the expired certificate", async () => (/reloaded the serving certificate CN=expired/.test(short.log()) ? true : undefined));
+      await waitFor("the expired certificate", async () => (/reloaded the serving certificate CN=expired/.test(short.log()) ? true : undefined), 10, 50);
       const readyz = await new Promise<Answer>((resolve, reject) => {
         const sent = httpsRequest({ host: "127.0.0.1", port: short.port, path: "/readyz", rejectUnauthorized: false, agent: false }, (response) => {
           let body = "";

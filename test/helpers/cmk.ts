@@ -1,6 +1,7 @@
 // Runs the built bin/cmk as a user would: a real process, its exit code, stdout and stderr.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
@@ -60,15 +61,26 @@ export function fixtureEnv(name: string, dir: string): Record<string, string> {
   return { CMK_DEV_LSCPU_SYSFS: dir, CMK_PROC_FS: join(dir, "proc") };
 }
 
-/** Polls until `ready` returns a value (not undefined), or fails after `seconds`. */
-export async function waitFor<T>(what: string, ready: () => T | undefined, seconds = 20): Promise<T> {
+/** Polls `ready` every `intervalMs` until it returns (or resolves to) a value, not undefined; fails after `seconds` naming `what`. */
+export async function waitFor<T>(what: string, ready: () => T | undefined | Promise<T | undefined>, seconds = 20, intervalMs = 20): Promise<T> {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
-    const value = ready();
+    const value = await ready();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** A free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /**

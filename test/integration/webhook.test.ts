@@ -13,11 +13,11 @@
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpsServer, request as httpsRequest } from "node:https";
-import { type AddressInfo, createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { type JsonObject, patchOf, reviewOf } from "../helpers/admission.ts";
-import { repoRoot, scratchDir, startServing } from "../helpers/cmk.ts";
+import { freePort, repoRoot, scratchDir, startServing } from "../helpers/cmk.ts";
 import { eventually, useControlPlane } from "../helpers/controlplane.ts";
 
 const cp = useControlPlane();
@@ -45,16 +45,6 @@ interface Running {
   readonly port: number;
   log(): string;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 let instances = 0;
