@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
 import { fixtures, generateSysfs } from "../../scripts/gen-sysfs-fixture.ts";
+import "./reap-descendants.ts";
 
 export const repoRoot = join(import.meta.dirname, "..", "..");
 export const cmkBin = join(repoRoot, "bin", "cmk");

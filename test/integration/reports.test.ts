@@ -26,6 +26,14 @@ async function report(plural: string, node: string): Promise<Report | null> {
   return response.status === 404 ? null : response.body;
 }
 
+/** A report once both of its writes have landed: the object is created first, its status after. */
+function published(plural: string, node: string): Promise<Report> {
+  return eventually(`the ${plural} of ${node} with its status`, async () => {
+    const found = await report(plural, node);
+    return found?.status === undefined ? undefined : found;
+  });
+}
+
 it("without the report definitions, --publish says what to apply and exits 11", () => {
   assert.equal(runCmk(["init", "--num-exclusive-cores=1", "--num-shared-cores=0", ...storeFlags("no-crds")]).status, 0);
   const run = runCmk(["reconcile", "--publish", ...storeFlags("no-crds")]);
@@ -99,7 +107,7 @@ it("reconcile --publish reports what it freed; in a loop it writes only when the
   assert.equal(runCmk(["init", "--num-exclusive-cores=1", "--num-shared-cores=0", ...storeFlags(node)]).status, 0);
   const loop = spawnCmk(["reconcile", "--publish", "--interval=0.1", ...storeFlags(node)]);
   const done = collect(loop);
-  const first = await eventually("the reconcile report", () => report("cmk-reconcilereports", node).then((found) => found ?? undefined));
+  const first = await published("cmk-reconcilereports", node);
   assert.equal(first.status?.["reclaimed"], 0);
   assert.deepEqual(first.spec.report, { mismatchedCpuMasks: [], reclaimedCpuLists: [] });
   // About ten passes, none of which changes the report.
@@ -113,8 +121,8 @@ it("cmk agent --publish, on the ConfigMap store, publishes both reports of its n
   const node = "rep-agent";
   assert.equal(runCmk(["init", "--num-exclusive-cores=1", "--num-shared-cores=0", ...storeFlags(node)]).status, 0);
   const agent = await startAgent(join(scratch, "agent.sock"), ["--publish", "--interval=0.2", ...storeFlags(node)]);
-  const nodeReport = await eventually("the agent's node report", () => report("cmk-nodereports", node).then((found) => found ?? undefined));
-  const reconcileReport = await eventually("the agent's reconcile report", () => report("cmk-reconcilereports", node).then((found) => found ?? undefined));
+  const nodeReport = await published("cmk-nodereports", node);
+  const reconcileReport = await published("cmk-reconcilereports", node);
   assert.equal(nodeReport.status?.["exclusiveFree"], 1);
   assert.deepEqual(reconcileReport.spec.report, { mismatchedCpuMasks: [], reclaimedCpuLists: [] });
   // isolate on the same node goes through the agent, which writes the ConfigMap.
