@@ -3,9 +3,11 @@
 // parses argv against it into an object whose type follows from the set, so a renamed or
 // mistyped option is a type error, not a silent `undefined` at run time.
 
+import { buildInfo } from "../app/build-info.ts";
 import { choiceValue, integerValue, ipAddressValue, nearest, secondsValue, socketIdValue } from "../app/input.ts";
 import { defaultAgentSocket } from "../app/settings.ts";
 import type { Mode } from "../core/carve.ts";
+import { defaultClusterNamespace, defaultInstallDir, defaultNodeCommands, type NodeCommand, names, nodeCommands, pullPolicies } from "../core/cluster/spec.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError, usageError } from "../core/errors.ts";
 import { isPoolName, type PoolName, poolNames } from "../core/pools.ts";
@@ -189,6 +191,14 @@ export const carvingFlags = {
   ...storeFlags,
 };
 
+export const initFlags = {
+  ...carvingFlags,
+  keepExisting: switchFlag(
+    "keep-existing",
+    "leave a node that already has pools as it is, whatever the counts (the node agent's pod runs init this way, so a restart never re-carves; cmk reconfigure changes pool sizes)",
+  ),
+};
+
 // ---- Per command -------------------------------------------------------------------------------
 
 export const describeFlags = {
@@ -358,7 +368,9 @@ export const webhookFlags = {
   }),
 };
 
-const defaultInstallDir = "/opt/bin";
+/** CMK's default image was cmk:v<version>; so is this one. */
+export const defaultImage = `cmk:v${buildInfo.version}`;
+
 const installDirFlag = valueFlag("install-dir", {
   valueName: "dir",
   defaultText: defaultInstallDir,
@@ -368,8 +380,145 @@ const installDirFlag = valueFlag("install-dir", {
 
 export const installFlags = { installDir: installDirFlag };
 
+// ---- The cluster (cluster-init, uninstall --cluster, reconfigure_setup) -------------------------
+
+/** A comma-separated list of node names (CMK's --host-list); blanks around names are dropped. */
+function nodeList(text: string, flag: string): readonly string[] {
+  const nodes = text
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name !== "");
+  if (nodes.length === 0) throw usageError(`${flag} is empty; name the nodes, e.g. ${flag}=node-1,node-2 (or give --all-hosts)`);
+  for (const node of nodes) objectName("node")(node, flag);
+  return [...new Set(nodes)];
+}
+
+/** CMK's --cmk-cmd-list: its node commands, init first when listed, each once. */
+function commandList(text: string, flag: string): readonly NodeCommand[] {
+  const listed = text.split(",").map((item) => item.trim());
+  for (const item of listed) {
+    if (!(nodeCommands as readonly string[]).includes(item)) {
+      const suggestion = nearest(item, nodeCommands);
+      throw usageError(`${flag}: "${item}" is not one of CMK's node commands ${nodeCommands.join(", ")}${suggestion ? ` (did you mean ${suggestion}?)` : ""}`);
+    }
+  }
+  if (listed.includes("init") && listed[0] !== "init") throw usageError(`${flag}=${text}: init must be listed first (it carves the node the others use)`);
+  if (new Set(listed).size !== listed.length) throw usageError(`${flag}=${text} names a command twice; name each once`);
+  return listed as NodeCommand[];
+}
+
+/** The nodes to act on: a list, or every schedulable node. */
+const nodeSelectionFlags = {
+  hostList: optionalFlag("host-list", {
+    valueName: "nodes",
+    help: "the nodes, comma-separated (or --all-hosts)",
+    parse: nodeList,
+  }),
+  allHosts: switchFlag("all-hosts", "every node whose spec.unschedulable is not true (or --host-list)"),
+};
+
+const clusterNamespaceFlag = valueFlag("namespace", {
+  valueName: "name",
+  defaultText: defaultClusterNamespace,
+  help: "cmk's namespace: its agents, webhook, accounts and the node states (cmk-config-<node>); one of its own, never default or kube-*",
+  parse: objectName("namespace"),
+});
+
+const clusterTimeoutFlag = valueFlag("timeout", {
+  valueName: "seconds",
+  defaultText: "300",
+  help: "how long to wait for the nodes, printing each node's progress; 0 does not wait",
+  parse: (text, flag) => secondsValue(flag, text),
+});
+
+const imageFlags = {
+  cmkImg: valueFlag("cmk-img", {
+    valueName: "image",
+    defaultText: defaultImage,
+    help: "the image of cmk's pods: any image with cmk's installed tree (cmk install) in /opt/bin",
+    parse: (text, flag) => {
+      if (text.trim() === "" || /\s/.test(text)) throw usageError(`${flag}="${text}" is not an image reference, e.g. ${flag}=registry.example.com/cmk:v2`);
+      return text;
+    },
+  }),
+  cmkImgPol: valueFlag("cmk-img-pol", {
+    valueName: "policy",
+    defaultText: "IfNotPresent",
+    help: "image pull policy of cmk's pods: Never, IfNotPresent or Always",
+    parse: (text, flag) => choiceValue(flag, text, pullPolicies),
+  }),
+  installDir: installDirFlag,
+  saname: valueFlag("saname", {
+    valueName: "name",
+    defaultText: names.defaultAgentAccount,
+    help: "the node agent's service account, which cluster-init makes with its least-privilege roles",
+    parse: objectName("service account"),
+  }),
+};
+
+/** The carving of new nodes: init's flags. */
+const clusterCarvingFlags = {
+  numExclusiveCores: carvingFlags.numExclusiveCores,
+  numSharedCores: carvingFlags.numSharedCores,
+  exclusiveMode: carvingFlags.exclusiveMode,
+  sharedMode: carvingFlags.sharedMode,
+  exclNonIsolcpus: carvingFlags.exclNonIsolcpus,
+};
+
+export const clusterInitFlags = {
+  ...nodeSelectionFlags,
+  cmkCmdList: valueFlag("cmk-cmd-list", {
+    valueName: "list",
+    defaultText: defaultNodeCommands.join(","),
+    help: "CMK's node commands to run on each node: init, discover and install before the agent starts; reconcile or nodereport make it publish reports",
+    parse: commandList,
+  }),
+  ...imageFlags,
+  pullSecret: optionalFlag("pull-secret", { valueName: "name", help: "a Secret of the namespace to pull the image with", parse: objectName("secret") }),
+  confDir: optionalFlag("conf-dir", {
+    valueName: "dir",
+    help: "keep each node's state in this host directory (the file store) instead of the ConfigMap cmk-config-<node>",
+    parse: directoryValue(defaultConfDir),
+  }),
+  ...clusterCarvingFlags,
+  noTaint: switchFlag("no-taint", "discover does not taint the nodes cmk=true:NoSchedule"),
+  namespace: clusterNamespaceFlag,
+  cafile: optionalFlag("cafile", {
+    valueName: "file",
+    help: "PEM file here: the CA that signs the client certificate the API server presents to webhooks; default: the cluster CA (kube-root-ca.crt)",
+    parse: pathValue("file", defaultWebhookCaFile),
+  }),
+  insecure: valueFlag("insecure", {
+    valueName: "bool",
+    defaultText: "false",
+    help: "true: the webhook answers the API server without a client certificate (when it presents none); false: it requires one signed by --cafile's CA",
+    parse: booleanValue,
+  }),
+  dryRun: switchFlag("dry-run", "print every object as YAML (kubectl apply -f - takes it) and change nothing; the cluster is not contacted"),
+  timeout: clusterTimeoutFlag,
+  kubeconfig: storeFlags.kubeconfig,
+};
+
 export const uninstallFlags = {
   installDir: installDirFlag,
   confDir: { ...storeFlags.confDir, help: "accepted for CMK compatibility; left untouched" },
-  namespace: { ...storeFlags.namespace, help: "accepted for CMK compatibility; left untouched" },
+  cluster: switchFlag(
+    "cluster",
+    "remove what cmk cluster-init made in --namespace instead: agents, webhook, accounts, definitions, node labels, taints, resources and states",
+  ),
+  namespace: {
+    ...clusterNamespaceFlag,
+    help: `with --cluster: cmk's namespace (default ${defaultClusterNamespace}); else accepted for CMK compatibility and unused`,
+  },
+  force: switchFlag("force", "with --cluster: remove node states whose tasks still hold cores (their workloads lose the agent)"),
+  kubeconfig: storeFlags.kubeconfig,
+};
+
+export const reconfigureSetupFlags = {
+  ...nodeSelectionFlags,
+  ...clusterCarvingFlags,
+  ...imageFlags,
+  namespace: clusterNamespaceFlag,
+  timeout: clusterTimeoutFlag,
+  kubeconfig: storeFlags.kubeconfig,
 };

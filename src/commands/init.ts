@@ -1,5 +1,6 @@
 // cmk init: carve the node's CPUs into pools and store them. Idempotent for the same layout;
-// refuses to re-carve while tasks are allocated (that is `cmk reconfigure`'s job). Over a state
+// refuses to re-carve while tasks are allocated (that is `cmk reconfigure`'s job); with
+// --keep-existing (the node agent's pod) leaves any pools a node already has as they are. Over a state
 // that cannot be read, it starts afresh when no task recorded there can be alive (no cmk isolate
 // with this state directory runs on the node), keeping the unreadable file as a backup.
 import { runningIsolates } from "../adapters/procfs.ts";
@@ -8,13 +9,15 @@ import { openStore } from "../app/stores.ts";
 import { CmkError } from "../core/errors.ts";
 import { allTaskIds, type NodeState, sameLayout } from "../core/node-state.ts";
 import { defaultConfDir, type StateStore } from "../core/state-store.ts";
-import { type CarvingOptions, carveNode, layoutSummary } from "./carve-node.ts";
+import { carveNode, layoutSummary } from "./carve-node.ts";
+import type { initFlags, OptionsOf } from "./flags.ts";
 
-type Outcome = "unchanged" | "created" | "replaced";
+type Outcome = "unchanged" | "created" | "replaced" | "kept";
 
-function store(carved: NodeState, target: StateStore): Promise<Outcome> {
+function store(carved: NodeState, target: StateStore, keepExisting: boolean): Promise<Outcome> {
   return target.update((current) => {
     if (current !== null && sameLayout(current, carved)) return { result: "unchanged" as const };
+    if (current !== null && keepExisting) return { result: "kept" as const };
     const tasks = current === null ? 0 : allTaskIds(current).size;
     if (tasks > 0) {
       throw new CmkError(
@@ -41,18 +44,25 @@ async function startAfresh(target: StateStore, unreadable: CmkError, context: Co
     context.log.warning(`${unreadable.message}; no cmk isolate of it runs on this node, so cmk init starts afresh and keeps the unreadable state as ${backup}`);
 }
 
-export async function run(options: CarvingOptions, context: Context): Promise<number> {
+const verbs: Readonly<Record<Outcome, string>> = {
+  unchanged: "is already initialised with these pools",
+  created: "initialised",
+  replaced: "re-initialised",
+  kept: "already has pools, carved otherwise, and keeps them (--keep-existing; cmk reconfigure changes them)",
+};
+
+export async function run(options: OptionsOf<typeof initFlags>, context: Context): Promise<number> {
   const target = await openStore(options, context);
   const { carving, state: carved } = carveNode(options, context);
   let outcome: Outcome;
   try {
-    outcome = await store(carved, target);
+    outcome = await store(carved, target, options.keepExisting);
   } catch (error) {
     if (!(error instanceof CmkError && error.kind === "invalid-state")) throw error;
     await startAfresh(target, error, context);
-    outcome = await store(carved, target);
+    outcome = await store(carved, target, options.keepExisting);
   }
-  const verb = outcome === "unchanged" ? "is already initialised with these pools" : outcome === "created" ? "initialised" : "re-initialised";
-  context.log.info(`${target.location} ${verb} (${carving.strategy}; CPU lists per pool: ${layoutSummary(carving)})`);
+  const pools = outcome === "kept" ? "" : ` (${carving.strategy}; CPU lists per pool: ${layoutSummary(carving)})`;
+  context.log.info(`${target.location} ${verbs[outcome]}${pools}`);
   return 0;
 }

@@ -12,6 +12,7 @@ import {
   discoverFlags,
   exportCmk14Flags,
   type FlagSet,
+  initFlags,
   installFlags,
   isolateFlags,
   nodeReportFlags,
@@ -101,8 +102,8 @@ export const commands: readonly Command[] = [
   define({
     name: "init",
     summary: "carve the node's CPUs into pools and store them",
-    usage: `cmk init ${carvingUsage}`,
-    flags: carvingFlags,
+    usage: `cmk init ${carvingUsage} [--keep-existing]`,
+    flags: initFlags,
     environment: [...settingsHelp, sysRootHelp],
     failures: [...stateFailures, "does-not-fit", "conflict"],
     notes: coreIdNotes,

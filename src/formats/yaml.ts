@@ -578,14 +578,23 @@ function sexagesimal(text: string): number {
   return value;
 }
 
-export function emitYaml(value: YamlValue): string {
+export interface EmitOptions {
+  /**
+   * Write a string of several lines that a literal block keeps exactly as one (`|`), as people
+   * write the files they read (Kubernetes manifests). PyYAML's style, the default, quotes it on
+   * one line; this module's parser reads only that style back.
+   */
+  readonly literalBlocks?: boolean;
+}
+
+export function emitYaml(value: YamlValue, options: EmitOptions = {}): string {
   if (isScalar(value) || isEmpty(value)) {
     const text = inlineValue(value);
     // PyYAML ends a document whose root is a plain (unquoted) scalar with an explicit end marker.
     const plain = isScalar(value) && (typeof value !== "string" || text === value);
     return plain ? `${text}\n...\n` : `${text}\n`;
   }
-  return emitBlock(value, 0, "");
+  return emitBlock(value, 0, "", options.literalBlocks === true);
 }
 
 const isEmpty = (value: YamlValue[] | YamlMap): boolean => (Array.isArray(value) ? value.length === 0 : value.size === 0);
@@ -594,14 +603,18 @@ const isEmpty = (value: YamlValue[] | YamlMap): boolean => (Array.isArray(value)
  * The lines of a non-empty collection whose entries sit at `indent`; `lead` replaces the first
  * entry's indentation (for `- ` items). Built by concatenation, which V8 keeps cheap (ropes).
  */
-function emitBlock(value: YamlValue[] | YamlMap, indent: number, lead: string): string {
+function emitBlock(value: YamlValue[] | YamlMap, indent: number, lead: string, literal: boolean): string {
   const pad = " ".repeat(indent);
   let out = "";
   let prefix = lead;
+  const scalar = (item: YamlKey): string => (literal && typeof item === "string" && isLiteralBlock(item) ? literalBlock(item, indent + 2) : inlineValue(item));
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item = value[i] ?? null;
-      out += isScalar(item) || isEmpty(item) ? `${prefix}- ${inlineValue(item)}\n` : emitBlock(item, indent + 2, `${prefix}- `);
+      out +=
+        isScalar(item) || isEmpty(item)
+          ? `${prefix}- ${isScalar(item) ? scalar(item) : inlineValue(item)}\n`
+          : emitBlock(item, indent + 2, `${prefix}- `, literal);
       prefix = pad;
     }
     return out;
@@ -611,17 +624,31 @@ function emitBlock(value: YamlValue[] | YamlMap, indent: number, lead: string): 
     if (typeof key === "string" && needsExplicitKey(key)) {
       out += `${prefix}? ${keyText}\n`;
       // The value is compact, as after "- ".
-      out += isScalar(item) || isEmpty(item) ? `${pad}: ${inlineValue(item)}\n` : emitBlock(item, indent + 2, `${pad}: `);
+      out += isScalar(item) || isEmpty(item) ? `${pad}: ${inlineValue(item)}\n` : emitBlock(item, indent + 2, `${pad}: `, literal);
     } else if (isScalar(item) || isEmpty(item)) {
-      out += `${prefix}${keyText}: ${inlineValue(item)}\n`;
+      out += `${prefix}${keyText}: ${isScalar(item) ? scalar(item) : inlineValue(item)}\n`;
     } else {
       out += `${prefix}${keyText}:\n`;
       // Like PyYAML, sequences under a key are not indented further than the key.
-      out += Array.isArray(item) ? emitBlock(item, indent, pad) : emitBlock(item, indent + 2, `${pad}  `);
+      out += Array.isArray(item) ? emitBlock(item, indent, pad, literal) : emitBlock(item, indent + 2, `${pad}  `, literal);
     }
     prefix = pad;
   });
   return out;
+}
+
+/** Whether a literal block keeps `text` exactly: several printable lines, the first not indented (that would need an indentation indicator). */
+function isLiteralBlock(text: string): boolean {
+  return text.includes("\n") && !/^[ \t]/.test(text) && !/[\r\x85\u2028\u2029]/.test(text) && !nonPrintable.test(text.replaceAll("\n", ""));
+}
+
+/** `|` (one final line break), `|-` (none) or `|+` (several kept), then the lines at `indent`; the caller ends the last line. */
+function literalBlock(text: string, indent: number): string {
+  const body = text.replace(/\n+$/, "");
+  const breaks = text.length - body.length;
+  const pad = " ".repeat(indent);
+  const lines = body.split("\n").map((line) => (line === "" ? "" : `${pad}${line}`));
+  return `${breaks === 0 ? "|-" : breaks === 1 ? "|" : "|+"}\n${lines.join("\n")}${"\n".repeat(Math.max(0, breaks - 1))}`;
 }
 
 /** PyYAML's rule for simple keys: under 128 characters counting the 5 of its "!!str" tag, not empty, one line. */

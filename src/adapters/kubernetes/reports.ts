@@ -3,21 +3,15 @@
 // status subresource for `kubectl get`'s columns. Created once, then updated in place with the
 // resourceVersion read (never deleted and recreated, as CMK did, so watchers see no gap and RBAC
 // needs no delete), and written only when the report or its summary changed. The definitions
-// come from deploy/crds.yaml, applied by an administrator: a node agent never creates CRDs.
+// (core/cluster/crds.ts) come from deploy/crds.yaml or cmk cluster-init, applied by an administrator: a node agent never creates CRDs.
+import { type ReportResource, reportGroup, reportVersion } from "../../core/cluster/crds.ts";
 import { CmkError } from "../../core/errors.ts";
 import type { ApiRequest } from "./client.ts";
 import type { Retrying } from "./retry.ts";
 
-export const reportGroup = "intel.com";
-export const reportVersion = "v1";
+export { nodeReportKind, reconcileReportKind, reportGroup, reportVersion } from "../../core/cluster/crds.ts";
 
-export interface ReportKind {
-  readonly kind: string;
-  readonly plural: string;
-}
-
-export const nodeReportKind: ReportKind = { kind: "Cmk-nodereport", plural: "cmk-nodereports" };
-export const reconcileReportKind: ReportKind = { kind: "Cmk-reconcilereport", plural: "cmk-reconcilereports" };
+export type ReportKind = ReportResource;
 
 interface ReportObject {
   readonly apiVersion: string;
