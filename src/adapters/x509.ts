@@ -151,6 +151,16 @@ export function issueServing(
   return { cert, key: pemKey(server.privateKey) };
 }
 
+/** Whether a CA can sign for `marginDays` more: a CA, not expiring, its key its own. */
+export function caUsable(caCert: string, caKey: string, marginDays: number, now = new Date()): boolean {
+  try {
+    const ca = new X509Certificate(caCert);
+    return ca.ca && Date.parse(ca.validTo) >= now.getTime() + marginDays * 86_400_000 && ca.checkPrivateKey(createPrivateKey(caKey));
+  } catch {
+    return false;
+  }
+}
+
 /** Why a certificate (and its key) cannot serve `dnsNames` for the next `marginDays`, signed by `caCert`; undefined when it can. */
 export function unusableBecause(
   pair: { cert: string; key: string },

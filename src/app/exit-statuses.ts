@@ -15,4 +15,5 @@ export const exitStatuses: Readonly<Record<ErrorKind, number>> = {
   "does-not-fit": 9,
   "check-failed": 10,
   api: 11,
+  unfinished: 12,
 };

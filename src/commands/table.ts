@@ -8,6 +8,7 @@ import type { ErrorKind } from "../core/errors.ts";
 import {
   agentFlags,
   carvingFlags,
+  clusterInitFlags,
   describeFlags,
   discoverFlags,
   exportCmk14Flags,
@@ -265,6 +266,28 @@ export const commands: readonly Command[] = [
     load: () => import("./install.ts"),
   }),
   define({
+    name: "cluster-init",
+    summary: "put cmk on chosen nodes of a cluster: node agents, the webhook, accounts, definitions; wait for the nodes",
+    usage:
+      "cmk cluster-init (--host-list=<nodes> | --all-hosts) [--cmk-cmd-list=<list>] [--cmk-img=<image>] [--cmk-img-pol=<policy>] [--install-dir=<dir>] [--conf-dir=<dir>] [--num-exclusive-cores=<num>] [--num-shared-cores=<num>] [--exclusive-mode=<mode>] [--shared-mode=<mode>] [--excl-non-isolcpus=<list>] [--pull-secret=<name>] [--saname=<name>] [--namespace=<name>] [--no-taint] [--cafile=<file>] [--insecure=<bool>] [--timeout=<seconds>] [--dry-run] [--kubeconfig=<file>]",
+    flags: clusterInitFlags,
+    notes: [
+      {
+        title: "What it does",
+        lines: [
+          "Checks the flags, that the nodes exist and that no object it writes is someone else's, before any write. Then it",
+          "server-side applies (field manager cmk) the report definitions, the node agent's account and roles, the webhook",
+          "(account without rights, configuration, a CA and serving certificate of its own kept across runs, Deployment,",
+          "Service, registration) and the agent's DaemonSet; labels the nodes cmk.intel.com/agent=true, which the",
+          "DaemonSet selects; and waits for each node to be initialised, printing its progress. A second run changes",
+          "nothing. Pool sizes of nodes that have pools are kept: cmk reconfigure_setup changes them.",
+        ],
+      },
+    ],
+    failures: ["failure", "usage", "conflict", "api", "unfinished"],
+    load: () => import("./cluster-init.ts"),
+  }),
+  define({
     name: "uninstall",
     summary: "remove the cmk executable that install placed (not the conf dir or cluster objects)",
     usage: "cmk uninstall [--install-dir=<dir>] [--conf-dir=<dir>]",
@@ -276,7 +299,6 @@ export const commands: readonly Command[] = [
 
 /** CMK's commands that this version does not have yet: named so that asking for one says so. */
 export const plannedCommands: readonly { readonly name: string; readonly summary: string }[] = [
-  { name: "cluster-init", summary: "put cmk on a cluster's nodes" },
   { name: "reconfigure_setup", summary: "reconfigure pools across a cluster's nodes" },
 ];
 

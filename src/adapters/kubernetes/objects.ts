@@ -25,10 +25,13 @@ export interface KubeObject {
   readonly [key: string]: unknown;
 }
 
+/** What reads and lists return: an object with metadata, typed as far as the caller looks. */
+type Typed = { readonly metadata: ObjectMeta };
+
 const okOrAbsent = (status: number): boolean => (status >= 200 && status <= 299) || status === 404;
 
 /** The object, or null when the cluster has none by that name. */
-export async function getObject<T extends KubeObject = KubeObject>(calls: Retrying, ref: ObjectRef): Promise<T | null> {
+export async function getObject<T extends Typed = KubeObject>(calls: Retrying, ref: ObjectRef): Promise<T | null> {
   const response = await calls.send<T>({ verb: "get", path: objectPath(ref), what: describeRef(ref) }, okOrAbsent);
   return response.status === 404 ? null : response.body;
 }
@@ -59,7 +62,7 @@ export async function deleteObject(calls: Retrying, ref: ObjectRef, options: { r
 }
 
 /** Every object of a kind (in a namespace, when given) whose labels match the selector, a page at a time. */
-export async function listObjects<T extends KubeObject = KubeObject>(
+export async function listObjects<T extends Typed = KubeObject>(
   calls: Retrying,
   kind: string,
   options: { readonly namespace?: string; readonly labelSelector?: string; readonly fieldSelector?: string } = {},
