@@ -85,7 +85,14 @@ export async function readNodeFacts(calls: Retrying, namespace: string, nodes: r
 function sleep(ms: number, stop: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    stop.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    stop.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 
