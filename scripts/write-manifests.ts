@@ -5,17 +5,15 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deployFileTexts } from "../src/app/manifests.ts";
-import { parseArgs } from "../src/cli/args.ts";
 import { clusterSpec } from "../src/commands/cluster-spec.ts";
-import { clusterInitFlags } from "../src/commands/flags.ts";
+import { clusterInitFlags, defaultsOf } from "../src/commands/flags.ts";
 
 export const repoRoot = join(import.meta.dirname, "..");
 
 /** Each file of deploy/ that the code makes, and its text. */
 export function deployManifests(): { readonly name: string; readonly text: string }[] {
   const { version } = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string };
-  const { options } = parseArgs("cluster-init", [`--cmk-img=cmk:v${version}`], clusterInitFlags, false);
-  return deployFileTexts(clusterSpec(options));
+  return deployFileTexts(clusterSpec({ ...defaultsOf(clusterInitFlags), cmkImg: `cmk:v${version}` }));
 }
 
 function main(check: boolean): number {

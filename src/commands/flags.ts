@@ -47,6 +47,11 @@ function optionalFlag<T>(name: string, spec: ValueFlag<T>): FlagDefinition<T | u
   return { name, kind: "value", ...spec, parse: (text) => (text === undefined ? undefined : spec.parse(text, `--${name}`)) };
 }
 
+/** The options a flag set parses into when no flag is given. */
+export function defaultsOf<F extends FlagSet>(flags: F): OptionsOf<F> {
+  return Object.fromEntries(Object.entries(flags).map(([option, flag]) => [option, flag.parse(undefined)])) as OptionsOf<F>;
+}
+
 function switchFlag(name: string, help: string): FlagDefinition<boolean> {
   return { name, kind: "switch", help, parse: (text) => text !== undefined };
 }

@@ -289,10 +289,22 @@ export const commands: readonly Command[] = [
   }),
   define({
     name: "uninstall",
-    summary: "remove the cmk executable that install placed (not the conf dir or cluster objects)",
-    usage: "cmk uninstall [--install-dir=<dir>] [--conf-dir=<dir>]",
+    summary: "remove the cmk executable that install placed; with --cluster, what cluster-init put on the cluster",
+    usage: "cmk uninstall [--install-dir=<dir>] [--conf-dir=<dir>]\n       cmk uninstall --cluster [--namespace=<name>] [--force] [--kubeconfig=<file>]",
     flags: uninstallFlags,
-    failures: ["failure", "usage"],
+    notes: [
+      {
+        title: "With --cluster",
+        lines: [
+          "Removes what cmk cluster-init made in --namespace, and only that: objects by cluster-init's names that carry",
+          "the label app.kubernetes.io/part-of=cmk (others of those names are left, and named), the nodes' states and",
+          "reports there, cmk's labels, taint and advertised cores on the nodes it labelled, and the report definitions",
+          "once no namespace holds reports. Absent objects count as removed. While a node's state records tasks,",
+          "nothing is removed (exit 7) unless --force. The namespace and each node's installed cmk are left.",
+        ],
+      },
+    ],
+    failures: ["failure", "usage", "conflict", "api"],
     load: () => import("./uninstall.ts"),
   }),
 ];

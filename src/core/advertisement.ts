@@ -38,10 +38,10 @@ export function advertisedResources(state: NodeState): Record<string, string> {
 }
 
 export interface NodeChanges {
-  /** Resources to set in status.capacity and status.allocatable (the status subresource). */
-  readonly resources?: Readonly<Record<string, string>>;
-  /** Labels to add. */
-  readonly labels?: Readonly<Record<string, string>>;
+  /** Resources to set in status.capacity and status.allocatable (the status subresource); null removes one. */
+  readonly resources?: Readonly<Record<string, string | null>>;
+  /** Labels to add; null removes one. */
+  readonly labels?: Readonly<Record<string, string | null>>;
   /** The node's whole new taint list (a list cannot be merged: it replaces the old one). */
   readonly taints?: readonly Taint[];
 }
@@ -54,5 +54,23 @@ export function nodeChanges(node: NodeView, resources: Readonly<Record<string, s
   if (node.labels[cmkNodeLabel] !== "true") changes.labels = { [cmkNodeLabel]: "true" };
   const present = node.taints.some((entry) => entry.key === cmkTaint.key && entry.value === cmkTaint.value && entry.effect === cmkTaint.effect);
   if (taint && !present) changes.taints = [...node.taints.filter((entry) => entry.key !== cmkTaint.key), cmkTaint];
+  return changes;
+}
+
+/** Whether there is nothing to change. */
+export function noChanges(changes: NodeChanges): boolean {
+  return changes.resources === undefined && changes.labels === undefined && changes.taints === undefined;
+}
+
+/** What must change for `node` to carry nothing of cmk's: the given labels, the cmk taint and cmk's extended resources removed. */
+export function nodeWithdrawal(node: NodeView, labels: readonly string[]): NodeChanges {
+  const changes: { resources?: Record<string, null>; labels?: Record<string, null>; taints?: Taint[] } = {};
+  const resources = [exclusiveCoresResource, nonIsolcpusCoresResource].filter(
+    (name) => node.capacity[name] !== undefined || node.allocatable[name] !== undefined,
+  );
+  if (resources.length > 0) changes.resources = Object.fromEntries(resources.map((name) => [name, null]));
+  const present = labels.filter((label) => node.labels[label] !== undefined);
+  if (present.length > 0) changes.labels = Object.fromEntries(present.map((label) => [label, null]));
+  if (node.taints.some((entry) => entry.key === cmkTaint.key)) changes.taints = node.taints.filter((entry) => entry.key !== cmkTaint.key);
   return changes;
 }

@@ -3,7 +3,8 @@
 // scheduler counts them before a kubelet's next status update), the label on metadata, and the taint
 // list, which a patch can only replace whole, guarded by the resourceVersion read so that a taint
 // another controller added in between is never lost (the server answers 409 and we read again).
-import type { NodeChanges, NodeView, Taint } from "../../core/advertisement.ts";
+import { type NodeChanges, type NodeView, noChanges, type Taint } from "../../core/advertisement.ts";
+import { CmkError } from "../../core/errors.ts";
 import type { ApiRequest } from "./client.ts";
 import type { Retrying } from "./retry.ts";
 
@@ -62,4 +63,19 @@ export async function applyNodeChanges(calls: Retrying, name: string, changes: N
     (status) => (status >= 200 && status <= 299) || status === 409,
   );
   return response.status !== 409;
+}
+
+/**
+ * Reads the Node, asks `plan` what to change and sends it, reading again when the taint list
+ * changed meanwhile (within the calls' deadline). The changes sent (empty when none were needed),
+ * or null when the cluster has no such node.
+ */
+export async function changeNode(calls: Retrying, name: string, plan: (view: NodeView) => NodeChanges): Promise<NodeChanges | null> {
+  for (let attempt = 0; ; attempt++) {
+    const node = await readNode(calls, name);
+    if (node === null) return null;
+    const changes = plan(node.view);
+    if (noChanges(changes) || (await applyNodeChanges(calls, name, changes, node.resourceVersion))) return changes;
+    await calls.backOff(attempt, () => new CmkError("lock-timeout", `node ${name} kept changing while cmk changed its taints; try again`));
+  }
 }
