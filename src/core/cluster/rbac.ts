@@ -33,27 +33,24 @@ export const nodeAgentRules: readonly Rule[] = [
 /** Cluster-wide: discover reads the Node and patches its label, taint and extended resources. */
 export const nodeAgentClusterRules: readonly Rule[] = [rule([""], ["nodes"], ["get", "patch"]), rule([""], ["nodes/status"], ["patch"])];
 
-/** Verbs on objects cluster-init names: create cannot be limited by name (the API checks it before there is one). */
-const manage = ["get", "patch", "delete"];
+/** Verbs on objects cluster-init names. Create is limited by name too: server-side apply creates with a PATCH that names the object (a POST names none, and would be refused). */
+const manage = ["get", "create", "patch", "delete"];
 
 /** In cmk's namespace: the objects it makes, by name; the node states and agent pods it watches; reconfigure requests and pods. */
 export function clusterInitRules(spec: ClusterSpec): Rule[] {
   const accounts = [spec.agentAccount, names.webhook];
   return [
-    rule([""], ["serviceaccounts", "secrets", "services", "configmaps", "pods"], ["create"]),
     rule([""], ["serviceaccounts"], manage, accounts),
     rule([""], ["secrets"], manage, [names.webhookTls]),
     rule([""], ["services"], manage, [names.webhook]),
-    // The webhook's configuration, the node states (uninstall removes them) and reconfigure requests; update and get as the node agent has them.
-    rule([""], ["configmaps"], ["get", "list", "patch", "update", "delete"]),
-    // Progress: which agent pod runs where and why it does not; reconfigure's fallback pods.
-    rule([""], ["pods"], ["get", "list", "delete"]),
-    rule(["apps"], ["daemonsets", "deployments"], ["create"]),
+    // The webhook's configuration, the node states (uninstall removes them) and reconfigure requests (cmk-reconfigure-<node>);
+    // create, update and get as the node agent has them.
+    rule([""], ["configmaps"], ["get", "list", "create", "patch", "update", "delete"]),
+    // Progress: which agent pod runs where, and why it does not.
+    rule([""], ["pods"], ["list"]),
     rule(["apps"], ["daemonsets"], manage, [names.agent]),
     rule(["apps"], ["deployments"], manage, [names.webhook]),
-    rule(["policy"], ["poddisruptionbudgets"], ["create"]),
     rule(["policy"], ["poddisruptionbudgets"], manage, [names.webhook]),
-    rule(["rbac.authorization.k8s.io"], ["roles", "rolebindings"], ["create"]),
     rule(["rbac.authorization.k8s.io"], ["roles", "rolebindings"], manage, [names.nodeAgentRole]),
     // The node agent's rights, which whoever writes its Role must hold; list and delete for uninstall.
     rule([reportGroup], reportPlurals, ["get", "list", "create", "update", "delete"]),
@@ -67,16 +64,13 @@ export function clusterInitClusterRules(spec: ClusterSpec): Rule[] {
     rule([""], ["nodes"], ["get", "list", "patch"]),
     rule([""], ["nodes/status"], ["patch"]),
     rule([""], ["namespaces"], ["get"], [spec.namespace]),
-    rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["create"]),
     rule(
       ["apiextensions.k8s.io"],
       ["customresourcedefinitions"],
       manage,
       reportPlurals.map((plural) => `${plural}.${reportGroup}`),
     ),
-    rule(["admissionregistration.k8s.io"], ["mutatingwebhookconfigurations"], ["create"]),
     rule(["admissionregistration.k8s.io"], ["mutatingwebhookconfigurations"], manage, [names.webhook]),
-    rule(["rbac.authorization.k8s.io"], ["clusterroles", "clusterrolebindings"], ["create"]),
     rule(["rbac.authorization.k8s.io"], ["clusterroles", "clusterrolebindings"], manage, [names.nodeAgentRole]),
     // Uninstall removes the definitions only when no namespace holds reports any more.
     rule([reportGroup], reportPlurals, ["list"]),
