@@ -8,10 +8,14 @@ import { mutationsComment, mutationsDocument, serverConfigDocument, type Webhook
 import type { JsonObject } from "../core/mutations.ts";
 import { manifestText } from "../formats/manifests.ts";
 
+/** Below each file's header: where it comes from. */
+const generatedNote = "(Written by scripts/write-manifests.ts from src/core/cluster/: edit those, not this file.)";
+
+/** The webhook's files; its mutations file is deploy/webhook-mutations.yaml, byte for byte, when the install directory is the default. */
 export function webhookFiles(spec: ClusterSpec): WebhookFiles {
   return {
     serverYaml: manifestText([{ object: serverConfigDocument() }]),
-    mutationsYaml: manifestText([{ object: mutationsDocument(spec) }], mutationsComment),
+    mutationsYaml: manifestText([{ object: mutationsDocument(spec) }], `${mutationsComment}\n${generatedNote}`),
   };
 }
 

@@ -71,11 +71,15 @@ export async function applyNodeChanges(calls: Retrying, name: string, changes: N
  * or null when the cluster has no such node.
  */
 export async function changeNode(calls: Retrying, name: string, plan: (view: NodeView) => NodeChanges): Promise<NodeChanges | null> {
+  // The status patch changes the Node's resourceVersion, so a taint change sent after it is read again: what an earlier attempt sent counts.
+  let resourcesSent: Readonly<Record<string, string | null>> | undefined;
   for (let attempt = 0; ; attempt++) {
     const node = await readNode(calls, name);
     if (node === null) return null;
     const changes = plan(node.view);
-    if (noChanges(changes) || (await applyNodeChanges(calls, name, changes, node.resourceVersion))) return changes;
+    if (changes.resources !== undefined) resourcesSent = { ...resourcesSent, ...changes.resources };
+    const sent = resourcesSent === undefined ? changes : { ...changes, resources: resourcesSent };
+    if (noChanges(changes) || (await applyNodeChanges(calls, name, changes, node.resourceVersion))) return sent;
     await calls.backOff(attempt, () => new CmkError("lock-timeout", `node ${name} kept changing while cmk changed its taints; try again`));
   }
 }
