@@ -47,13 +47,10 @@ export function requireNodeSelection(selection: { readonly hostList: readonly st
 
 export interface WaitPlan {
   readonly namespace: string;
-  readonly nodes: readonly string[];
   readonly timeoutSeconds: number;
-  /** What the nodes show, read again on each poll. */
-  readonly progress: (calls: Retrying, facts: readonly NodeFacts[]) => NodeProgress[] | Promise<NodeProgress[]>;
-  /** Whether the ConfigMap states are read (the ConfigMap store). */
-  readonly readStates: boolean;
-  /** What the finish line calls the work ("initialised", "reconfigured"). */
+  /** Each node's progress now (reading what it needs with `calls`, one batch per poll). */
+  readonly poll: (calls: Retrying) => Promise<NodeProgress[]>;
+  /** What the finish line calls the work ("initialised", "answered"). */
   readonly what: string;
 }
 
@@ -96,18 +93,18 @@ function sleep(ms: number, stop: AbortSignal): Promise<void> {
   });
 }
 
-/** Polls until every node is done, logging each node's line when it changes; "unfinished" names the others when the time is up. */
-export async function waitForNodes(client: KubeClient, plan: WaitPlan, context: Context): Promise<void> {
+/** Polls until every node is done, logging each node's line when it changes; "unfinished" names the others when the time is up. The last progress. */
+export async function waitForNodes(client: KubeClient, plan: WaitPlan, context: Context): Promise<NodeProgress[]> {
   if (plan.timeoutSeconds <= 0) {
     context.log.info(`not waiting for the nodes (--timeout=0); follow them with kubectl -n ${plan.namespace} get pods,configmaps`);
-    return;
+    return [];
   }
   const deadline = context.now() + plan.timeoutSeconds * 1000;
   const stop = context.stopSignal();
   const shown = new Map<string, string>();
   for (;;) {
     const calls = await apiCalls(client, context);
-    const progress = await plan.progress(calls, await readNodeFacts(calls, plan.namespace, plan.nodes, plan.readStates));
+    const progress = await plan.poll(calls);
     for (const entry of progress) {
       if (shown.get(entry.node) !== entry.line) context.log.info(entry.line);
       shown.set(entry.node, entry.line);
@@ -115,7 +112,7 @@ export async function waitForNodes(client: KubeClient, plan: WaitPlan, context: 
     const pending = progress.filter((entry) => !entry.done);
     if (pending.length === 0) {
       context.log.info(`all ${progress.length} node(s) ${plan.what}`);
-      return;
+      return progress;
     }
     if (context.now() >= deadline || stop.aborted)
       throw unfinished(pending, progress.length, stop.aborted ? "before it was stopped" : `within ${plan.timeoutSeconds} s`);

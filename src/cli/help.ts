@@ -21,8 +21,9 @@ export function mainHelp(commands: readonly Command[]): string {
     "Commands:",
     ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
     "",
-    `Not available yet in this version (see ${roadmapDoc}): ${plannedCommands.map((command) => command.name).join(", ")}`,
-    "",
+    ...(plannedCommands.length === 0
+      ? []
+      : [`Not available yet in this version (see ${roadmapDoc}): ${plannedCommands.map((command) => command.name).join(", ")}`, ""]),
     "Exit codes:",
     ...exitStatusLines(Object.keys(exitStatuses) as ErrorKind[]),
     "",

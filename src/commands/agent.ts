@@ -4,14 +4,16 @@
 // with the long-running mode's metrics, so that a node needs one cmk process.
 import type { Socket } from "node:net";
 import { groupId } from "../adapters/groups.ts";
+import type { KubeClient } from "../adapters/kubernetes/client.ts";
 import { peerCredentials, watchProcessExit } from "../adapters/peer-process.ts";
 import type { Context } from "../app/context.ts";
 import { nodeReport } from "../app/node-report.ts";
 import { reportPublisher } from "../app/publish.ts";
 import { reconcileReport } from "../app/reconcile-report.ts";
-import { openStore } from "../app/stores.ts";
-import { usageError } from "../core/errors.ts";
+import { chooseStore, kubeClient, openStore } from "../app/stores.ts";
+import { describeCause, usageError } from "../core/errors.ts";
 import { nodeReportSummary, reconcileSummary } from "../core/report-summary.ts";
+import type { StateStore } from "../core/state-store.ts";
 import type { agentFlags, OptionsOf } from "./flags.ts";
 import { runLoop } from "./long-running.ts";
 import type { CommandResult } from "./table.ts";
@@ -22,10 +24,34 @@ function descriptorOf(socket: Socket): number | undefined {
   return handle?.fd !== undefined && handle.fd >= 0 ? handle.fd : undefined;
 }
 
+/**
+ * With the ConfigMap store, a pass also serves the node's reconfigure request (cmk
+ * reconfigure_setup): the agent runs on the node, in the host's PID namespace, and owns the state.
+ * A failure is logged, and the next pass tries again.
+ */
+async function reconfigureRequests(
+  options: OptionsOf<typeof agentFlags>,
+  context: Context,
+  store: StateStore,
+  clients: KubeClient[],
+): Promise<(() => Promise<void>) | undefined> {
+  const choice = chooseStore(options, context);
+  if (choice.kind !== "configmap") return undefined;
+  const [{ serveRequestOnce }, client] = await Promise.all([import("./reconfigure-request.ts"), kubeClient(options, context)]);
+  clients.push(client);
+  const place = { namespace: choice.namespace, node: choice.nodeName };
+  return () =>
+    serveRequestOnce(client, store, place, context).then(
+      () => undefined,
+      (error: unknown) => context.log.error(`cannot serve the reconfigure request of ${place.node}: ${describeCause(error)}`),
+    );
+}
+
 export async function run(options: OptionsOf<typeof agentFlags>, context: Context): Promise<CommandResult> {
   if (options.interval <= 0) throw usageError("cmk agent runs until stopped: --interval (seconds between reconcile passes) must be above 0");
   const { NodeAgent } = await import("../server/agent.ts");
   let agent: InstanceType<typeof NodeAgent> | undefined;
+  const clients: KubeClient[] = [];
   const failure = await runLoop(options, context, "agent", async (loopContext) => {
     const store = await openStore(options, loopContext);
     agent = new NodeAgent({
@@ -46,6 +72,7 @@ export async function run(options: OptionsOf<typeof agentFlags>, context: Contex
       watchExit: (pid, onExit) => watchProcessExit(pid, onExit),
     });
     await agent.start();
+    const serveRequest = await reconfigureRequests(options, loopContext, store, clients);
     const publishReconcile = await reportPublisher("reconcile", options, loopContext);
     const publishNode = await reportPublisher("node", options, loopContext);
     const pass = async () => {
@@ -58,10 +85,12 @@ export async function run(options: OptionsOf<typeof agentFlags>, context: Contex
         const node = await nodeReport(store, context.settings);
         await publishNode(node.report(), nodeReportSummary(node.state, node.checks));
       }
+      await serveRequest?.();
       return { state, reclaimed, mismatchedCpuMasks: mismatched.length };
     };
     return { pass, onWait: (seconds: number) => context.log.debug(`next reconcile pass in ${seconds} seconds`) };
   });
   await agent?.close();
+  for (const client of clients) client.close();
   return failure ?? 0;
 }

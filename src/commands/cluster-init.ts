@@ -9,11 +9,11 @@ import { readFileSync } from "node:fs";
 import type { KubeObject } from "../adapters/kubernetes/objects.ts";
 import type { Retrying } from "../adapters/kubernetes/retry.ts";
 import type { Issued } from "../adapters/x509.ts";
-import { chosenNodes, requireNodeSelection, waitForNodes } from "../app/cluster.ts";
+import { chosenNodes, readNodeFacts, requireNodeSelection, waitForNodes } from "../app/cluster.ts";
 import type { Context } from "../app/context.ts";
 import { clusterManifests, dryRunText } from "../app/manifests.ts";
 import { apiCalls, kubeClient } from "../app/stores.ts";
-import { type NodeFacts, nodeProgress } from "../core/cluster/progress.ts";
+import { nodeProgress } from "../core/cluster/progress.ts";
 import { describeRef, type ObjectRef, refOf } from "../core/cluster/resources.ts";
 import { agentNodeLabel, type ClusterSpec, names, partOfLabel, partOfValue, type WebhookTls, webhookDnsNames } from "../core/cluster/spec.ts";
 import { CmkError, describeCause, usageError } from "../core/errors.ts";
@@ -54,19 +54,10 @@ export async function run(options: ClusterInitOptions, context: Context): Promis
     await ensureNamespace(calls, spec, context);
     await applyAll(await apiCalls(client, context), spec, existing, context);
     await labelNodes(await apiCalls(client, context), nodes, context);
-    await waitForNodes(
-      client,
-      {
-        namespace: spec.namespace,
-        nodes,
-        timeoutSeconds: options.timeout,
-        readStates: spec.confDir === undefined,
-        what: "initialised",
-        progress: (_calls, facts: readonly NodeFacts[]) =>
-          facts.map((entry) => nodeProgress(entry, { stateVisible: spec.confDir === undefined, advertises: spec.commands.includes("discover") })),
-      },
-      context,
-    );
+    const expect = { stateVisible: spec.confDir === undefined, advertises: spec.commands.includes("discover") };
+    const poll = async (pollCalls: Retrying) =>
+      (await readNodeFacts(pollCalls, spec.namespace, nodes, expect.stateVisible)).map((facts) => nodeProgress(facts, expect));
+    await waitForNodes(client, { namespace: spec.namespace, timeoutSeconds: options.timeout, what: "initialised", poll }, context);
     return 0;
   } finally {
     client.close();

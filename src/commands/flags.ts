@@ -204,6 +204,14 @@ export const initFlags = {
   ),
 };
 
+export const reconfigureFlags = {
+  ...carvingFlags,
+  fromRequest: switchFlag(
+    "from-request",
+    "take the new carving from the ConfigMap cmk-reconfigure-<node> that cmk reconfigure_setup wrote (instead of the flags), and write the result there",
+  ),
+};
+
 // ---- Per command -------------------------------------------------------------------------------
 
 export const describeFlags = {
@@ -436,6 +444,7 @@ const clusterTimeoutFlag = valueFlag("timeout", {
   parse: (text, flag) => secondsValue(flag, text),
 });
 
+/** The image and account of cmk's pods, and where cmk is installed on the nodes. */
 const imageFlags = {
   cmkImg: valueFlag("cmk-img", {
     valueName: "image",
@@ -520,10 +529,25 @@ export const uninstallFlags = {
 };
 
 export const reconfigureSetupFlags = {
-  ...nodeSelectionFlags,
+  hostList: optionalFlag("host-list", {
+    valueName: "nodes",
+    help: "the nodes, comma-separated; default every schedulable node labelled cmk.intel.com/cmk-node=true, as CMK chose",
+    parse: nodeList,
+  }),
   ...clusterCarvingFlags,
   ...imageFlags,
+  pullSecret: optionalFlag("pull-secret", {
+    valueName: "name",
+    help: "a Secret of the namespace to pull the reconfigure pods' image with",
+    parse: objectName("secret"),
+  }),
   namespace: clusterNamespaceFlag,
+  agentWait: valueFlag("agent-wait", {
+    valueName: "seconds",
+    defaultText: "30",
+    help: "how long a node's agent has to answer (it looks each reconcile pass) before a reconfigure pod is started on the node",
+    parse: (text, flag) => secondsValue(flag, text),
+  }),
   timeout: clusterTimeoutFlag,
   kubeconfig: storeFlags.kubeconfig,
 };

@@ -7,14 +7,23 @@ import type { Context } from "../app/context.ts";
 import { notInitialisedError, openStore } from "../app/stores.ts";
 import { type Json, reclaimedReport, sortedJson } from "../core/describe.ts";
 import { CmkError, describeCause } from "../core/errors.ts";
-import type { TaskRecord } from "../core/node-state.ts";
+import { allTaskIds, type TaskRecord } from "../core/node-state.ts";
 import type { Move } from "../core/reconfigure.ts";
 import { planReconfigure } from "../core/reconfigure.ts";
+import type { StateStore } from "../core/state-store.ts";
 import { taskRoots } from "../core/tasks.ts";
 import { type CarvingOptions, carveNode, layoutSummary } from "./carve-node.ts";
+import type { OptionsOf, reconfigureFlags } from "./flags.ts";
 
-export async function run(options: CarvingOptions, context: Context): Promise<number | "affinity"> {
-  const store = await openStore(options, context);
+/** What one reconfigure did: its report (movedTasks, reclaimedCpuLists), tasks kept, and whether every move was re-pinned. */
+export interface ReconfigureOutcome {
+  readonly report: Json;
+  readonly moved: readonly { readonly ok: boolean; readonly report: Json }[];
+  readonly kept: number;
+}
+
+/** Re-carves the node whose state `store` holds, moving and re-pinning tasks; must run in the host PID namespace. */
+export async function reconfigureNode(store: StateStore, options: CarvingOptions, context: Context): Promise<ReconfigureOutcome> {
   const proc = context.settings.procFs;
   if (ownProcess(proc).pid !== process.pid) {
     throw new CmkError(
@@ -31,8 +40,18 @@ export async function run(options: CarvingOptions, context: Context): Promise<nu
   context.log.info(`${store.location} reconfigured (${carving.strategy}; CPU lists per pool: ${layoutSummary(carving)})`);
   const moved = plan.moves.map((move) => repin(move, plan.state.tasks.get(move.taskId), context));
   const report: Json = { movedTasks: moved.map((entry) => entry.report), reclaimedCpuLists: reclaimedReport(plan.reclaimed) };
-  context.stdout(`${sortedJson(report)}\n`);
-  return moved.every((entry) => entry.ok) ? 0 : "affinity";
+  return { report, moved, kept: allTaskIds(plan.state).size - plan.moves.length };
+}
+
+export async function run(options: OptionsOf<typeof reconfigureFlags>, context: Context): Promise<number | "affinity"> {
+  const store = await openStore(options, context);
+  if (options.fromRequest) {
+    const { serveReconfigureRequest } = await import("./reconfigure-request.ts");
+    return (await serveReconfigureRequest(store, options, context)) ? 0 : "affinity";
+  }
+  const outcome = await reconfigureNode(store, options, context);
+  context.stdout(`${sortedJson(outcome.report)}\n`);
+  return outcome.moved.every((entry) => entry.ok) ? 0 : "affinity";
 }
 
 /** Re-pins every thread of a moved task's processes and their descendants; reports what it did. */

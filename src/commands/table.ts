@@ -7,7 +7,6 @@ import { settingsHelp, sysRootHelp } from "../app/settings.ts";
 import type { ErrorKind } from "../core/errors.ts";
 import {
   agentFlags,
-  carvingFlags,
   clusterInitFlags,
   describeFlags,
   discoverFlags,
@@ -20,6 +19,8 @@ import {
   type OptionsOf,
   reaffinitizeFlags,
   reconcileFlags,
+  reconfigureFlags,
+  reconfigureSetupFlags,
   roadmapDoc,
   uninstallFlags,
   webhookFlags,
@@ -113,8 +114,8 @@ export const commands: readonly Command[] = [
   define({
     name: "reconfigure",
     summary: "change pool sizes on a node with running tasks, re-pinning them",
-    usage: `cmk reconfigure ${carvingUsage}`,
-    flags: carvingFlags,
+    usage: `cmk reconfigure ${carvingUsage}\n       cmk reconfigure --from-request --namespace=<ns> [--node-name=<node>]`,
+    flags: reconfigureFlags,
     environment: [...settingsHelp, sysRootHelp],
     failures: [...stateFailures, "does-not-fit", "conflict", "not-initialised", "affinity"],
     notes: coreIdNotes,
@@ -288,6 +289,28 @@ export const commands: readonly Command[] = [
     load: () => import("./cluster-init.ts"),
   }),
   define({
+    name: "reconfigure_setup",
+    summary: "change pool sizes on a cluster's nodes while workloads run, through each node's agent; report what was kept, moved or refused",
+    usage:
+      "cmk reconfigure_setup [--host-list=<nodes>] [--num-exclusive-cores=<num>] [--num-shared-cores=<num>] [--exclusive-mode=<mode>] [--shared-mode=<mode>] [--excl-non-isolcpus=<list>] [--cmk-img=<image>] [--cmk-img-pol=<policy>] [--install-dir=<dir>] [--saname=<name>] [--namespace=<name>] [--agent-wait=<seconds>] [--timeout=<seconds>] [--kubeconfig=<file>]",
+    flags: reconfigureSetupFlags,
+    notes: [
+      {
+        title: "How",
+        lines: [
+          "Writes each node a request, ConfigMap cmk-reconfigure-<node> in --namespace, with the new carving. The node's",
+          "agent answers on its next reconcile pass as cmk reconfigure would: each running task keeps its lists when the",
+          "new layout has them, else moves and is re-pinned; tasks that do not fit refuse the node, changing nothing.",
+          "Where no agent answers within --agent-wait, a pod on the node (host PID namespace, the --saname account) runs",
+          "cmk reconfigure --from-request. Each node's result is printed: tasks kept, moved (from and to), or why refused.",
+          "Exit 7 when a node refused, 6 when a moved task could not be re-pinned, 12 when nodes did not answer in time.",
+        ],
+      },
+    ],
+    failures: ["failure", "usage", "affinity", "conflict", "api", "unfinished"],
+    load: () => import("./reconfigure-setup.ts"),
+  }),
+  define({
     name: "uninstall",
     summary: "remove the cmk executable that install placed; with --cluster, what cluster-init put on the cluster",
     usage: "cmk uninstall [--install-dir=<dir>] [--conf-dir=<dir>]\n       cmk uninstall --cluster [--namespace=<name>] [--force] [--kubeconfig=<file>]",
@@ -310,8 +333,6 @@ export const commands: readonly Command[] = [
 ];
 
 /** CMK's commands that this version does not have yet: named so that asking for one says so. */
-export const plannedCommands: readonly { readonly name: string; readonly summary: string }[] = [
-  { name: "reconfigure_setup", summary: "reconfigure pools across a cluster's nodes" },
-];
+export const plannedCommands: readonly { readonly name: string; readonly summary: string }[] = [];
 
 export { roadmapDoc };

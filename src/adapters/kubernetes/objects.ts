@@ -104,3 +104,13 @@ export async function createObject(calls: Retrying, object: JsonObject): Promise
   const response = await calls.send<KubeObject>({ verb: "create", path: collectionPath(ref.kind, ref.namespace), what: describeRef(ref), body: object });
   return response.body;
 }
+
+/** Replaces the object (PUT) as read, so the server refuses it (409) when someone changed it since: false then. */
+export async function replaceObject(calls: Retrying, object: KubeObject): Promise<boolean> {
+  const ref = refOf(object as unknown as JsonObject);
+  const response = await calls.send(
+    { verb: "update", path: objectPath(ref), what: describeRef(ref), body: object },
+    (status) => (status >= 200 && status <= 299) || status === 409,
+  );
+  return response.status !== 409;
+}

@@ -100,3 +100,37 @@ export function agentDaemonSet(spec: ClusterSpec): JsonObject {
     },
   };
 }
+
+/** What a reconfigure pod needs of the spec: where it runs, as whom, from which image. */
+export type PodSpecParts = Pick<ClusterSpec, "namespace" | "image" | "pullPolicy" | "pullSecret" | "agentAccount">;
+
+/**
+ * The pod cmk reconfigure_setup starts on a node whose agent does not answer its request: `cmk
+ * reconfigure --from-request` in the host's PID namespace (it re-pins the tasks it moves), as the
+ * node agent's account (it writes the node's state and the result), never restarted.
+ */
+export function reconfigurePod(spec: PodSpecParts, node: string, name: string): JsonObject {
+  const pullSecrets = spec.pullSecret === undefined ? {} : { imagePullSecrets: [{ name: spec.pullSecret }] };
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: spec.namespace, labels: labelsOf("cmk-reconfigure") },
+    spec: {
+      nodeName: node,
+      restartPolicy: "Never",
+      serviceAccountName: spec.agentAccount,
+      hostPID: true,
+      tolerations: [{ key: "cmk", operator: "Exists" }],
+      ...pullSecrets,
+      containers: [
+        {
+          name: "reconfigure",
+          image: spec.image,
+          imagePullPolicy: spec.pullPolicy,
+          command: [cmk, "reconfigure", "--from-request", `--namespace=${spec.namespace}`],
+          env: [nodeNameEnv],
+        },
+      ],
+    },
+  };
+}

@@ -46,8 +46,9 @@ export function clusterInitRules(spec: ClusterSpec): Rule[] {
     // The webhook's configuration, the node states (uninstall removes them) and reconfigure requests (cmk-reconfigure-<node>);
     // create, update and get as the node agent has them.
     rule([""], ["configmaps"], ["get", "list", "create", "patch", "update", "delete"]),
-    // Progress: which agent pod runs where, and why it does not.
-    rule([""], ["pods"], ["list"]),
+    // Progress: which agent pod runs where, and why it does not; reconfigure_setup's pod on a node whose agent does not answer
+    // (named after the node, so create cannot be limited by name; it runs as the node agent, whose rights cluster-init holds anyway).
+    rule([""], ["pods"], ["get", "list", "create", "delete"]),
     rule(["apps"], ["daemonsets"], manage, [names.agent]),
     rule(["apps"], ["deployments"], manage, [names.webhook]),
     rule(["policy"], ["poddisruptionbudgets"], manage, [names.webhook]),
