@@ -192,7 +192,7 @@ describe("cmk cluster-init", () => {
 describe("each account may do what it needs and nothing else", () => {
   before(setUp);
 
-  it("cluster-init's: no Secret but its own, no pods, no other objects by other names", async () => {
+  it("cluster-init's: no Secret but its own, no pods elsewhere, no other objects by other names", async () => {
     const { token } = await tokenKubeconfig("cmk-cluster-init");
     await cp().kubectl(["-n", "cmk", "create", "secret", "generic", "someone-elses", "--from-literal=k=v"]);
     const apply = (path: string, object: unknown): Promise<number> =>
@@ -202,8 +202,8 @@ describe("each account may do what it needs and nothing else", () => {
       ["read another secret", status("/api/v1/namespaces/cmk/secrets/someone-elses", token)],
       ["create another secret", apply("/api/v1/namespaces/cmk/secrets/mine-now", { apiVersion: "v1", kind: "Secret", metadata: { name: "mine-now" } })],
       [
-        "create a pod",
-        status("/api/v1/namespaces/cmk/pods", token, "POST", {
+        "create a pod outside cmk's namespace",
+        status("/api/v1/namespaces/default/pods", token, "POST", {
           apiVersion: "v1",
           kind: "Pod",
           metadata: { name: "p" },
