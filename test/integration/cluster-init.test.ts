@@ -10,9 +10,9 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
+import { clusterAccounts, identityOf } from "../helpers/cluster.ts";
 import { collect, fixtureEnv, repoRoot, runCmk, scratchDir, spawnCmk } from "../helpers/cmk.ts";
 import { type ControlPlane, type KubeObject, useControlPlane } from "../helpers/controlplane.ts";
-import { kubeconfigText } from "../helpers/kubeconfig.ts";
 
 const cp = useControlPlane();
 const scratch = scratchDir("cluster-init");
@@ -20,18 +20,20 @@ const scratch = scratchDir("cluster-init");
 const sysfs = { CMK_DEV_LSCPU_SYSFS: fixtureEnv("server-4s256", join(scratch, "server-4s256"))["CMK_DEV_LSCPU_SYSFS"] as string };
 const nodes = ["ci-1", "ci-2", "ci-3"];
 
-/** A kubeconfig holding only a token minted for namespace/account. */
-async function tokenKubeconfig(account: string, namespace = "cmk"): Promise<{ token: string; file: string }> {
-  const token = await cp().createToken(namespace, account);
-  const file = join(scratch, `${account}.kubeconfig`);
-  writeFileSync(file, kubeconfigText({ server: cp().server, ca: cp().caCert }, `    token: ${token}\n`));
-  return { token, file };
-}
+/** A pod the API server would take, for requests that must be refused. */
+const somePod = { apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers: [{ name: "c", image: "i" }] } };
+
+/** A kubeconfig holding only a token minted for cmk/account. */
+const tokenKubeconfig = (account: string) => identityOf(cp(), scratch, account);
 
 async function status(path: string, token?: string, method = "GET", body?: unknown, contentType?: string): Promise<number> {
   const options = { ...(token === undefined ? {} : { token }), ...(contentType === undefined ? {} : { contentType }) };
   return (await cp().request(method, path, body, options)).status;
 }
+
+/** Adds a label to the object at `path` with a merge patch, as the token's owner. */
+const label = (path: string, token: string): Promise<number> =>
+  status(path, token, "PATCH", { metadata: { labels: { x: "y" } } }, "application/merge-patch+json");
 
 /** The resourceVersion of every object cluster-init makes, by kind and name. */
 async function versions(control: ControlPlane): Promise<Record<string, string>> {
@@ -66,17 +68,9 @@ let agentAs = "";
 /** Nodes, and deploy/'s accounts as an administrator applies them; run first inside each suite (a file-level hook would race the suites). */
 async function setUp(): Promise<void> {
   if (initAs !== "") return;
-  for (const node of nodes) await cp().registerNode(node, { capacity: {} });
-  const applied = await cp().kubectl([
-    "apply",
-    "-f",
-    join(repoRoot, "deploy", "node-agent-rbac.yaml"),
-    "-f",
-    join(repoRoot, "deploy", "cluster-init-rbac.yaml"),
-  ]);
-  assert.equal(applied.code, 0, applied.stderr);
-  initAs = (await tokenKubeconfig("cmk-cluster-init")).file;
-  agentAs = (await tokenKubeconfig("cmk-node-agent")).file;
+  const accounts = await clusterAccounts(cp(), scratch, nodes);
+  initAs = accounts.clusterInit.kubeconfig;
+  agentAs = accounts.nodeAgent.kubeconfig;
 }
 
 function clusterInit(args: readonly string[]) {
@@ -201,15 +195,7 @@ describe("each account may do what it needs and nothing else", () => {
       ["list secrets", status("/api/v1/namespaces/cmk/secrets", token)],
       ["read another secret", status("/api/v1/namespaces/cmk/secrets/someone-elses", token)],
       ["create another secret", apply("/api/v1/namespaces/cmk/secrets/mine-now", { apiVersion: "v1", kind: "Secret", metadata: { name: "mine-now" } })],
-      [
-        "create a pod outside cmk's namespace",
-        status("/api/v1/namespaces/default/pods", token, "POST", {
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: { name: "p" },
-          spec: { containers: [{ name: "c", image: "i" }] },
-        }),
-      ],
+      ["create a pod outside cmk's namespace", status("/api/v1/namespaces/default/pods", token, "POST", somePod)],
       ["read configmaps of kube-system", status("/api/v1/namespaces/kube-system/configmaps", token)],
       ["delete a node", status("/api/v1/nodes/ci-3", token, "DELETE")],
       [
@@ -236,30 +222,10 @@ describe("each account may do what it needs and nothing else", () => {
     const { token } = await tokenKubeconfig("cmk-node-agent");
     assert.equal(await status("/api/v1/namespaces/cmk/configmaps/cmk-config-ci-1", token), 200);
     for (const [what, response] of [
-      [
-        "create a pod",
-        status("/api/v1/namespaces/cmk/pods", token, "POST", {
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: { name: "p" },
-          spec: { containers: [{ name: "c", image: "i" }] },
-        }),
-      ],
+      ["create a pod", status("/api/v1/namespaces/cmk/pods", token, "POST", somePod)],
       ["read a secret", status("/api/v1/namespaces/cmk/secrets/cmk-webhook-tls", token)],
-      [
-        "update the webhook configuration",
-        status(
-          "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/cmk-webhook",
-          token,
-          "PATCH",
-          { metadata: { labels: { x: "y" } } },
-          "application/merge-patch+json",
-        ),
-      ],
-      [
-        "change the agent's DaemonSet",
-        status("/apis/apps/v1/namespaces/cmk/daemonsets/cmk-agent", token, "PATCH", { metadata: { labels: { x: "y" } } }, "application/merge-patch+json"),
-      ],
+      ["update the webhook configuration", label("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/cmk-webhook", token)],
+      ["change the agent's DaemonSet", label("/apis/apps/v1/namespaces/cmk/daemonsets/cmk-agent", token)],
     ] as const) {
       assert.equal(await response, 403, what);
     }
@@ -272,17 +238,8 @@ describe("each account may do what it needs and nothing else", () => {
       ["read configmaps", status("/api/v1/namespaces/cmk/configmaps/cmk-webhook", token)],
       ["read its own secret", status("/api/v1/namespaces/cmk/secrets/cmk-webhook-tls", token)],
       ["list nodes", status("/api/v1/nodes", token)],
-      ["patch a node", status("/api/v1/nodes/ci-1", token, "PATCH", { metadata: { labels: { x: "y" } } }, "application/merge-patch+json")],
-      [
-        "update its configuration",
-        status(
-          "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/cmk-webhook",
-          token,
-          "PATCH",
-          { metadata: { labels: { x: "y" } } },
-          "application/merge-patch+json",
-        ),
-      ],
+      ["patch a node", label("/api/v1/nodes/ci-1", token)],
+      ["update its configuration", label("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/cmk-webhook", token)],
     ] as const) {
       assert.equal(await response, 403, what);
     }

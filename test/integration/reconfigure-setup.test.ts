@@ -6,24 +6,16 @@
 // that pod runs) answers in its place. Nodes are carved from a fixed fixture, so the counts do not
 // depend on this machine; workloads run with --no-affinity for the same reason.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { type RunningAgent, startAgent } from "../helpers/agent.ts";
-import { collect, fixtureEnv, repoRoot, runCmk, scratchDir, spawnCmk, waitFor } from "../helpers/cmk.ts";
+import { clusterAccounts } from "../helpers/cluster.ts";
+import { collect, fixtureEnv, runCmk, scratchDir, spawnCmk, waitFor } from "../helpers/cmk.ts";
 import { useControlPlane } from "../helpers/controlplane.ts";
-import { kubeconfigText } from "../helpers/kubeconfig.ts";
 
 const cp = useControlPlane();
 const scratch = scratchDir("reconfigure-setup");
 const sysfs = { CMK_DEV_LSCPU_SYSFS: fixtureEnv("server-4s256", join(scratch, "server-4s256"))["CMK_DEV_LSCPU_SYSFS"] as string };
-
-async function tokenKubeconfig(account: string): Promise<string> {
-  const token = await cp().createToken("cmk", account);
-  const file = join(scratch, `${account}.kubeconfig`);
-  writeFileSync(file, kubeconfigText({ server: cp().server, ca: cp().caCert }, `    token: ${token}\n`));
-  return file;
-}
 
 /** The task PIDs cmk describe shows on the node's lists. */
 function taskCount(node: string): number {
@@ -37,17 +29,9 @@ describe("cmk reconfigure_setup", () => {
   const flags = (node: string): string[] => [`--kubeconfig=${agentAs}`, "--namespace=cmk", `--node-name=${node}`];
 
   before(async () => {
-    for (const node of ["rs-1", "rs-2"]) await cp().registerNode(node, { capacity: {} });
-    const applied = await cp().kubectl([
-      "apply",
-      "-f",
-      join(repoRoot, "deploy", "node-agent-rbac.yaml"),
-      "-f",
-      join(repoRoot, "deploy", "cluster-init-rbac.yaml"),
-    ]);
-    assert.equal(applied.code, 0, applied.stderr);
-    initAs = await tokenKubeconfig("cmk-cluster-init");
-    agentAs = await tokenKubeconfig("cmk-node-agent");
+    const accounts = await clusterAccounts(cp(), scratch, ["rs-1", "rs-2"]);
+    initAs = accounts.clusterInit.kubeconfig;
+    agentAs = accounts.nodeAgent.kubeconfig;
     for (const node of ["rs-1", "rs-2"]) {
       const init = runCmk(["init", ...flags(node), "--num-exclusive-cores=4", "--num-shared-cores=1"], sysfs);
       assert.equal(init.status, 0, init.stderr);
