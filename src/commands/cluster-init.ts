@@ -6,6 +6,7 @@
 // each node to be initialised, printing its progress. Running it again changes nothing.
 // --dry-run prints the objects instead and contacts no cluster.
 import { readFileSync } from "node:fs";
+import type { KubeClient } from "../adapters/kubernetes/client.ts";
 import type { KubeObject } from "../adapters/kubernetes/objects.ts";
 import type { Retrying } from "../adapters/kubernetes/retry.ts";
 import type { Issued } from "../adapters/x509.ts";
@@ -47,21 +48,35 @@ export async function run(options: ClusterInitOptions, context: Context): Promis
   }
   const client = await kubeClient(options, context);
   try {
-    const calls = await apiCalls(client, context);
-    const nodes = await chosenNodes(calls, options);
-    const existing = await readOwnObjects(calls, base);
-    const spec: ClusterSpec = { ...base, tls: await webhookTls(existing.get(describeRef(tlsSecretRef(base))), base.namespace, context) };
-    await ensureNamespace(calls, spec, context);
-    await applyAll(await apiCalls(client, context), spec, existing, context);
-    await labelNodes(await apiCalls(client, context), nodes, context);
-    const expect = { stateVisible: spec.confDir === undefined, advertises: spec.commands.includes("discover") };
-    const poll = async (pollCalls: Retrying) =>
-      (await readNodeFacts(pollCalls, spec.namespace, nodes, expect.stateVisible)).map((facts) => nodeProgress(facts, expect));
-    await waitForNodes(client, { namespace: spec.namespace, timeoutSeconds: options.timeout, what: "initialised", poll }, context);
+    const nodes = await chosenNodes(await apiCalls(client, context), options);
+    const spec = await install(client, base, nodes, context);
+    await waitForInit(client, spec, nodes, options.timeout, context);
     return 0;
   } finally {
     client.close();
   }
+}
+
+/** Everything after the checks: the namespace, the objects, the nodes' label. The spec as applied (with the webhook's certificate). */
+async function install(client: KubeClient, base: ClusterSpec, nodes: readonly string[], context: Context): Promise<ClusterSpec> {
+  const calls = await apiCalls(client, context);
+  const existing = await readOwnObjects(calls, base);
+  const spec: ClusterSpec = { ...base, tls: await webhookTls(existing.get(describeRef(tlsSecretRef(base))), base.namespace, context) };
+  await ensureNamespace(calls, spec, context);
+  await applyAll(await apiCalls(client, context), spec, existing, context);
+  await labelNodes(await apiCalls(client, context), nodes, context);
+  return spec;
+}
+
+/** Waits for each node's state (the ConfigMap store) and advertised cores (when discover runs), printing its progress. */
+async function waitForInit(client: KubeClient, spec: ClusterSpec, nodes: readonly string[], timeoutSeconds: number, context: Context): Promise<void> {
+  const expect = { stateVisible: spec.confDir === undefined, advertises: spec.commands.includes("discover") };
+  if (!expect.stateVisible && !expect.advertises) {
+    context.log.info("not waiting for the nodes: with --conf-dir and without discover, nothing they do shows in the cluster");
+    return;
+  }
+  const poll = async (calls: Retrying) => (await readNodeFacts(calls, spec.namespace, nodes, expect.stateVisible)).map((facts) => nodeProgress(facts, expect));
+  await waitForNodes(client, { namespace: spec.namespace, timeoutSeconds, what: "initialised", poll }, context);
 }
 
 // ---- Before any write: whose objects are these? ------------------------------------------------
