@@ -7,7 +7,7 @@
 // --dry-run prints the objects instead and contacts no cluster.
 import { readFileSync } from "node:fs";
 import type { KubeClient } from "../adapters/kubernetes/client.ts";
-import type { KubeObject } from "../adapters/kubernetes/objects.ts";
+import { type KubeObject, sameContent } from "../adapters/kubernetes/objects.ts";
 import type { Retrying } from "../adapters/kubernetes/retry.ts";
 import type { Issued } from "../adapters/x509.ts";
 import { chosenNodes, readNodeFacts, requireNodeSelection, waitForNodes } from "../app/cluster.ts";
@@ -161,7 +161,7 @@ async function applyAll(calls: Retrying, spec: ClusterSpec, existing: ReadonlyMa
     const ref = refOf(object);
     const before = existing.get(describeRef(ref));
     const after = await applyObject(calls, object);
-    const outcome = before === undefined ? "created" : before.metadata.resourceVersion === after.metadata.resourceVersion ? "unchanged" : "changed";
+    const outcome = before === undefined ? "created" : sameContent(before, after) ? "unchanged" : "changed";
     counts[outcome]++;
     (outcome === "unchanged" ? context.log.debug : context.log.info)(`${describeRef(ref)}: ${outcome}`);
   }

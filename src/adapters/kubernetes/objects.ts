@@ -5,7 +5,7 @@
 // is retried within the command's deadline (retry.ts) and fails as one line naming the object.
 
 import { collectionPath, describeRef, type ObjectRef, objectPath, refOf } from "../../core/cluster/resources.ts";
-import type { JsonObject } from "../../core/mutations.ts";
+import { type Json, type JsonObject, jsonEqual } from "../../core/mutations.ts";
 import type { Retrying } from "./retry.ts";
 
 /** The field manager of everything cmk applies: `kubectl get -o yaml --show-managed-fields` names it. */
@@ -18,6 +18,7 @@ export interface ObjectMeta {
   readonly uid?: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly deletionTimestamp?: string;
+  readonly managedFields?: readonly { readonly manager?: string; readonly operation?: string; readonly time?: string }[];
 }
 
 export interface KubeObject {
@@ -52,6 +53,22 @@ export async function applyObject(calls: Retrying, object: JsonObject, options: 
     body: JSON.stringify(object),
   });
   return response.body;
+}
+
+/** The object as its writers wrote it: without what the server keeps (resourceVersion, managedFields, generation) and the status its controllers write. */
+function content(object: KubeObject): Json {
+  const { status: _status, metadata, ...rest } = object;
+  const { resourceVersion: _version, managedFields: _fields, generation: _generation, ...identity } = metadata as ObjectMeta & { generation?: number };
+  return { ...rest, metadata: identity } as Json;
+}
+
+/**
+ * Whether two reads of an object hold the same content. A new resourceVersion alone may be a
+ * controller's status write, or the server re-recording who manages which field (it does so once
+ * after a field manager of the status appears, for an object that kubectl applied first).
+ */
+export function sameContent(a: KubeObject, b: KubeObject): boolean {
+  return jsonEqual(content(a), content(b));
 }
 
 /** Deletes the object (its dependents in the background); false when it was already gone. */

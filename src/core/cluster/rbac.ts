@@ -7,6 +7,7 @@
 // a Role. Workload pods get no account of cmk's.
 import type { JsonObject } from "../mutations.ts";
 import { reportGroup, reportPlurals } from "./crds.ts";
+import { nodeAgentPolicy } from "./policy.ts";
 import { type ClusterSpec, labelsOf, names } from "./spec.ts";
 
 export interface Rule {
@@ -73,6 +74,7 @@ export function clusterInitClusterRules(spec: ClusterSpec): Rule[] {
     ),
     rule(["admissionregistration.k8s.io"], ["mutatingwebhookconfigurations"], manage, [names.webhook]),
     rule(["rbac.authorization.k8s.io"], ["clusterroles", "clusterrolebindings"], manage, [names.nodeAgentRole]),
+    rule(["admissionregistration.k8s.io"], ["validatingadmissionpolicies", "validatingadmissionpolicybindings"], manage, [`${names.nodeAgentRole}-own-node`]),
     // Uninstall removes the definitions only when no namespace holds reports any more.
     rule([reportGroup], reportPlurals, ["list"]),
   ];
@@ -109,13 +111,14 @@ export function roleAndBinding(
   ];
 }
 
-/** The node agent's account and its Role and ClusterRole with their bindings. */
+/** The node agent's account, its Role and ClusterRole with their bindings, and the policy that holds a node's agent to its node. */
 export function nodeAgentAccess(spec: ClusterSpec): JsonObject[] {
   const role = { name: names.nodeAgentRole, component: names.nodeAgentRole, account: spec.agentAccount };
   return [
     serviceAccount(spec, spec.agentAccount, names.nodeAgentRole),
     ...roleAndBinding(spec, { ...role, namespaced: true, rules: nodeAgentRules }),
     ...roleAndBinding(spec, { ...role, namespaced: false, rules: nodeAgentClusterRules }),
+    ...nodeAgentPolicy(spec),
   ];
 }
 
