@@ -87,13 +87,7 @@ int main(int argc, char **argv) {
   args[count++] = script;
   for (int index = 1; index < argc; index++) args[count++] = argv[index];
   args[count] = NULL;
-  // A workload's NODE_OPTIONS is for the workload, not for cmk: set it aside; cmk restores it
-  // for the command `cmk isolate` runs.
-  const char *node_options = getenv("NODE_OPTIONS");
-  if (node_options != NULL) {
-    setenv("CMK_WORKLOAD_NODE_OPTIONS", node_options, 1);
-    unsetenv("NODE_OPTIONS");
-  }
+  cmk_set_aside_workload_variables();
   execv(DYNAMIC_LOADER, args);
   fprintf(stderr, "cmk: cannot start %s: %s: %s; reinstall cmk with 'cmk install'\n", node, DYNAMIC_LOADER, strerror(errno));
   return 1;
