@@ -98,25 +98,29 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
   }
 
   const env = allocationEnvironment(allocation.lists, allocation.state);
-  let status: number | undefined;
+  const release = (): Promise<void> =>
+    store.update((current) =>
+      current === null ? { result: undefined } : { state: releaseTask(current, taskId), result: undefined, durability: "tasks" },
+    );
+  let status: number;
   try {
     status = startAndWait(child, env, pinned, context, program);
-    return status;
-  } finally {
+  } catch (error) {
     child.abandon();
-    try {
-      await store.update((current) =>
-        current === null ? { result: undefined } : { state: releaseTask(current, taskId), result: undefined, durability: "tasks" },
-      );
-    } catch (error) {
-      // Once the command has run, isolate ends with its status (README, "Exit codes"); a list
-      // left to a dead task is what reconcile, and the next allocation in need, take back.
-      if (status === undefined) throw error;
-      context.log.error(
-        `the command ended (status ${status}), but its CPU lists were not given back: ${describeCause(error)}; cmk reconcile frees them once the state can be written`,
-      );
-    }
+    await release();
+    throw error;
   }
+  child.abandon();
+  try {
+    await release();
+  } catch (error) {
+    // Once the command has run, isolate ends with its status (README, "Exit codes"); a list left
+    // to a dead task is what reconcile, and the next allocation in need, take back.
+    context.log.error(
+      `the command ended (status ${status}), but its CPU lists were not given back: ${describeCause(error)}; cmk reconcile frees them once the state can be written`,
+    );
+  }
+  return status;
 }
 
 /**
