@@ -99,9 +99,7 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
 
   const env = allocationEnvironment(allocation.lists, allocation.state);
   const release = (): Promise<void> =>
-    store.update((current) =>
-      current === null ? { result: undefined } : { state: releaseTask(current, taskId), result: undefined, durability: "tasks" },
-    );
+    store.update((current) => (current === null ? { result: undefined } : { state: releaseTask(current, taskId), result: undefined, durability: "tasks" }));
   let status: number;
   try {
     status = startAndWait(child, env, pinned, context, program);
