@@ -129,7 +129,8 @@ static int seconds_value(const char *text, double *out) {
   memcpy(copy, start, length);
   copy[length] = '\0';
   *out = strtod(copy, NULL);
-  return 1;
+  // secondsValue's maxSeconds (app/input.ts): a longer wait is refused there, in its words.
+  return *out <= 2000000;
 }
 
 // CMK_LOG_LEVEL as levelFromEnv reads it; -1 when it would refuse it.
