@@ -40,13 +40,7 @@ int main(int argc, char **argv) {
   args[0] = node;
   args[1] = script;
   for (int index = 1; index < argc; index++) args[index + 1] = argv[index];
-  // A workload's NODE_OPTIONS is for the workload, not for cmk: set it aside; cmk restores it
-  // for the command `cmk isolate` runs.
-  const char *node_options = getenv("NODE_OPTIONS");
-  if (node_options != NULL) {
-    setenv("CMK_WORKLOAD_NODE_OPTIONS", node_options, 1);
-    unsetenv("NODE_OPTIONS");
-  }
+  cmk_set_aside_workload_variables();
   execv(node, args);
   fprintf(stderr, "cmk: not built yet: cannot start %s: %s; run 'npm ci' in %s/..\n", node, strerror(errno), dist);
   return 3;

@@ -129,7 +129,8 @@ static int seconds_value(const char *text, double *out) {
   memcpy(copy, start, length);
   copy[length] = '\0';
   *out = strtod(copy, NULL);
-  return 1;
+  // secondsValue's maxSeconds (app/input.ts): a longer wait is refused there, in its words.
+  return *out <= 2000000;
 }
 
 // CMK_LOG_LEVEL as levelFromEnv reads it; -1 when it would refuse it.
@@ -644,6 +645,35 @@ static const char *const cpu_variables[] = {"CMK_CPUS_ASSIGNED", "CMK_CPUS_ASSIG
 
 // ---- The fast path -------------------------------------------------------------------------
 
+/** The variables cmk_set_aside_workload_variables moves, and the prefix it moves them under. */
+static const char *const workload_variables[] = {"NODE_OPTIONS", "NODE_EXTRA_CA_CERTS"};
+#define WORKLOAD_PREFIX "CMK_WORKLOAD_"
+
+void cmk_set_aside_workload_variables(void) {
+  for (size_t i = 0; i < sizeof workload_variables / sizeof workload_variables[0]; i++) {
+    const char *value = getenv(workload_variables[i]);
+    if (value == NULL) continue;
+    char saved[64];
+    snprintf(saved, sizeof saved, WORKLOAD_PREFIX "%s", workload_variables[i]);
+    setenv(saved, value, 1);
+    unsetenv(workload_variables[i]);
+  }
+}
+
+/**
+ * Here Node.js never started, so each variable is still the workload's when set, else what a
+ * launcher set aside (a cmk started by a launcher that then took the fast path itself).
+ */
+static void give_back_workload_variables(void) {
+  for (size_t i = 0; i < sizeof workload_variables / sizeof workload_variables[0]; i++) {
+    char saved[64];
+    snprintf(saved, sizeof saved, WORKLOAD_PREFIX "%s", workload_variables[i]);
+    const char *value = getenv(saved);
+    if (value != NULL && getenv(workload_variables[i]) == NULL) setenv(workload_variables[i], value, 1);
+    unsetenv(saved);
+  }
+}
+
 void cmk_fast_isolate(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "isolate") != 0) return;
   int level = level_value(getenv("CMK_LOG_LEVEL"));
@@ -762,14 +792,7 @@ void cmk_fast_isolate(int argc, char **argv) {
   // The command gets its own CMK_CPUS_*: none may linger from an enclosing isolate.
   for (size_t i = 0; i < sizeof cpu_variables / sizeof cpu_variables[0]; i++) unsetenv(cpu_variables[i]);
   for (size_t i = 0; i < variables; i++) setenv(names[i], values[i], 1);
-  // A workload's NODE_OPTIONS is the workload's. The launchers set it aside as
-  // CMK_WORKLOAD_NODE_OPTIONS before starting Node.js, and isolate gives it back; here Node.js
-  // never started, so NODE_OPTIONS is still the workload's when set, else what was set aside.
-  if (getenv("NODE_OPTIONS") == NULL) {
-    const char *saved = getenv("CMK_WORKLOAD_NODE_OPTIONS");
-    if (saved != NULL) setenv("NODE_OPTIONS", saved, 1);
-  }
-  unsetenv("CMK_WORKLOAD_NODE_OPTIONS");
+  give_back_workload_variables();
 
   // The lease goes with the command.
   int flags = fcntl(fd, F_GETFD);

@@ -16,4 +16,10 @@
 //     agent to connect to, or the agent's `error 2`.
 void cmk_fast_isolate(int argc, char **argv);
 
+// Node.js variables meant for a workload, not for cmk's own runtime (NODE_OPTIONS; and
+// NODE_EXTRA_CA_CERTS, which costs every TLS start-up a read of the whole file while cmk trusts
+// its kubeconfig's own CA): before starting Node.js, the launchers move each to
+// CMK_WORKLOAD_<name>; cmk gives them back to the commands it runs.
+void cmk_set_aside_workload_variables(void);
+
 #endif

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <gnu/libc-version.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,12 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  char **args = calloc((size_t)argc + 6, sizeof *args);
+  // cmk agent runs as long as the node and does little per request: it gives up V8's compilers
+  // and a large young generation for memory (README, "cmk agent"). bin/cmk passes the same flags.
+  static const char *const agent_node_flags[] = {"--jitless", "--max-semi-space-size=1", "--v8-pool-size=1", "--optimize-for-size"};
+  const size_t flag_count = sizeof agent_node_flags / sizeof agent_node_flags[0];
+  const bool agent = argc > 1 && strcmp(argv[1], "agent") == 0;
+  char **args = calloc((size_t)argc + 6 + flag_count, sizeof *args);
   if (args == NULL) {
     fputs("cmk: out of memory\n", stderr);
     return 1;
@@ -84,16 +90,12 @@ int main(int argc, char **argv) {
     args[count++] = libs;
   }
   args[count++] = node;
+  if (agent)
+    for (size_t flag = 0; flag < flag_count; flag++) args[count++] = (char *)agent_node_flags[flag];
   args[count++] = script;
   for (int index = 1; index < argc; index++) args[count++] = argv[index];
   args[count] = NULL;
-  // A workload's NODE_OPTIONS is for the workload, not for cmk: set it aside; cmk restores it
-  // for the command `cmk isolate` runs.
-  const char *node_options = getenv("NODE_OPTIONS");
-  if (node_options != NULL) {
-    setenv("CMK_WORKLOAD_NODE_OPTIONS", node_options, 1);
-    unsetenv("NODE_OPTIONS");
-  }
+  cmk_set_aside_workload_variables();
   execv(DYNAMIC_LOADER, args);
   fprintf(stderr, "cmk: cannot start %s: %s: %s; reinstall cmk with 'cmk install'\n", node, DYNAMIC_LOADER, strerror(errno));
   return 1;

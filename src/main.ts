@@ -16,12 +16,17 @@ import { type Command, commands, plannedCommands, roadmapDoc } from "./commands/
 import { CmkError } from "./core/errors.ts";
 import { noStoreObserver } from "./core/store-observer.ts";
 
-/** The launchers keep a workload's NODE_OPTIONS away from cmk's own runtime; give it back to the workload. */
-function restoreWorkloadNodeOptions(env: NodeJS.ProcessEnv): void {
-  const saved = env["CMK_WORKLOAD_NODE_OPTIONS"];
-  if (saved === undefined) return;
-  env["NODE_OPTIONS"] = saved;
-  delete env["CMK_WORKLOAD_NODE_OPTIONS"];
+/**
+ * The launchers keep Node.js variables meant for a workload (NODE_OPTIONS, NODE_EXTRA_CA_CERTS)
+ * away from cmk's own runtime as CMK_WORKLOAD_<name>; give them back to what cmk runs.
+ */
+function restoreWorkloadVariables(env: NodeJS.ProcessEnv): void {
+  for (const name of ["NODE_OPTIONS", "NODE_EXTRA_CA_CERTS"]) {
+    const saved = env[`CMK_WORKLOAD_${name}`];
+    if (saved === undefined) continue;
+    env[name] = saved;
+    delete env[`CMK_WORKLOAD_${name}`];
+  }
 }
 
 const stdout = (text: string): void => writeFd(1, text);
@@ -87,7 +92,7 @@ async function runCommand(name: string, tokens: readonly string[], log: Logger):
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  restoreWorkloadNodeOptions(process.env);
+  restoreWorkloadVariables(process.env);
   let log: Logger = createLogger("INFO", stderr);
   try {
     log = createLogger(levelFromEnv(process.env["CMK_LOG_LEVEL"]), stderr);

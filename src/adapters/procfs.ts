@@ -80,7 +80,7 @@ export function readHugepagesFree(procFs: string): number | null {
 export function taskLiveness(procFs: string): TaskLiveness {
   let running: Set<string> | undefined;
   const exists = (pid: number | string): boolean => {
-    running ??= new Set(readdirSync(procFs).filter((name) => name.charCodeAt(0) <= 57));
+    running ??= listedProcesses(procFs);
     return running.has(String(pid));
   };
   const aliveWithStart = (process: ProcessIdentity): boolean => exists(process.pid) && isAlive(procFs, process);
@@ -88,6 +88,27 @@ export function taskLiveness(procFs: string): TaskLiveness {
     if (record === undefined) return exists(taskId); // Recorded by CMK: PID only.
     return aliveWithStart(record.isolate) || (record.child !== undefined && aliveWithStart(record.child));
   };
+}
+
+/**
+ * The PIDs a procfs lists. One that lists none, or cannot be listed, is no procfs (a procfs lists
+ * at least the process reading it): every task would look dead, and its CPUs would be handed to
+ * another workload while it runs, so that is an error, never an empty answer.
+ */
+function listedProcesses(procFs: string): Set<string> {
+  let names: string[];
+  try {
+    names = readdirSync(procFs);
+  } catch (error) {
+    throw new CmkError("failure", `cannot list the processes in ${procFs}: ${describeCause(error)}; set CMK_PROC_FS to the host's procfs mount`, {
+      cause: error,
+    });
+  }
+  const pids = new Set(names.filter((name) => name.charCodeAt(0) <= 57));
+  if (pids.size === 0) {
+    throw new CmkError("failure", `${procFs} lists no process, so no task can be told alive (is it a procfs?); set CMK_PROC_FS to the host's procfs mount`);
+  }
+  return pids;
 }
 
 /** Host PID of a child we spawned: listed in <procfs>/<our host pid>/task/<our host pid>/children. */

@@ -84,7 +84,11 @@ function readCoreAndDie(files: SysfsFiles, topology: string, cpu: number, groups
 /** The socket (physical package) of `cpu` and of every CPU its package list names. */
 function readSocket(files: SysfsFiles, topology: string, cpu: number, groups: Groups): void {
   const members = files.optionalCpuList(`${topology}/package_cpus_list`) ?? files.optionalCpuList(`${topology}/core_siblings_list`);
-  assign(groups, groups.sockets, withCpu(cpu, members ?? CpuSet.empty), files.integer(`${topology}/physical_package_id`));
+  const packageFile = `${topology}/physical_package_id`;
+  const socket = files.integer(packageFile);
+  // The socket becomes a key of the pool document, which takes whole numbers from 0 only.
+  if (socket < 0) throw files.malformed(packageFile, `holds ${socket}, not a socket number (0 or more)`);
+  assign(groups, groups.sockets, withCpu(cpu, members ?? CpuSet.empty), socket);
 }
 
 /** The L3 of `cpu` and of the CPUs sharing it, or -1 for `cpu` alone when it has none. */
@@ -231,8 +235,9 @@ class SysfsFiles {
 
   parseInteger(file: string, text: string): number {
     const trimmed = text.trim();
-    if (!/^-?\d+$/.test(trimmed)) throw this.malformed(file, `holds "${trimmed}", not an integer`);
-    return Number(trimmed);
+    const value = /^-?\d+$/.test(trimmed) ? Number(trimmed) : NaN;
+    if (!Number.isSafeInteger(value)) throw this.malformed(file, `holds "${trimmed}", not an integer${Number.isNaN(value) ? "" : " cmk can hold exactly"}`);
+    return value;
   }
 
   cpuList(file: string, text: string): CpuSet {

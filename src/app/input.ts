@@ -42,11 +42,19 @@ export function integerValue(what: string, text: string, minimum: number, maximu
   return value;
 }
 
-/** Seconds as a non-negative decimal ("0.5", "30"). */
+/**
+ * The longest wait in seconds any setting or flag may ask for (about 23 days): a timer of Node.js
+ * holds at most 2^31 - 1 ms and fires at once beyond it, which would turn a long wait into none.
+ */
+export const maxSeconds = 2_000_000;
+
+/** Seconds as a non-negative decimal ("0.5", "30"), at most `maxSeconds`. */
 export function secondsValue(what: string, text: string): number {
   const trimmed = text.trim();
   const value = /^\d+(\.\d+)?$|^\.\d+$/.test(trimmed) ? Number(trimmed) : NaN;
-  if (!Number.isFinite(value)) throw usageError(`${what}="${text}" is not valid: expected seconds as a non-negative number such as 5 or 0.5`);
+  if (!Number.isFinite(value) || value > maxSeconds) {
+    throw usageError(`${what}="${text}" is not valid: expected seconds as a non-negative number up to ${maxSeconds} (23 days), such as 5 or 0.5`);
+  }
   return value;
 }
 

@@ -49,6 +49,9 @@ async function reconfigureRequests(
 
 export async function run(options: OptionsOf<typeof agentFlags>, context: Context): Promise<CommandResult> {
   if (options.interval <= 0) throw usageError("cmk agent runs until stopped: --interval (seconds between reconcile passes) must be above 0");
+  // The agent runs until stopped: SIGTERM from its first instant ends it cleanly (the socket
+  // removed), never half-way between creating the socket and serving on it.
+  context.stopSignal();
   const { NodeAgent } = await import("../server/agent.ts");
   let agent: InstanceType<typeof NodeAgent> | undefined;
   const clients: KubeClient[] = [];

@@ -1,6 +1,7 @@
 // cmk describe: print the node's pools and tasks as JSON (default) or YAML.
 import type { Context } from "../app/context.ts";
 import { apiCalls, defaultNamespace, kubeClient, notInitialisedError, openStore } from "../app/stores.ts";
+import { findOverlaps } from "../core/checks.ts";
 import { describeHolders, describeState, type Json, naturalCompare, sortedJson } from "../core/describe.ts";
 import { usageError } from "../core/errors.ts";
 import { emitYaml, type YamlValue } from "../formats/yaml.ts";
@@ -26,7 +27,13 @@ export async function run(options: OptionsOf<typeof describeFlags>, context: Con
   if (state === null) throw notInitialisedError(store);
   const description = describeState(state, store.location);
   print(description, options, context);
-  return 0;
+  // Shown as it is, so the overlap can be seen; but no state whose lists share a CPU passes for sound.
+  const overlap = findOverlaps(state)[0];
+  if (overlap === undefined) return 0;
+  context.log.error(
+    `${store.location}: CPU lists ${overlap.a} and ${overlap.b} share CPU ${overlap.cpus}; every other command refuses this state: correct the document, or run cmk init to carve afresh`,
+  );
+  return "invalid-state";
 }
 
 function print(description: Json, options: OptionsOf<typeof describeFlags>, context: Context): void {

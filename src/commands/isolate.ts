@@ -11,7 +11,7 @@ import { integerValue } from "../app/input.ts";
 import { notInitialisedError, openStore, storeLocationNamed } from "../app/stores.ts";
 import { type Allocation, type AllocationRequest, allocate, allocationEnvironment, type Placement, releaseTask, socketFor } from "../core/allocate.ts";
 import { CpuSet } from "../core/cpuset.ts";
-import { usageError } from "../core/errors.ts";
+import { describeCause, usageError } from "../core/errors.ts";
 import type { ProcessIdentity, TaskRecord } from "../core/node-state.ts";
 import { isExclusivePool, type PoolName, poolNames } from "../core/pools.ts";
 import type { StateStore } from "../core/state-store.ts";
@@ -98,14 +98,27 @@ export async function run(options: OptionsOf<typeof isolateFlags>, context: Cont
   }
 
   const env = allocationEnvironment(allocation.lists, allocation.state);
+  const release = (): Promise<void> =>
+    store.update((current) => (current === null ? { result: undefined } : { state: releaseTask(current, taskId), result: undefined, durability: "tasks" }));
+  let status: number;
   try {
-    return startAndWait(child, env, pinned, context, program);
-  } finally {
+    status = startAndWait(child, env, pinned, context, program);
+  } catch (error) {
     child.abandon();
-    await store.update((current) =>
-      current === null ? { result: undefined } : { state: releaseTask(current, taskId), result: undefined, durability: "tasks" },
+    await release();
+    throw error;
+  }
+  child.abandon();
+  try {
+    await release();
+  } catch (error) {
+    // Once the command has run, isolate ends with its status (README, "Exit codes"); a list left
+    // to a dead task is what reconcile, and the next allocation in need, take back.
+    context.log.error(
+      `the command ended (status ${status}), but its CPU lists were not given back: ${describeCause(error)}; cmk reconcile frees them once the state can be written`,
     );
   }
+  return status;
 }
 
 /**

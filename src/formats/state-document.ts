@@ -276,20 +276,18 @@ export function readTaskDocument(value: DocumentValue | undefined, source: strin
 
 function readTaskRecord(id: string, value: DocumentValue, source: string): TaskRecord {
   const entry = new Map(entriesOf(value, () => `task ${id}`, source));
-  const integer = (field: string, required: boolean): number | undefined => {
+  const integer = (field: string, required: boolean, minimum = 0, maximum = Number.MAX_SAFE_INTEGER): number | undefined => {
     const raw = entry.get(field);
     if (raw === undefined && !required) return undefined;
-    if (typeof raw !== "number" || !Number.isSafeInteger(raw) || raw < 0) {
-      throw new CmkError(
-        "invalid-state",
-        `${source}: task ${id}: "${field}" must be a non-negative integer, found ${raw === undefined ? "nothing" : describeValue(raw)}`,
-      );
+    if (typeof raw !== "number" || !Number.isSafeInteger(raw) || raw < minimum || raw > maximum) {
+      const expected = maximum === maxPid ? `a process id (from 1 to ${maxPid})` : "a non-negative integer";
+      throw new CmkError("invalid-state", `${source}: task ${id}: "${field}" must be ${expected}, found ${raw === undefined ? "nothing" : describeValue(raw)}`);
     }
     return raw;
   };
-  const pid = integer("pid", true) as number;
+  const pid = integer("pid", true, 1, maxPid) as number;
   const start = integer("start", true) as number;
-  const childPid = integer("child", false);
+  const childPid = integer("child", false, 1, maxPid);
   const childStart = integer("childStart", false);
   const affinity = entry.get("affinity");
   if (typeof affinity !== "boolean") {
@@ -336,10 +334,16 @@ function describeValue(value: DocumentValue): string {
   return JSON.stringify(value);
 }
 
+/** The largest PID Linux hands out (PID_MAX_LIMIT on 64-bit kernels): a larger one names no process. */
+export const maxPid = 4_194_304;
+
 function pidString(value: DocumentValue, where: () => string, source: string): string {
   const text = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
-  if (!/^[1-9]\d{0,9}$/.test(text)) {
-    throw new CmkError("invalid-state", `${source}: ${where()}: task ${describeValue(value)} is not a process id; remove it from the list`);
+  if (!/^[1-9]\d{0,9}$/.test(text) || Number(text) > maxPid) {
+    throw new CmkError(
+      "invalid-state",
+      `${source}: ${where()}: task ${describeValue(value)} is not a process id (Linux PIDs run from 1 to ${maxPid}); remove it from the list`,
+    );
   }
   return text;
 }

@@ -69,6 +69,9 @@ const flowPlainStops = /[\n:#,[\]{}]/g;
 const singleQuoteStops = /['\n]/g;
 const doubleQuoteStops = /["\\\n]/g;
 
+/** How deeply collections may nest: far more than any state document (5 levels), far less than the stack allows. */
+const maxDepth = 64;
+
 export function parseYaml(text: string, source: string): YamlValue {
   // One normalisation pass keeps the scanner free of \r cases; line numbers are unchanged.
   const unmarked = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
@@ -82,6 +85,8 @@ class Parser {
   private pos = 0;
   private line = 1;
   private lineStart = 0;
+  /** Collections open around `pos`: bounded, so that a hostile document fails in words, not by overflowing the stack. */
+  private depth = 0;
 
   constructor(text: string, source: string) {
     this.text = text;
@@ -117,6 +122,22 @@ class Parser {
 
   /** A node in block context at `pos`; `parentColumn` bounds the lines a flow collection may continue on. */
   private blockNode(parentColumn: number): YamlValue {
+    this.enter();
+    try {
+      return this.blockNodeAt(parentColumn);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** Counts one more level of nesting, refusing a document nested deeper than any state document is. */
+  private enter(): void {
+    if (++this.depth > maxDepth) {
+      throw this.fail(`the document nests deeper than ${maxDepth} levels (a cmk state document nests 5); it is not one cmk or CMK wrote`);
+    }
+  }
+
+  private blockNodeAt(parentColumn: number): YamlValue {
     const column = this.pos - this.lineStart;
     if (this.atSequenceItem()) return this.blockSequence(column);
     if (this.atExplicitKey()) return this.blockMapping(column, undefined, 0);
@@ -319,6 +340,15 @@ class Parser {
   }
 
   private flowCollection(parentColumn: number): YamlValue[] | YamlMap {
+    this.enter();
+    try {
+      return this.flowCollectionAt(parentColumn);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private flowCollectionAt(parentColumn: number): YamlValue[] | YamlMap {
     const t = this.text;
     const close = t.charCodeAt(this.pos) === 123 ? 125 : 93; // { } or [ ]
     const startLine = this.line;

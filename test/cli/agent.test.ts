@@ -175,6 +175,21 @@ describe("cmk agent", () => {
     assert.equal((await held).status, 0);
   });
 
+  it("ends cleanly on SIGTERM from the moment its socket exists: exit 0, the socket removed", async () => {
+    const dir = join(root, "early-sigterm");
+    assert.equal(runCmk(["init", `--conf-dir=${dir}`, "--num-exclusive-cores=1", "--num-shared-cores=0"]).status, 0);
+    for (let round = 0; round < 5; round++) {
+      const socket = join(root, `early-${round}.sock`);
+      const agent = spawnCmk(["agent", `--conf-dir=${dir}`, `--socket=${socket}`, "--interval=5"]);
+      const ended = collect(agent);
+      while (!existsSync(socket)) await new Promise((resolve) => setImmediate(resolve));
+      agent.kill("SIGTERM");
+      const result = await ended;
+      assert.equal(result.status, 0, `round ${round}: ${result.stderr}`);
+      assert.equal(existsSync(socket), false, `round ${round}: the socket was left behind`);
+    }
+  });
+
   it("refuses a request for another store, so isolate does the work itself", async () => {
     const { dir, socket } = await nodeWithAgent();
     const other = join(root, `other-${counter}`);

@@ -151,6 +151,33 @@ describe("cmk install", () => {
     assert.doesNotMatch(result.stdout, /CMK_WORKLOAD_NODE_OPTIONS/);
   });
 
+  it("starts cmk agent with Node.js flags that trade compilers for memory, the same as the source tree's bin/cmk", async () => {
+    /** The Node.js flags of a running agent started by `executable`: what comes between node and its script. */
+    const agentFlags = async (executable: string, name: string): Promise<string[]> => {
+      const socket = join(root, `${name}.sock`);
+      const agent = spawn(executable, ["agent", `--conf-dir=${hostConf}`, `--socket=${socket}`], {
+        env: { PATH: toolDir },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      const ended = collect(agent);
+      try {
+        for (let tries = 0; tries < 1000 && !existsSync(socket); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+        assert.ok(existsSync(socket), `the agent of ${name} did not start`);
+        const words = readFileSync(`/proc/${agent.pid}/cmdline`, "utf8").split("\0");
+        const node = words.findIndex((word) => word.endsWith("/node"));
+        const script = words.findIndex((word) => word.endsWith("/cmk.cjs"));
+        assert.ok(node >= 0 && script > node, words.join(" "));
+        return words.slice(node + 1, script);
+      } finally {
+        agent.kill("SIGTERM");
+        assert.equal((await ended).status, 0);
+      }
+    };
+    const installed = await agentFlags(cmk, "installed");
+    assert.ok(installed.includes("--jitless") && installed.some((flag) => flag.startsWith("--max-semi-space-size=")), installed.join(" "));
+    assert.deepEqual(await agentFlags(cmkBin, "source"), installed);
+  });
+
   it("isolate loads no Node.js module beyond an empty script's, but vm for its code cache", () => {
     const list = join(root, "modules.txt");
     const probe = join(root, "probe.cjs");

@@ -214,14 +214,16 @@ describe("cmk isolate with a cmk agent: the native fast path", () => {
     assert.match(agent.connections[0]?.line ?? "", / affinity=0 /);
   });
 
-  it("gives the workload its NODE_OPTIONS, as the launchers and the TypeScript path together do", async () => {
+  it("gives the workload its NODE_OPTIONS and NODE_EXTRA_CA_CERTS, as the launchers and the TypeScript path together do", async () => {
     const agent = await fakeAgent();
-    const script = ["sh", "-c", 'echo "[$NODE_OPTIONS]"; env | grep -c CMK_WORKLOAD || true'];
+    const script = ["sh", "-c", 'echo "[$NODE_OPTIONS][$NODE_EXTRA_CA_CERTS]"; env | grep -c CMK_WORKLOAD || true'];
     const cases: [Record<string, string>, string][] = [
-      [{ NODE_OPTIONS: "--require /nonexistent/tracing.js" }, "[--require /nonexistent/tracing.js]\n0\n"],
-      [{ CMK_WORKLOAD_NODE_OPTIONS: "--max-old-space-size=64" }, "[--max-old-space-size=64]\n0\n"],
-      [{ NODE_OPTIONS: "--mine", CMK_WORKLOAD_NODE_OPTIONS: "--stale" }, "[--mine]\n0\n"],
-      [{}, "[]\n0\n"],
+      [{ NODE_OPTIONS: "--require /nonexistent/tracing.js" }, "[--require /nonexistent/tracing.js][]\n0\n"],
+      [{ CMK_WORKLOAD_NODE_OPTIONS: "--max-old-space-size=64" }, "[--max-old-space-size=64][]\n0\n"],
+      [{ NODE_OPTIONS: "--mine", CMK_WORKLOAD_NODE_OPTIONS: "--stale" }, "[--mine][]\n0\n"],
+      [{ NODE_EXTRA_CA_CERTS: "/etc/extra.pem" }, "[][/etc/extra.pem]\n0\n"],
+      [{ CMK_WORKLOAD_NODE_EXTRA_CA_CERTS: "/etc/saved.pem" }, "[][/etc/saved.pem]\n0\n"],
+      [{}, "[][]\n0\n"],
     ];
     for (const [env, expected] of cases) {
       const result = await run(["isolate", "--pool=infra", "--", ...script], { CMK_AGENT_SOCKET: agent.path, ...env });

@@ -23,16 +23,16 @@ it("DEBUG logs init's topology and layout, isolate's choice and lock wait, recon
     /^DEBUG:cmk:task \d+: pool exclusive CPU lists \S+: the first free list in pool order, 1 of 1 lists free; lock wait and transaction \d+\.\d ms$/m,
   );
 
-  // A task recorded for a PID that cannot be running (above the kernel's PID limit).
+  // A task recorded for a PID that cannot be running (the kernel's PID limit itself: PIDs stay below it).
   let key = "";
   editStateDocument(dir, (document) => {
     const lists = document.config["exclusive"]?.["0"] ?? assert.fail("no exclusive lists on socket 0");
     key = Object.keys(lists)[0] ?? assert.fail("no exclusive list");
-    lists[key] = ["4194305"];
+    lists[key] = ["4194304"];
   });
   const reconcile = runCmk(["reconcile", `--conf-dir=${dir}`], debug);
   assert.equal(reconcile.status, 0, reconcile.stderr);
-  assert.match(reconcile.stderr, new RegExp(`^DEBUG:cmk:reclaimed exclusive CPU list ${key} of dead task 4194305$`, "m"));
+  assert.match(reconcile.stderr, new RegExp(`^DEBUG:cmk:reclaimed exclusive CPU list ${key} of dead task 4194304$`, "m"));
   assert.match(reconcile.stderr, /^DEBUG:cmk:checked 1 recorded tasks, reclaimed 1 CPU lists; lock wait and transaction \d+\.\d ms$/m);
   const quiet = runCmk(["reconcile", `--conf-dir=${dir}`]);
   assert.doesNotMatch(quiet.stderr, /DEBUG/);

@@ -19,8 +19,11 @@ export interface CmkResult {
   readonly stderr: string;
 }
 
-/** What a run must not inherit unless given: cmk's settings, and where a cluster or pod would be. */
-const settingVariable = /^(CMK_|KUBERNETES_SERVICE_|POD_)|^(NO_COLOR|KUBECONFIG|NODE_NAME)$/;
+/**
+ * What a run must not inherit unless given: cmk's settings, where a cluster or pod would be, and
+ * the Node.js variables the launchers set aside for workloads (a test sets them to see them go through).
+ */
+const settingVariable = /^(CMK_|KUBERNETES_SERVICE_|POD_)|^(NO_COLOR|KUBECONFIG|NODE_NAME|NODE_OPTIONS|NODE_EXTRA_CA_CERTS)$/;
 
 /** Environment for a run: no inherited settings unless given. */
 export function cmkEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {

@@ -163,10 +163,11 @@ describe("cmk with the ConfigMap store", () => {
     assert.deepEqual(Object.keys((JSON.parse(describe.stdout) as { pools: object }).pools).sort(), ["exclusive", "infra", "shared"]);
     assert.equal((await getConfigMap(node))?.metadata["annotations"] !== undefined, true, "describe wrote");
 
-    // CMK 1.5's tasks are PIDs of processes long gone here: reconcile frees them and writes.
-    const emptyProc = join(scratch, "empty-proc");
-    mkdirSync(emptyProc, { recursive: true });
-    const reconcile = cmk(node, ["reconcile"], { CMK_PROC_FS: emptyProc });
+    // CMK 1.5's tasks are PIDs of processes long gone: a procfs where only PID 1 runs (one that
+    // lists no process at all is refused, since every task would look dead there).
+    const otherProc = join(scratch, "pid-1-only-proc");
+    mkdirSync(join(otherProc, "1"), { recursive: true });
+    const reconcile = cmk(node, ["reconcile"], { CMK_PROC_FS: otherProc });
     assert.equal(reconcile.status, 0, reconcile.stderr);
     const after = await getConfigMap(node);
     assert.deepEqual(after?.metadata["annotations"] ?? {}, {});

@@ -442,6 +442,20 @@ cat "$PLUGIN_DIR/$1"
       await assertApiError(whoami(client), 0, false, /is not trusted: UNABLE_TO_VERIFY_LEAF_SIGNATURE|is not trusted: UNABLE_TO_GET_ISSUER_CERT_LOCALLY/);
     });
 
+    it("without certificate-authority, also trusts NODE_EXTRA_CA_CERTS, which the launchers keep from cmk's runtime", async () => {
+      const dir = freshDir();
+      const kubeconfig = writeKubeconfig(dir, `    token: ${await cp().createToken(namespace, "reader")}\n`, { ca: null });
+      writeFileSync(join(dir, "cluster-ca.pem"), cp().caCert);
+      const flags = ["describe", `--kubeconfig=${kubeconfig}`, `--namespace=${namespace}`, "--node-name=no-such-node"];
+      const trusted = await collect(spawnCmk(flags, { NODE_EXTRA_CA_CERTS: join(dir, "cluster-ca.pem") }));
+      // The server answered (this node has no ConfigMap): the TLS handshake passed.
+      assert.doesNotMatch(trusted.stderr, /not trusted/);
+      assert.match(trusted.stderr, /cmk-config-no-such-node/);
+      const untrusted = await collect(spawnCmk(flags));
+      assert.equal(untrusted.status, 11, untrusted.stderr);
+      assert.match(untrusted.stderr, /is not trusted/);
+    });
+
     it("checks the certificate against tls-server-name when the kubeconfig gives one", async () => {
       const token = await cp().createToken(namespace, "reader");
       const named = clientOf(writeKubeconfig(freshDir(), `    token: ${token}\n`, { tlsServerName: "kubernetes.default.svc" }));

@@ -6,7 +6,7 @@
 // write of each boot rewrites layout.json durably with it, so that layout.json always tells the
 // last boot in which state.json was written. What earlier versions left (cmk-1.4-tree.ts,
 // alpha-yaml.ts) is read as is and migrated by the first write, keeping a backup.
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { assertNoSharedCpus } from "../../core/checks.ts";
 import { CmkError, describeCause } from "../../core/errors.ts";
@@ -94,7 +94,9 @@ export class FileStateStore implements StateStore {
     const lock = await acquireLock(this.lockFile, this.lockTimeoutSeconds);
     try {
       try {
-        await this.readNow();
+        // Lists that share a CPU are as unusable as a document that does not parse.
+        const current = await this.readNow();
+        if (current !== null) assertNoSharedCpus(current, this.stateFile);
         return null;
       } catch (error) {
         if (!(error instanceof CmkError && error.kind === "invalid-state")) throw error;
@@ -159,6 +161,7 @@ export class FileStateStore implements StateStore {
   }
 
   private write(state: NodeState, durability: "layout" | "tasks"): void {
+    this.refuseLinks();
     this.removeLeftovers();
     this.currentBootId ??= this.host.bootId();
     const bootId = this.currentBootId;
@@ -182,6 +185,27 @@ export class FileStateStore implements StateStore {
       replaceFile(path, text, { temporary: `${path}.tmp-${process.pid}`, mode: 0o644, durable });
     } catch (error) {
       throw new CmkError("failure", `cannot write ${path}: ${describeCause(error)}; the previous state is unchanged`, { cause: error });
+    }
+  }
+
+  /**
+   * A state file that is a symbolic link would be replaced by the rename that writes it, leaving
+   * its target behind with the old state: refused before anything is written.
+   */
+  private refuseLinks(): void {
+    for (const path of [this.stateFile, this.layoutFile]) {
+      let target: string;
+      try {
+        if (!lstatSync(path).isSymbolicLink()) continue;
+        target = readlinkSync(path);
+      } catch {
+        continue; // Missing: nothing to replace.
+      }
+      throw new CmkError(
+        "failure",
+        `${path} is a symbolic link to ${target}, which cmk's atomic writes would replace with a file; make the state directory itself the link (--conf-dir may be one) or replace the link by the file it points to; nothing was changed`,
+        { location: this.location },
+      );
     }
   }
 

@@ -1,5 +1,5 @@
 // A small typed client for the few REST calls cmk makes (get, create, update and patch of
-// ConfigMaps, Nodes and cmk's report resources), over node:https with one keep-alive connection.
+// ConfigMaps, Nodes and cmk's report resources), over a few kept-alive HTTP/1.1 connections (http1.ts).
 // Not @kubernetes/client-node: importing it takes about 370 ms, ten times cmk isolate's whole
 // start-up, and isolate talks to the API server on every workload launch (README, "Kubernetes
 // client"). Every failure becomes one line a user can act on: the verb, the object, the HTTP status
@@ -9,8 +9,10 @@
 // or until the server refuses it (401), when the plugin runs again, as kubectl's client does.
 import { type ExecFileException, execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { Agent, request as httpsRequest } from "node:https";
+import { isIP } from "node:net";
+import { rootCertificates } from "node:tls";
 import { CmkError, describeCause } from "../../core/errors.ts";
+import { Http1Connections } from "./http1.ts";
 import type { ClusterAccess, ExecPlugin } from "./kubeconfig.ts";
 
 export type Verb = "get" | "list" | "create" | "update" | "patch" | "delete";
@@ -116,7 +118,9 @@ export class KubeClient {
   readonly server: string;
   readonly source: string;
   private readonly access: ClusterAccess;
-  private agent: Agent | undefined;
+  private pool: Http1Connections | undefined;
+  /** The server URL's own path (a proxy's prefix), put before every request's path. */
+  private readonly basePath: string;
   private execToken: ExecToken | undefined;
   /** The plugin's run in progress, which concurrent requests wait for instead of starting their own. */
   private execRun: Promise<ExecToken> | undefined;
@@ -125,6 +129,7 @@ export class KubeClient {
     this.access = access;
     this.server = access.server;
     this.source = access.source;
+    this.basePath = new URL(access.server).pathname.replace(/\/+$/, "");
   }
 
   /** Sends a request; any HTTP status comes back as a response, an unreachable server as an ApiError. */
@@ -140,34 +145,30 @@ export class KubeClient {
     return response;
   }
 
-  private attempt<T>(request: ApiRequest, token: string | undefined): Promise<ApiResponse<T>> {
+  private async attempt<T>(request: ApiRequest, token: string | undefined): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { Accept: "application/json", "User-Agent": "cmk" };
     if (token !== undefined) headers["Authorization"] = `Bearer ${token}`;
     const payload = request.body === undefined ? undefined : typeof request.body === "string" ? request.body : JSON.stringify(request.body);
-    if (payload !== undefined) {
-      headers["Content-Type"] = request.contentType ?? "application/json";
-      headers["Content-Length"] = String(Buffer.byteLength(payload));
-    }
-    const url = new URL(this.server + request.path);
-    return new Promise((resolve, reject) => {
-      const req = httpsRequest(url, { method: methods[request.verb], headers, agent: this.connection(), timeout: request.timeoutMs ?? 10_000 }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on("data", (chunk: Buffer) => chunks.push(chunk));
-        response.on("error", (error) => reject(this.unreachable(request, error)));
-        response.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          const retryAfter = Number(response.headers["retry-after"]);
-          resolve({
-            status: response.statusCode ?? 0,
-            body: parseBody(text, response.headers["content-type"]) as T,
-            retryAfterSeconds: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
-          });
-        });
+    if (payload !== undefined) headers["Content-Type"] = request.contentType ?? "application/json";
+    headers["Content-Length"] = String(payload === undefined ? 0 : Buffer.byteLength(payload));
+    let response: Awaited<ReturnType<Http1Connections["request"]>>;
+    try {
+      response = await this.connections().request({
+        method: methods[request.verb],
+        path: this.basePath + request.path,
+        headers,
+        body: payload,
+        timeoutMs: request.timeoutMs ?? 10_000,
       });
-      req.on("timeout", () => req.destroy(new Error(`no answer within ${((request.timeoutMs ?? 10_000) / 1000).toFixed(1)} s`)));
-      req.on("error", (error) => reject(this.unreachable(request, error)));
-      req.end(payload);
-    });
+    } catch (error) {
+      throw this.unreachable(request, error);
+    }
+    const retryAfter = Number(response.headers["retry-after"]);
+    return {
+      status: response.status,
+      body: parseBody(response.body.toString("utf8"), response.headers["content-type"]) as T,
+      retryAfterSeconds: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
+    };
   }
 
   /** Sends a request and returns its body when the status is 2xx; anything else is an ApiError. */
@@ -177,24 +178,26 @@ export class KubeClient {
     return response.body;
   }
 
-  /** Closes the kept-alive connection, so the process can exit at once. */
+  /** Closes the kept-alive connections, so the process can exit at once. */
   close(): void {
-    this.agent?.destroy();
-    this.agent = undefined;
+    this.pool?.close();
   }
 
-  private connection(): Agent {
-    if (this.agent === undefined) {
+  private connections(): Http1Connections {
+    if (this.pool === undefined) {
+      const url = new URL(this.server);
+      const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
       const credentials = this.access.credentials;
-      this.agent = new Agent({
-        keepAlive: true,
-        maxSockets: 4,
-        ...(this.access.ca === undefined ? {} : { ca: this.access.ca }),
-        ...(this.access.tlsServerName === undefined ? {} : { servername: this.access.tlsServerName }),
+      const servername = this.access.tlsServerName ?? (isIP(host) === 0 ? host : undefined);
+      this.pool = new Http1Connections({
+        host,
+        port: url.port === "" ? 443 : Number(url.port),
+        ...(servername === undefined ? {} : { servername }),
+        ...(this.access.ca === undefined ? publicRoots() : { ca: this.access.ca }),
         ...(credentials.kind === "certificate" ? { cert: credentials.cert, key: credentials.key } : {}),
       });
     }
-    return this.agent;
+    return this.pool;
   }
 
   private async bearerToken(request: ApiRequest): Promise<Bearer> {
@@ -289,6 +292,21 @@ export class KubeClient {
 }
 
 const pluginTimeoutMs = 30_000;
+
+/**
+ * The authorities a kubeconfig without its own CA trusts: Node's, and those of NODE_EXTRA_CA_CERTS,
+ * which the launchers keep from cmk's runtime (every TLS start-up would read the file) and give
+ * back to the environment; read here only when needed, and ignored when unreadable, as Node does.
+ */
+function publicRoots(): { ca?: string[] } {
+  const extra = process.env["NODE_EXTRA_CA_CERTS"];
+  if (extra === undefined || extra === "") return {};
+  try {
+    return { ca: [...rootCertificates, readFileSync(extra, "utf8")] };
+  } catch {
+    return {};
+  }
+}
 
 /** Why execFile failed, in one line (its own message repeats the command and the whole standard error). */
 function howPluginFailed(error: ExecFileException): string {

@@ -254,7 +254,9 @@ export async function listNodeStates(calls: Retrying, namespace: string): Promis
       if (!name.startsWith(prefix) || name.length === prefix.length) continue;
       const location = configMapLocation(namespace, name);
       try {
-        entries.push({ nodeName: name.slice(prefix.length), location, state: decodeConfigMap(object, location) });
+        const state = decodeConfigMap(object, location);
+        if (state !== null) assertNoSharedCpus(state, location);
+        entries.push({ nodeName: name.slice(prefix.length), location, state });
       } catch (error) {
         if (!(error instanceof CmkError)) throw error;
         entries.push({ nodeName: name.slice(prefix.length), location, state: null, error: error.message });
