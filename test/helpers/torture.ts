@@ -64,8 +64,10 @@ export async function torture(options: {
   const layout = await where.read();
   if (typeof layout === "string") throw new Error(`the state init wrote does not read: ${layout}`);
   let agent: RunningAgent | undefined;
-  const marker = `CMK_TORTURE=${options.store}-${options.seed}`;
-  const env: Record<string, string> = { CMK_TORTURE: `${options.store}-${options.seed}` };
+  // Names this run's workloads; the PID keeps two runs of one seed on one machine apart.
+  const runName = `${options.store}-${options.seed}-${process.pid}`;
+  const marker = `CMK_TORTURE=${runName}`;
+  const env: Record<string, string> = { CMK_TORTURE: runName };
   if (options.store === "agent") {
     agent = await startAgent(join(options.dir, `torture-${options.seed}.sock`), [...where.flags, "--interval=0.5"]);
     env["CMK_AGENT_SOCKET"] = agent.socket;
