@@ -104,6 +104,8 @@ export interface StartOptions {
   dir?: string;
   /** Readiness timeout in seconds passed to the script (default 90). */
   timeoutSeconds?: number;
+  /** Also start a real node (kubelet, containerd) under dir/node: `up --with-node` (scripts/node). */
+  withNode?: boolean;
 }
 
 const running = new Set<string>();
@@ -206,7 +208,7 @@ async function bringUp(dir: string, options: StartOptions): Promise<{ kubeconfig
   const env: NodeJS.ProcessEnv = { ...process.env, CMK_CONTROLPLANE_OWNER_PID: String(process.pid) };
   if (options.timeoutSeconds !== undefined) env["CMK_CONTROLPLANE_TIMEOUT"] = String(options.timeoutSeconds);
   const startedAt = performance.now();
-  const up = await run(SCRIPT, ["up", dir], { env });
+  const up = await run(SCRIPT, ["up", ...(options.withNode === true ? ["--with-node"] : []), dir], { env });
   const startupMs = Math.round(performance.now() - startedAt);
   if (up.code !== 0) {
     running.delete(dir);
