@@ -114,6 +114,28 @@ describe("cmk agent", () => {
     assert.equal(existsSync(socket), false, "a stopped agent leaves its socket behind");
   });
 
+  it("stops at once on SIGTERM while a workload holds its lease, and the workload keeps its list for the next agent", async () => {
+    const { dir, socket, agent, env } = await nodeWithAgent();
+    const marker = join(root, `release-${counter}`);
+    const holder = spawnCmk(
+      ["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `echo held; while [ ! -e ${marker} ]; do sleep 0.01; done`],
+      env,
+    );
+    const held = collect(holder);
+    await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
+    const stopping = performance.now();
+    const stopped = await agent.stop("SIGTERM");
+    const took = performance.now() - stopping;
+    assert.equal(stopped.status, 0, stopped.stderr);
+    assert.ok(took < 3000, `the agent took ${took.toFixed(0)} ms to stop (a pod's grace period would end in SIGKILL)`);
+    assert.equal(exclusiveTasks(dir).length, 1, "the workload still holds its list");
+    const restarted = await startAgent(socket, [`--conf-dir=${dir}`, "--interval=0.2"]);
+    writeFileSync(marker, "");
+    await held;
+    await waitFor("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined), 3, 2);
+    assert.equal((await restarted.stop()).status, 0);
+  });
+
   it("answers garbage, unknown versions, oversized and half-sent requests with an error, and keeps serving", async () => {
     const { socket } = await nodeWithAgent([]);
     assert.match(await converse(socket, "hello\n"), /^CMK\/1 error 2 unsupported protocol "hello"/);
