@@ -11,7 +11,7 @@
 // pod on its CPUs with nothing booked twice. On a machine where the node cannot run (not root,
 // cgroup v2, ...) every test here is skipped with the reason printed.
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CpuSet } from "../../src/core/cpuset.ts";
@@ -375,7 +375,115 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     await podGone("survivor");
     await podGone("newcomer");
   });
+
+  it("(5) device-plugin mode: the kubelet registers the agent's plugin, counts and allocates cores per container, re-registers after a restart; pods and a static pod run pinned without the webhook", async () => {
+    // The webhook goes: in this mode the kubelet gives containers what they need.
+    const removed = await cp.request("DELETE", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/cmk-webhook");
+    assert.equal(removed.status, 200, JSON.stringify(removed.body));
+    // And discover's Node-status figure, so that only the kubelet's (from ListAndWatch) can bring it back.
+    const patched = await cp.request(
+      "PATCH",
+      `/api/v1/nodes/${node.name}/status`,
+      [
+        { op: "remove", path: "/status/capacity/cmk.intel.com~1exclusive-cores" },
+        { op: "remove", path: "/status/allocatable/cmk.intel.com~1exclusive-cores" },
+      ],
+      { contentType: "application/json-patch+json" },
+    );
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+
+    const daemonSet = agentDaemonSet({
+      image: images.cmk,
+      agentDir,
+      server: new URL(cp.server),
+      metricsPort: await freePort(),
+      extraArgs: ["--device-plugin", `--host-socket-dir=${agentDir}`, `--host-install-dir=${installDir}`],
+    });
+    const applied = await cp.kubectl(["apply", "-f", "-"], { input: daemonSet });
+    assert.equal(applied.code, 0, applied.stderr);
+    const registeredAt = performance.now();
+    await eventually(
+      "the kubelet advertising the plugin's devices",
+      async () => {
+        const response = await cp.request<{ status: { capacity: Record<string, string>; allocatable: Record<string, string> } }>(
+          "GET",
+          `/api/v1/nodes/${node.name}`,
+        );
+        const { capacity, allocatable } = response.body.status;
+        return capacity["cmk.intel.com/exclusive-cores"] === String(exclusiveCount) && allocatable["cmk.intel.com/exclusive-cores"] === String(exclusiveCount)
+          ? true
+          : undefined;
+      },
+      90_000,
+      200,
+    );
+    figures.push(`device plugin: agent rollout to the kubelet advertising its devices: ${((performance.now() - registeredAt) / 1000).toFixed(1)} s`);
+    assert.ok(readdirSync(node.deviceDir).includes("cmk-exclusive-cores.sock"), "the plugin serves in the kubelet's directory");
+    const checkpoint = readFileSync(join(node.deviceDir, "kubelet_internal_checkpoint"), "utf8");
+    assert.match(checkpoint, /cmk\.intel\.com\/exclusive-cores/, "the kubelet recorded the plugin's devices");
+
+    // A pod of its own, no webhook: only the toleration of cmk's taint and the request.
+    const plain = (name: string): JsonObject => workloadPod(name, 1, { tolerations: [{ key: "cmk", operator: "Equal", value: "true", effect: "NoSchedule" }] });
+    await createPod(plain("plugged"));
+    const task = await checkPinned("plugged", new Set());
+    await deletePod("plugged");
+    await eventually("the plugged pod's list free", async () => ((await exclusiveLists()).get(task.list)?.length === 0 ? true : undefined), 30_000, 50);
+    await podGone("plugged");
+
+    // A kubelet restart removes the plugin's socket; the plugin serves and registers again.
+    const restarted = performance.now();
+    await restartNode(node, "kubelet");
+    // Pods the kubelet admits before the plugin is back fail (UnexpectedAdmissionError), as with any
+    // device plugin: wait for the kubelet to watch the plugin's devices again.
+    await eventually(
+      "the kubelet watching the plugin again",
+      async () => ((containerLog(node, "cmk", (await agentPodName()) ?? "", "agent").match(/the kubelet watches/g) ?? []).length >= 2 ? true : undefined),
+      30_000,
+      100,
+    );
+    await createPod(plain("replugged"));
+    await checkPinned("replugged", new Set());
+    figures.push(`device plugin: kubelet restart to a pod pinned through the re-registered plugin: ${((performance.now() - restarted) / 1000).toFixed(1)} s`);
+    const agentLog = containerLog(node, "cmk", (await agentPodName()) ?? "", "agent");
+    assert.ok((agentLog.match(/registered cmk\.intel\.com\/exclusive-cores/g) ?? []).length >= 2, `registered twice:\n${agentLog}`);
+    await deletePod("replugged");
+    await podGone("replugged");
+    await eventually("every list free", async () => ((await heldPids()).size === 0 ? true : undefined), 30_000);
+
+    // A static pod: the kubelet reads it from its manifest directory; no admission webhook sees it.
+    const manifest = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "static-pinned", namespace },
+      spec: {
+        terminationGracePeriodSeconds: 5,
+        containers: [
+          {
+            name: "app",
+            image: images.workload,
+            imagePullPolicy: "Never",
+            command: ["/opt/bin/cmk", "isolate", "--pool=exclusive", "--", "/workload"],
+            resources: { limits: { "cmk.intel.com/exclusive-cores": "1" } },
+          },
+        ],
+      },
+    };
+    writeFileSync(join(node.staticPodPath, "static-pinned.json"), JSON.stringify(manifest));
+    const staticName = `static-pinned-${node.name}`;
+    await checkPinned(staticName, new Set());
+    rmSync(join(node.staticPodPath, "static-pinned.json"));
+    await podGone(staticName);
+    await eventually("the static pod's list free", async () => ((await heldPids()).size === 0 ? true : undefined), 30_000, 50);
+  });
 });
+
+async function agentPodName(): Promise<string | undefined> {
+  const pods = await cp.request<{ items: { metadata: { name: string }; status: { phase?: string } }[] }>(
+    "GET",
+    "/api/v1/namespaces/cmk/pods?labelSelector=app.kubernetes.io%2Fname%3Dcmk-agent",
+  );
+  return pods.body.items.find((pod) => pod.status.phase === "Running")?.metadata.name;
+}
 
 function readdirSafe(dir: string): string[] {
   try {
