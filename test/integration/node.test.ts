@@ -26,6 +26,7 @@ import {
   containerLog,
   type NodeInfo,
   nodeOf,
+  nodeScript,
   nodeUnavailable,
   processRuns,
   restartNode,
@@ -45,6 +46,7 @@ if (unavailable !== undefined) {
 }
 
 const namespace = "e2e";
+const cmkToleration = { key: "cmk", operator: "Equal", value: "true", effect: "NoSchedule" };
 const cores = hostNode().topology.cores.length;
 /** Every core but one (infra keeps it) is an exclusive list. */
 const exclusiveCount = cores - 1;
@@ -426,7 +428,7 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     assert.match(checkpoint, /cmk\.intel\.com\/exclusive-cores/, "the kubelet recorded the plugin's devices");
 
     // A pod of its own, no webhook: only the toleration of cmk's taint and the request.
-    const plain = (name: string): JsonObject => workloadPod(name, 1, { tolerations: [{ key: "cmk", operator: "Equal", value: "true", effect: "NoSchedule" }] });
+    const plain = (name: string): JsonObject => workloadPod(name, 1, { tolerations: [cmkToleration] });
     await createPod(plain("plugged"));
     const task = await checkPinned("plugged", new Set());
     await deletePod("plugged");
@@ -477,6 +479,78 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     rmSync(join(node.staticPodPath, "static-pinned.json"));
     await podGone(staticName);
     await eventually("the static pod's list free", async () => ((await heldPids()).size === 0 ? true : undefined), 30_000, 50);
+  });
+
+  it("(4) beside the kubelet's static CPU manager: with cmk's CPUs in reservedSystemCPUs a Guaranteed pod gets infra CPUs and cmk pods still pin; otherwise node-report flags the Guaranteed pod on cmk's exclusive CPUs", async () => {
+    const lists = await exclusiveLists();
+    const exclusiveCpus = CpuSet.of([...lists.keys()].flatMap((list) => CpuSet.parse(list).ids));
+    const infraCpus = hostNode().topology.online.difference(exclusiveCpus); // shared is empty here
+    const store = [`--kubeconfig=${agentKubeconfig}`, "--namespace=cmk", `--node-name=${node.name}`];
+    const guaranteed = (name: string): JsonObject => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, namespace },
+      spec: {
+        automountServiceAccountToken: false,
+        terminationGracePeriodSeconds: 5,
+        // The node carries cmk's taint (discover): only pods that tolerate it land there.
+        tolerations: [cmkToleration],
+        containers: [
+          {
+            name: "app",
+            image: images.workload,
+            imagePullPolicy: "Never",
+            command: ["/workload"],
+            resources: { requests: { cpu: "1", memory: "32Mi" }, limits: { cpu: "1", memory: "32Mi" } },
+          },
+        ],
+      },
+    });
+    const watchedAgain = async (count: number) =>
+      eventually(
+        "the kubelet watching the plugin again",
+        async () => ((containerLog(node, "cmk", (await agentPodName()) ?? "", "agent").match(/the kubelet watches/g) ?? []).length >= count ? true : undefined),
+        30_000,
+        100,
+      );
+    const watches = async () => (containerLog(node, "cmk", (await agentPodName()) ?? "", "agent").match(/the kubelet watches/g) ?? []).length;
+
+    // Where they do not fight: the kubelet keeps cmk's exclusive (and shared) CPUs as reserved, so
+    // it never hands them to a Guaranteed pod; cmk's pods run in its shared pool, which has them.
+    let seen = await watches();
+    await nodeScript("cpu-manager", node.dir, "static", exclusiveCpus.toString());
+    await watchedAgain(seen + 1);
+    await createPod(guaranteed("guaranteed-ok"));
+    await runningPod(cp, namespace, "guaranteed-ok");
+    const kubeletPinned = await reportOf("guaranteed-ok");
+    assert.ok(
+      CpuSet.parse(kubeletPinned.cpuset).isSubsetOf(infraCpus),
+      `the kubelet gave the Guaranteed pod ${kubeletPinned.cpuset}, within infra ${infraCpus}`,
+    );
+    await createPod(workloadPod("pinned-beside", 1, { tolerations: [cmkToleration] }));
+    await checkPinned("pinned-beside", new Set());
+    const calm = await cmk(["node-report", ...store]);
+    assert.doesNotMatch(calm.stdout, /is no cmk task/, calm.stdout);
+    for (const name of ["guaranteed-ok", "pinned-beside"]) await deletePod(name);
+    for (const name of ["guaranteed-ok", "pinned-beside"]) await podGone(name);
+
+    // Where they fight: the kubelet reserves cmk's infra CPUs and pins a Guaranteed pod onto an
+    // exclusive one; node-report says so and fails.
+    seen = await watches();
+    await nodeScript("cpu-manager", node.dir, "static", infraCpus.toString());
+    await watchedAgain(seen + 1);
+    await createPod(guaranteed("guaranteed-clash"));
+    await runningPod(cp, namespace, "guaranteed-clash");
+    const clash = await reportOf("guaranteed-clash", "app");
+    assert.ok(CpuSet.parse(clash.cpuset).intersection(exclusiveCpus).size > 0, `the kubelet gave ${clash.cpuset}`);
+    const flagged = await cmk(["node-report", ...store]);
+    assert.equal(flagged.code, 10, flagged.stderr);
+    assert.match(flagged.stdout, /is confined by its cpuset cgroup to CPUs [^"]*, exclusive CPUs [^"]* among them, and is no cmk task/);
+    await deletePod("guaranteed-clash");
+    await podGone("guaranteed-clash");
+    seen = await watches();
+    await nodeScript("cpu-manager", node.dir, "none");
+    await watchedAgain(seen + 1);
   });
 });
 
