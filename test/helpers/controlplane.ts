@@ -141,7 +141,8 @@ function run(command: string, args: readonly string[], options: { input?: string
   });
 }
 
-function parseEnvFile(text: string): Map<string, string> {
+/** KEY=value lines (controlplane.env, node.env) as a map. */
+export function parseEnvFile(text: string): Map<string, string> {
   const env = new Map<string, string>();
   for (const line of text.split("\n")) {
     const eq = line.indexOf("=");

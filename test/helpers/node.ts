@@ -19,7 +19,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cmkBin, cmkEnv, repoRoot } from "./cmk.ts";
 import type { CommandResult, ControlPlane } from "./controlplane.ts";
-import { eventually } from "./controlplane.ts";
+import { eventually, parseEnvFile } from "./controlplane.ts";
 import { kubeconfigText } from "./kubeconfig.ts";
 
 const NODE_SCRIPT = join(repoRoot, "scripts", "node");
@@ -44,18 +44,9 @@ export function nodeUnavailable(): string | undefined {
   return (result.stdout + result.stderr).trim() || `scripts/node check exited with ${result.status}`;
 }
 
-function parseEnv(text: string): Map<string, string> {
-  const env = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const eq = line.indexOf("=");
-    if (eq > 0) env.set(line.slice(0, eq), line.slice(eq + 1));
-  }
-  return env;
-}
-
 /** The node of a control plane started with `withNode: true`. */
 export function nodeOf(cp: ControlPlane): NodeInfo {
-  const env = parseEnv(readFileSync(join(cp.dir, "node", "node.env"), "utf8"));
+  const env = parseEnvFile(readFileSync(join(cp.dir, "node", "node.env"), "utf8"));
   const get = (key: string): string => {
     const value = env.get(key);
     if (value === undefined) throw new Error(`node.env lacks ${key}`);

@@ -69,11 +69,8 @@ async function exclusiveLists(): Promise<Map<string, string[]>> {
   return lists;
 }
 
-function workloadPod(name: string, cmkCores: number | undefined, extra: JsonObject = {}): JsonObject {
-  const resources =
-    cmkCores === undefined
-      ? {}
-      : { requests: { "cmk.intel.com/exclusive-cores": String(cmkCores) }, limits: { "cmk.intel.com/exclusive-cores": String(cmkCores) } };
+/** A pod of one container "app" running the test workload's image, in the test namespace. */
+function testPod(name: string, container: JsonObject, extra: JsonObject = {}): JsonObject {
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -81,18 +78,19 @@ function workloadPod(name: string, cmkCores: number | undefined, extra: JsonObje
     spec: {
       automountServiceAccountToken: false,
       terminationGracePeriodSeconds: 5,
-      containers: [
-        {
-          name: "app",
-          image: images.workload,
-          imagePullPolicy: "Never",
-          command: ["/opt/bin/cmk", "isolate", "--pool=exclusive", "--", "/workload"],
-          resources,
-        },
-      ],
+      containers: [{ name: "app", image: images.workload, imagePullPolicy: "Never", ...container }],
       ...extra,
     },
   };
+}
+
+/** A pod whose workload runs under `cmk isolate --pool=exclusive`, asking for `cmkCores`. */
+function workloadPod(name: string, cmkCores: number | undefined, extra: JsonObject = {}): JsonObject {
+  const resources =
+    cmkCores === undefined
+      ? {}
+      : { requests: { "cmk.intel.com/exclusive-cores": String(cmkCores) }, limits: { "cmk.intel.com/exclusive-cores": String(cmkCores) } };
+  return testPod(name, { command: ["/opt/bin/cmk", "isolate", "--pool=exclusive", "--", "/workload"], resources }, extra);
 }
 
 async function createPod(pod: JsonObject): Promise<void> {
@@ -235,13 +233,11 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     const lists = await exclusiveLists();
     assert.equal(lists.size, exclusiveCount, "one exclusive list per exclusive core");
     for (const pids of lists.values()) assert.deepEqual(pids, [], "no list is held yet");
-    const pods = await cp.request<{ items: { spec: { hostPID?: boolean; nodeName?: string }; status: { phase?: string } }[] }>(
-      "GET",
-      "/api/v1/namespaces/cmk/pods?labelSelector=app.kubernetes.io%2Fname%3Dcmk-agent",
-    );
-    assert.equal(pods.body.items.length, 1, "the DaemonSet runs one agent, on the cmk node");
-    assert.equal(pods.body.items[0]?.spec.nodeName, node.name);
-    assert.equal(pods.body.items[0]?.status.phase, "Running");
+    const pods = await agentPods();
+    assert.equal(pods.length, 1, "the DaemonSet runs one agent, on the cmk node");
+    assert.equal(pods[0]?.spec.nodeName, node.name);
+    assert.equal(pods[0]?.spec.hostPID, true);
+    assert.equal(pods[0]?.status.phase, "Running");
   });
 
   it("(2) a pod asking for one exclusive core runs pinned to the list the state records, and its deletion frees the list", async () => {
@@ -329,22 +325,12 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     await runningPod(cp, namespace, "survivor");
 
     // The agent replaced: its DaemonSet starts a new one, which must find the survivor's task.
-    const agents = await cp.request<{ items: { metadata: { name: string } }[] }>(
-      "GET",
-      "/api/v1/namespaces/cmk/pods?labelSelector=app.kubernetes.io%2Fname%3Dcmk-agent",
-    );
-    const oldAgent = agents.body.items[0]?.metadata.name ?? "";
+    const oldAgent = (await agentPodName()) ?? "";
     await deletePod(oldAgent, "cmk");
     await podGone(oldAgent, "cmk");
     await eventually(
       "a new agent running",
-      async () => {
-        const pods = await cp.request<{ items: { metadata: { name: string }; status: { phase?: string } }[] }>(
-          "GET",
-          "/api/v1/namespaces/cmk/pods?labelSelector=app.kubernetes.io%2Fname%3Dcmk-agent",
-        );
-        return pods.body.items.some((pod) => pod.metadata.name !== oldAgent && pod.status.phase === "Running") ? true : undefined;
-      },
+      async () => ((await agentPods()).some((pod) => pod.metadata.name !== oldAgent && pod.status.phase === "Running") ? true : undefined),
       60_000,
     );
     assert.deepEqual((await exclusiveLists()).get(task.list), [String(task.pid)], "the survivor still holds its list, alone");
@@ -456,23 +442,7 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     await eventually("every list free", async () => ((await heldPids()).size === 0 ? true : undefined), 30_000);
 
     // A static pod: the kubelet reads it from its manifest directory; no admission webhook sees it.
-    const manifest = {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: "static-pinned", namespace },
-      spec: {
-        terminationGracePeriodSeconds: 5,
-        containers: [
-          {
-            name: "app",
-            image: images.workload,
-            imagePullPolicy: "Never",
-            command: ["/opt/bin/cmk", "isolate", "--pool=exclusive", "--", "/workload"],
-            resources: { limits: { "cmk.intel.com/exclusive-cores": "1" } },
-          },
-        ],
-      },
-    };
+    const manifest = workloadPod("static-pinned", 1);
     writeFileSync(join(node.staticPodPath, "static-pinned.json"), JSON.stringify(manifest));
     const staticName = `static-pinned-${node.name}`;
     await checkPinned(staticName, new Set());
@@ -486,26 +456,13 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     const exclusiveCpus = CpuSet.of([...lists.keys()].flatMap((list) => CpuSet.parse(list).ids));
     const infraCpus = hostNode().topology.online.difference(exclusiveCpus); // shared is empty here
     const store = [`--kubeconfig=${agentKubeconfig}`, "--namespace=cmk", `--node-name=${node.name}`];
-    const guaranteed = (name: string): JsonObject => ({
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name, namespace },
-      spec: {
-        automountServiceAccountToken: false,
-        terminationGracePeriodSeconds: 5,
-        // The node carries cmk's taint (discover): only pods that tolerate it land there.
-        tolerations: [cmkToleration],
-        containers: [
-          {
-            name: "app",
-            image: images.workload,
-            imagePullPolicy: "Never",
-            command: ["/workload"],
-            resources: { requests: { cpu: "1", memory: "32Mi" }, limits: { cpu: "1", memory: "32Mi" } },
-          },
-        ],
-      },
-    });
+    // The node carries cmk's taint (discover): only pods that tolerate it land there.
+    const guaranteed = (name: string): JsonObject =>
+      testPod(
+        name,
+        { command: ["/workload"], resources: { requests: { cpu: "1", memory: "32Mi" }, limits: { cpu: "1", memory: "32Mi" } } },
+        { tolerations: [cmkToleration] },
+      );
     const watchedAgain = async (count: number) =>
       eventually(
         "the kubelet watching the plugin again",
@@ -554,12 +511,20 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
   });
 });
 
+interface AgentPod {
+  metadata: { name: string };
+  spec: { hostPID?: boolean; nodeName?: string };
+  status: { phase?: string };
+}
+
+/** The pods of the agent's DaemonSet. */
+async function agentPods(): Promise<AgentPod[]> {
+  const pods = await cp.request<{ items: AgentPod[] }>("GET", "/api/v1/namespaces/cmk/pods?labelSelector=app.kubernetes.io%2Fname%3Dcmk-agent");
+  return pods.body.items;
+}
+
 async function agentPodName(): Promise<string | undefined> {
-  const pods = await cp.request<{ items: { metadata: { name: string }; status: { phase?: string } }[] }>(
-    "GET",
-    "/api/v1/namespaces/cmk/pods?labelSelector=app.kubernetes.io%2Fname%3Dcmk-agent",
-  );
-  return pods.body.items.find((pod) => pod.status.phase === "Running")?.metadata.name;
+  return (await agentPods()).find((pod) => pod.status.phase === "Running")?.metadata.name;
 }
 
 function readdirSafe(dir: string): string[] {
