@@ -239,7 +239,7 @@ function affinityCheck(state: NodeState, actualOf: (taskId: string) => CpuSet | 
   const foreign = processes === undefined ? [] : findForeignPinned(state, processes.all, processes.online);
   for (const { process, exclusive } of foreign) {
     errors.push(
-      `process ${process.pid} (${process.name}) is confined by its cpuset cgroup to CPUs ${process.cpus}, exclusive CPUs ${exclusive} among them, and is no cmk task: another CPU manager gave it cmk's CPUs (the kubelet's static CPU manager? keep cmk's exclusive and shared CPUs in its reservedSystemCPUs)`,
+      `process ${process.pid} (${process.name}) is confined by its cpuset cgroup to CPUs ${process.cpus}, exclusive CPUs ${exclusive} among them, and is no cmk task: another CPU manager gave it cmk's CPUs (the kubelet's static CPU manager? keep cmk's exclusive and shared CPUs and one infra core in its reservedSystemCPUs)`,
     );
   }
   // The CPUs a task should have and has not, and those it has and should not.

@@ -451,7 +451,7 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     await eventually("the static pod's list free", async () => ((await heldPids()).size === 0 ? true : undefined), 30_000, 50);
   });
 
-  it("(4) beside the kubelet's static CPU manager: with cmk's CPUs in reservedSystemCPUs a Guaranteed pod gets infra CPUs and cmk pods still pin; otherwise node-report flags the Guaranteed pod on cmk's exclusive CPUs", async () => {
+  it("(4) beside the kubelet's static CPU manager: with cmk's CPUs and an infra core reserved, Guaranteed pods never get cmk's CPUs and cmk pods still pin; otherwise node-report flags the Guaranteed pod on cmk's exclusive CPUs", async () => {
     const lists = await exclusiveLists();
     const exclusiveCpus = CpuSet.of([...lists.keys()].flatMap((list) => CpuSet.parse(list).ids));
     const infraCpus = hostNode().topology.online.difference(exclusiveCpus); // shared is empty here
@@ -472,18 +472,39 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
       );
     const watches = async () => (containerLog(node, "cmk", (await agentPodName()) ?? "", "agent").match(/the kubelet watches/g) ?? []).length;
 
-    // Where they do not fight: the kubelet keeps cmk's exclusive (and shared) CPUs as reserved, so
-    // it never hands them to a Guaranteed pod; cmk's pods run in its shared pool, which has them.
+    // Where they do not fight: the kubelet keeps cmk's exclusive (and shared) CPUs reserved, so it
+    // never hands them to a Guaranteed pod, and one infra core too, so that its shared pool (every
+    // other container's cpuset) always has a CPU that is not cmk's. cmk's pods run in that shared
+    // pool, which has their lists. Guaranteed pods get the other infra CPUs, or wait when there are none.
+    const keptInfraCore = hostNode().topology.cores.find((core) => core.cpus.isSubsetOf(infraCpus));
+    assert.ok(keptInfraCore, "an infra core");
+    const reserved = exclusiveCpus.union(keptInfraCore.cpus);
+    const forGuaranteed = infraCpus.difference(keptInfraCore.cpus);
     let seen = await watches();
-    await nodeScript("cpu-manager", node.dir, "static", exclusiveCpus.toString());
+    await nodeScript("cpu-manager", node.dir, "static", reserved.toString());
     await watchedAgain(seen + 1);
     await createPod(guaranteed("guaranteed-ok"));
-    await runningPod(cp, namespace, "guaranteed-ok");
-    const kubeletPinned = await reportOf("guaranteed-ok");
-    assert.ok(
-      CpuSet.parse(kubeletPinned.cpuset).isSubsetOf(infraCpus),
-      `the kubelet gave the Guaranteed pod ${kubeletPinned.cpuset}, within infra ${infraCpus}`,
-    );
+    if (forGuaranteed.isEmpty) {
+      await eventually(
+        "the Guaranteed pod waiting for CPUs the kubelet may give",
+        async () => {
+          const pod = await cp.request<{ status?: { conditions?: { type: string; reason?: string; message?: string }[] } }>(
+            "GET",
+            `/api/v1/namespaces/${namespace}/pods/guaranteed-ok`,
+          );
+          const scheduled = pod.body.status?.conditions?.find((c) => c.type === "PodScheduled");
+          return scheduled?.reason === "Unschedulable" && /Insufficient cpu/.test(scheduled.message ?? "") ? true : undefined;
+        },
+        30_000,
+      );
+    } else {
+      await runningPod(cp, namespace, "guaranteed-ok");
+      const kubeletPinned = await reportOf("guaranteed-ok");
+      assert.ok(
+        CpuSet.parse(kubeletPinned.cpuset).isSubsetOf(forGuaranteed),
+        `the kubelet gave the Guaranteed pod ${kubeletPinned.cpuset}, not within ${forGuaranteed}`,
+      );
+    }
     await createPod(workloadPod("pinned-beside", 1, { tolerations: [cmkToleration] }));
     await checkPinned("pinned-beside", new Set());
     const calm = await cmk(["node-report", ...store]);
