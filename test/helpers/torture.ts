@@ -50,11 +50,8 @@ export async function torture(options: {
   const store = new FileStateStore(conf, 30);
   const layout = (await store.read()) as NodeState;
   let agent: RunningAgent | undefined;
-  // The test process's PID in it too: another run of the same seed on this machine (a second
-  // checkout's test suite) has workloads of its own that are none of this run's tasks.
-  const tag = `${options.store}-${options.seed}-${process.pid}`;
-  const marker = `CMK_TORTURE=${tag}`;
-  const env: Record<string, string> = { CMK_TORTURE: tag };
+  const marker = `CMK_TORTURE=${options.store}-${options.seed}`;
+  const env: Record<string, string> = { CMK_TORTURE: `${options.store}-${options.seed}` };
   if (options.store === "agent") {
     agent = await startAgent(join(options.dir, `torture-${options.seed}.sock`), [`--conf-dir=${conf}`, "--interval=0.5"]);
     env["CMK_AGENT_SOCKET"] = agent.socket;
