@@ -95,6 +95,20 @@ await build({
   },
 });
 await build({ ...bundleOptions, entryPoints: [join(root, "src", "entry.ts")], outfile: join(dist, "cmk.cjs") });
+// The device plugin (cmk agent --device-plugin) with gRPC, in a bundle of its own that the agent
+// requires only with that flag: no other command's bundle carries gRPC (about 600 KB). Its API
+// definition goes in as text: the installed runtime directory holds bundles, not sources.
+await build({
+  ...bundleOptions,
+  entryPoints: [join(root, "src", "server", "device-plugin.ts")],
+  outfile: join(dist, "cmk-device-plugin.cjs"),
+  minifySyntax: true,
+  logOverride: { "empty-import-meta": "silent" },
+  define: {
+    CMK_BUNDLED: "true",
+    CMK_DEVICE_PLUGIN_PROTO: JSON.stringify(readFileSync(join(root, "src", "server", "deviceplugin-v1beta1.proto"), "utf8")),
+  },
+});
 
 // One run of each subcommand leaves its code cache (the entry writes it after a successful run).
 // isolate matters most; a machine where these runs fail still gets a working, uncached build.

@@ -92,6 +92,7 @@ const builtFiles: readonly { readonly name: string; readonly mode: number }[] = 
   { name: "node", mode: 0o755 },
   { name: "cmk.cjs", mode: 0o644 },
   { name: "cmk-main.cjs", mode: 0o644 },
+  { name: "cmk-device-plugin.cjs", mode: 0o644 },
   { name: "cmk_native.node", mode: 0o755 },
   { name: "cmk-hold", mode: 0o755 },
   { name: "launcher", mode: 0o644 },

@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { TaskLiveness } from "../core/allocate.ts";
+import type { ProcessCpus } from "../core/checks.ts";
 import { CpuSet } from "../core/cpuset.ts";
 import { CmkError, describeCause } from "../core/errors.ts";
 import type { PodIdentity, ProcessIdentity } from "../core/node-state.ts";
@@ -309,6 +310,63 @@ export function podOf(procFs: string, pid: number): PodIdentity | undefined {
   const name = env.get("POD_NAME");
   const uid = env.get("POD_UID");
   return namespace && name && uid ? { namespace, name, uid } : undefined;
+}
+
+/** The kernel's PF_KTHREAD in /proc/<pid>/stat's flags: kernel threads are pinned by the kernel. */
+const kernelThreadFlag = 0x00200000;
+
+/**
+ * Every user process (kernel threads left out) with its parent and the CPUs its cpuset cgroup
+ * allows (null when that cannot be read: no cpuset controller, or cgroups not seen from here):
+ * node-report's look for confinement cmk did not make. The cgroup's, not the process's affinity,
+ * because that is what another CPU manager sets (the kubelet's static policy writes a container's
+ * cpuset), while cmk pins by affinity.
+ */
+export function userProcesses(procFs: string, cgroupRoot: string): ProcessCpus[] {
+  const found: ProcessCpus[] = [];
+  const cpusets = new Map<string, CpuSet | null>();
+  const cpusetOf = (path: string): CpuSet | null => {
+    let cpus = cpusets.get(path);
+    if (cpus === undefined) {
+      cpus = null;
+      for (const file of [join(cgroupRoot, "cpuset", path, "cpuset.cpus"), join(cgroupRoot, path, "cpuset.cpus.effective")]) {
+        try {
+          cpus = CpuSet.parse(readFileSync(file, "utf8").trim());
+          break;
+        } catch {
+          // Not this layout (v1 or v2), or not visible from here.
+        }
+      }
+      cpusets.set(path, cpus);
+    }
+    return cpus;
+  };
+  let entries: string[];
+  try {
+    entries = readdirSync(procFs);
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(join(procFs, entry, "stat"), "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // After the command: state, ppid, pgrp, session, tty_nr, tpgid, flags.
+      if ((Number(fields[6]) & kernelThreadFlag) !== 0) continue;
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      let cpus: CpuSet | null = null;
+      try {
+        cpus = cpusetOf(readFileSync(join(procFs, entry, "cpuset"), "utf8").trim());
+      } catch {
+        // No cpuset controller.
+      }
+      found.push({ pid: Number(entry), ppid: Number(fields[1]), name, cpus });
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return found;
 }
 
 /** Cpus_allowed_list of a process as the kernel reports it, or null if it is gone. */

@@ -2,6 +2,7 @@
 // now, the state's description, and the consistency checks, in CMK's JSON shape.
 import { taskAffinityReader } from "../adapters/affinity.ts";
 import { readHostTopology } from "../adapters/host-topology.ts";
+import { userProcesses } from "../adapters/procfs.ts";
 import { checkNames, type NodeChecks, runChecks } from "../core/checks.ts";
 import { describeState, type Json } from "../core/describe.ts";
 import { describeCause } from "../core/errors.ts";
@@ -27,7 +28,10 @@ export async function nodeReport(store: StateStore, settings: Settings): Promise
   const { topology, warnings } = readHostTopology(settings.sysRoot, settings.kernelFs, true);
   const { state, stateError, unreadable } = await readState(store);
   const actualOf = state === null ? () => null : taskAffinityReader(settings.procFs, state);
-  const checks = runChecks({ state, stateError, location: store.location, isolcpus: topology.isolcpus, actualOf });
+  // The host's cgroups, when this is the host (not a fake system root of the tests).
+  const cgroupRoot = `${settings.sysRoot.replace(/\/+$/, "")}/sys/fs/cgroup`;
+  const processes = state === null ? undefined : { all: userProcesses(settings.procFs, cgroupRoot), online: topology.online };
+  const checks = runChecks({ state, stateError, location: store.location, isolcpus: topology.isolcpus, actualOf, processes });
   const report = (): Json => ({
     checks: checksJson(checks),
     description: state === null ? null : describeState(state, store.location),

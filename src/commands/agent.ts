@@ -3,8 +3,10 @@
 // API credentials, and runs the reconcile loop (the safety net for processes no watch saw end)
 // with the long-running mode's metrics, so that a node needs one cmk process.
 import type { Socket } from "node:net";
+import { dirname, resolve } from "node:path";
 import { groupId } from "../adapters/groups.ts";
 import type { KubeClient } from "../adapters/kubernetes/client.ts";
+import { builtFile } from "../adapters/native.ts";
 import { peerCredentials, watchProcessExit } from "../adapters/peer-process.ts";
 import type { Context } from "../app/context.ts";
 import { nodeReport } from "../app/node-report.ts";
@@ -17,6 +19,19 @@ import type { StateStore } from "../core/state-store.ts";
 import type { agentFlags, OptionsOf } from "./flags.ts";
 import { runLoop } from "./long-running.ts";
 import type { CommandResult } from "./table.ts";
+
+declare const CMK_BUNDLED: boolean | undefined;
+type DevicePluginModule = typeof import("../server/device-plugin.ts");
+
+/**
+ * The device plugin and gRPC: a bundle of their own beside cmk's (dist/cmk-device-plugin.cjs,
+ * installed with it), so that no other command's bundle carries them; from source, the module.
+ */
+async function loadDevicePlugin(): Promise<DevicePluginModule> {
+  if (typeof CMK_BUNDLED !== "undefined") return require(builtFile("cmk-device-plugin.cjs")) as DevicePluginModule;
+  const source = "../server/device-plugin.ts"; // not a literal: the bundler must leave it out
+  return (await import(source)) as DevicePluginModule;
+}
 
 /** The descriptor under a connected Unix socket (libuv's pipe handle keeps it as `fd`). */
 function descriptorOf(socket: Socket): number | undefined {
@@ -55,6 +70,7 @@ export async function run(options: OptionsOf<typeof agentFlags>, context: Contex
   const { NodeAgent } = await import("../server/agent.ts");
   let agent: InstanceType<typeof NodeAgent> | undefined;
   const clients: KubeClient[] = [];
+  let devicePlugin: DevicePluginModule["DevicePlugin"]["prototype"] | undefined;
   const failure = await runLoop(options, context, "agent", async (loopContext) => {
     const store = await openStore(options, loopContext);
     agent = new NodeAgent({
@@ -76,10 +92,25 @@ export async function run(options: OptionsOf<typeof agentFlags>, context: Contex
     });
     await agent.start();
     const serveRequest = await reconfigureRequests(options, loopContext, store, clients);
+    if (options.devicePlugin) {
+      const { DevicePlugin } = await loadDevicePlugin();
+      devicePlugin = new DevicePlugin({
+        dir: options.devicePluginDir,
+        log: context.log,
+        paths: {
+          hostSocketDir: options.hostSocketDir ?? dirname(resolve(options.socket)),
+          containerSocket: "/var/lib/cmk/agent.sock",
+          hostInstallDir: options.hostInstallDir,
+          containerInstallDir: "/opt/bin",
+        },
+      });
+      await devicePlugin.start(await store.read());
+    }
     const publishReconcile = await reportPublisher("reconcile", options, loopContext);
     const publishNode = await reportPublisher("node", options, loopContext);
     const pass = async () => {
       const { state, reclaimed } = await (agent as InstanceType<typeof NodeAgent>).reconcile();
+      devicePlugin?.update(state);
       for (const entry of reclaimed) context.log.info(`reclaimed ${entry.pool} CPU list ${entry.cpus} of dead task ${entry.pid}`);
       // The report reconcile prints, and the node report: one agent does the work of reconcile and node-report.
       const { report, mismatched } = reconcileReport(state, reclaimed, context.settings.procFs);
@@ -93,6 +124,7 @@ export async function run(options: OptionsOf<typeof agentFlags>, context: Contex
     };
     return { pass, onWait: (seconds: number) => context.log.debug(`next reconcile pass in ${seconds} seconds`) };
   });
+  await devicePlugin?.close();
   await agent?.close();
   for (const client of clients) client.close();
   return failure ?? 0;

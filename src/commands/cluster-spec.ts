@@ -44,6 +44,7 @@ export function clusterSpec(options: ClusterInitOptions, extras: { readonly clie
     commands: options.cmkCmdList,
     carving: carvingArguments(options),
     noTaint: options.noTaint,
+    devicePlugin: options.devicePlugin,
     insecure: options.insecure,
     clientCa: extras.clientCa,
     tls: extras.tls,

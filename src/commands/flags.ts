@@ -320,6 +320,27 @@ export const agentFlags = {
     "publish",
     "after each reconcile pass, publish the reconcile report and the node report as the node's custom resources (what reconcile and node-report --publish do)",
   ),
+  devicePlugin: switchFlag(
+    "device-plugin",
+    "also advertise cmk.intel.com/exclusive-cores through the kubelet's device-plugin API (one device per exclusive CPU list) and give each container that gets some CMK_NUM_CORES, the socket and cmk",
+  ),
+  devicePluginDir: valueFlag("device-plugin-dir", {
+    valueName: "dir",
+    defaultText: "/var/lib/kubelet/device-plugins",
+    help: "with --device-plugin: the kubelet's device-plugin directory (where its kubelet.sock is)",
+    parse: directoryValue("/var/lib/kubelet/device-plugins"),
+  }),
+  hostSocketDir: optionalFlag("host-socket-dir", {
+    valueName: "dir",
+    help: "with --device-plugin: the host's directory that holds --socket, mounted into containers (default: the directory of --socket, when the agent sees the host's paths)",
+    parse: directoryValue("/var/lib/cmk"),
+  }),
+  hostInstallDir: valueFlag("host-install-dir", {
+    valueName: "dir",
+    defaultText: "/opt/bin",
+    help: "with --device-plugin: the host's directory of the installed cmk (cmk install), mounted into containers at /opt/bin",
+    parse: directoryValue("/opt/bin"),
+  }),
   ...metricsFlags,
   ...storeFlags,
 };
@@ -496,6 +517,10 @@ export const clusterInitFlags = {
   }),
   ...clusterCarvingFlags,
   noTaint: switchFlag("no-taint", "discover does not taint the nodes cmk=true:NoSchedule"),
+  devicePlugin: switchFlag(
+    "device-plugin",
+    "the agents also advertise cmk.intel.com/exclusive-cores through the kubelet's device-plugin API, so that pods (static pods too) get what they need without the webhook",
+  ),
   namespace: clusterNamespaceFlag,
   cafile: optionalFlag("cafile", {
     valueName: "file",

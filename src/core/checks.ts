@@ -117,6 +117,54 @@ export function findNothingIsolated(state: NodeState, isolcpus: CpuSet): { pool:
   return found;
 }
 
+/** A process as the affinity check sees every process of the node: its parent and the CPUs its cpuset cgroup allows (null: unknown). */
+export interface ProcessCpus {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly name: string;
+  readonly cpus: CpuSet | null;
+}
+
+/**
+ * Processes whose cpuset cgroup confines them to cmk's exclusive and shared CPUs, exclusive ones
+ * among them, and which are no cmk task: what another CPU manager does when it hands out cmk's
+ * CPUs (the kubelet's static policy gives a Guaranteed pod's containers a cpuset of their own). A
+ * task's processes and their descendants are cmk's; a cgroup on every online CPU is no finding.
+ */
+export function findForeignPinned(
+  state: NodeState,
+  processes: readonly ProcessCpus[],
+  online: CpuSet,
+): { process: ProcessCpus & { cpus: CpuSet }; exclusive: CpuSet }[] {
+  const cpusOf = (names: readonly PoolName[]): CpuSet =>
+    CpuSet.of(names.flatMap((name) => [...cpuListsOf(state.pools.get(name) ?? { name, sockets: new Map() })].flatMap((list) => list.cpus.ids)));
+  const exclusive = cpusOf(["exclusive", "exclusive-non-isolcpus"]);
+  const cmkOnly = exclusive.union(cpusOf(["shared"]));
+  const ours = new Set<number>();
+  for (const [id, record] of state.tasks) {
+    ours.add(Number(id));
+    ours.add(record.isolate.pid);
+    if (record.child !== undefined) ours.add(record.child.pid);
+  }
+  for (const pool of state.pools.values()) for (const list of cpuListsOf(pool)) for (const task of list.tasks) ours.add(Number(task));
+  const parentOf = new Map(processes.map((process) => [process.pid, process.ppid]));
+  const isOurs = (pid: number): boolean => {
+    for (let current: number | undefined = pid, steps = 0; current !== undefined && current > 1 && steps < 4096; current = parentOf.get(current), steps++) {
+      if (ours.has(current)) return true;
+    }
+    return false;
+  };
+  const found: { process: ProcessCpus & { cpus: CpuSet }; exclusive: CpuSet }[] = [];
+  for (const process of processes) {
+    const { cpus } = process;
+    if (cpus === null || cpus.equals(online) || !cpus.isSubsetOf(cmkOnly)) continue;
+    const taken = cpus.intersection(exclusive);
+    if (taken.isEmpty || isOurs(process.pid)) continue;
+    found.push({ process: { ...process, cpus }, exclusive: taken });
+  }
+  return found.sort((a, b) => a.process.pid - b.process.pid);
+}
+
 // ---- node-report's checks --------------------------------------------------------------------
 
 export const checkNames = ["affinity", "configDirectory", "isolation"] as const;
@@ -140,12 +188,14 @@ export interface CheckInputs {
   readonly isolcpus: CpuSet;
   /** The CPUs a task's workload process runs on; null when it is gone. */
   readonly actualOf: (taskId: string) => CpuSet | null;
+  /** Every user process of the node with its CPUs, and the online CPUs: for pinning cmk did not do (absent: not looked for). */
+  readonly processes?: { readonly all: readonly ProcessCpus[]; readonly online: CpuSet } | undefined;
 }
 
 export function runChecks(inputs: CheckInputs): NodeChecks {
   const { state } = inputs;
   return {
-    affinity: state === null ? passed : affinityCheck(state, inputs.actualOf),
+    affinity: state === null ? passed : affinityCheck(state, inputs.actualOf, inputs.processes),
     configDirectory: configDirectoryCheck(inputs),
     isolation: state === null ? passed : isolationCheck(state, inputs.isolcpus),
   };
@@ -180,17 +230,23 @@ function isolationCheck(state: NodeState, isolcpus: CpuSet): CheckResult {
   };
 }
 
-function affinityCheck(state: NodeState, actualOf: (taskId: string) => CpuSet | null): CheckResult {
+function affinityCheck(state: NodeState, actualOf: (taskId: string) => CpuSet | null, processes: CheckInputs["processes"]): CheckResult {
   const mismatches = findMaskMismatches(state, actualOf);
   const errors = mismatches.map((entry) => {
     const process = mismatchedProcess(state, entry);
     return `task ${entry.pid} in ${entry.pool}:${entry.cpus} runs on CPUs ${entry.actualCpus}${process === entry.pid ? "" : ` (its command, process ${process})`}`;
   });
+  const foreign = processes === undefined ? [] : findForeignPinned(state, processes.all, processes.online);
+  for (const { process, exclusive } of foreign) {
+    errors.push(
+      `process ${process.pid} (${process.name}) is confined by its cpuset cgroup to CPUs ${process.cpus}, exclusive CPUs ${exclusive} among them, and is no cmk task: another CPU manager gave it cmk's CPUs (the kubelet's static CPU manager? keep cmk's exclusive and shared CPUs and one infra core in its reservedSystemCPUs)`,
+    );
+  }
   // The CPUs a task should have and has not, and those it has and should not.
   const involved = mismatches.flatMap((entry) => {
     const expected = CpuSet.parse(entry.cpus);
     const actual = CpuSet.parse(entry.actualCpus);
     return [...expected.difference(actual), ...actual.difference(expected)];
   });
-  return { errors, warnings: [], cpus: CpuSet.of(involved) };
+  return { errors, warnings: [], cpus: CpuSet.of([...involved, ...foreign.flatMap((entry) => entry.exclusive.ids)]) };
 }

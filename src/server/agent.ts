@@ -85,9 +85,12 @@ export class NodeAgent {
     this.watches.clear();
     const server = this.server;
     if (server === undefined) return;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // server.close() calls back only once every connection has ended, and a lease is a connection
+    // that lasts as long as its workload: let go of them first, or a stop waits for every workload.
     // Leases stay with their workloads: a restarted agent finds their tasks in the state and watches them.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of this.leases) socket.destroy();
+    await closed;
     this.removeSocketFile();
   }
 

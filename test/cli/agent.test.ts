@@ -27,6 +27,18 @@ async function nodeWithAgent(extra: readonly string[] = []) {
   return { dir, socket, agent, env: { CMK_AGENT_SOCKET: socket } };
 }
 
+/** A workload isolated on the exclusive list through the agent, held until `marker` exists. */
+async function holdExclusive(dir: string, env: Record<string, string>) {
+  const marker = join(root, `release-${counter}`);
+  const holder = spawnCmk(
+    ["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `echo held; while [ ! -e ${marker} ]; do sleep 0.01; done`],
+    env,
+  );
+  const held = collect(holder);
+  await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
+  return { marker, held };
+}
+
 const exclusiveTasks = (dir: string): string[] => tasksOn(dir, "exclusive", exclusive.key, String(exclusive.socket));
 
 /** Sends `text` on a fresh connection and returns all the agent answers before it closes (or `ms` pass). */
@@ -71,13 +83,7 @@ describe("cmk agent", () => {
 
   it("gives a held exclusive list to no one else (exit 5 naming the holder) and frees it within milliseconds of the end", async () => {
     const { dir, socket, env } = await nodeWithAgent();
-    const marker = join(root, `release-${counter}`);
-    const holder = spawnCmk(
-      ["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `echo held; while [ ! -e ${marker} ]; do sleep 0.01; done`],
-      env,
-    );
-    const held = collect(holder);
-    await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
+    const { marker, held } = await holdExclusive(dir, env);
     const [holderTask] = exclusiveTasks(dir);
     assert.ok(holderTask !== undefined, "nothing recorded");
     assert.match(await converse(socket, "CMK/1 status\n"), /"leases":1\b/, "the agent gave no lease: isolate did the work itself");
@@ -94,13 +100,7 @@ describe("cmk agent", () => {
 
   it("after kill -9, a restarted agent keeps a running workload's list and frees it when the workload ends", async () => {
     const { dir, socket, agent, env } = await nodeWithAgent();
-    const marker = join(root, `release-${counter}`);
-    const holder = spawnCmk(
-      ["isolate", `--conf-dir=${dir}`, "--pool=exclusive", "--", "sh", "-c", `echo held; while [ ! -e ${marker} ]; do sleep 0.01; done`],
-      env,
-    );
-    const held = collect(holder);
-    await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
+    const { marker, held } = await holdExclusive(dir, env);
     await agent.stop("SIGKILL");
     assert.ok(existsSync(socket), "a killed agent cannot remove its socket");
     const restarted = await startAgent(socket, [`--conf-dir=${dir}`, "--interval=0.2"]);
@@ -112,6 +112,22 @@ describe("cmk agent", () => {
     await waitFor("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined), 3, 2);
     assert.equal((await restarted.stop()).status, 0);
     assert.equal(existsSync(socket), false, "a stopped agent leaves its socket behind");
+  });
+
+  it("stops at once on SIGTERM while a workload holds its lease, and the workload keeps its list for the next agent", async () => {
+    const { dir, socket, agent, env } = await nodeWithAgent();
+    const { marker, held } = await holdExclusive(dir, env);
+    const stopping = performance.now();
+    const stopped = await agent.stop("SIGTERM");
+    const took = performance.now() - stopping;
+    assert.equal(stopped.status, 0, stopped.stderr);
+    assert.ok(took < 3000, `the agent took ${took.toFixed(0)} ms to stop (a pod's grace period would end in SIGKILL)`);
+    assert.equal(exclusiveTasks(dir).length, 1, "the workload still holds its list");
+    const restarted = await startAgent(socket, [`--conf-dir=${dir}`, "--interval=0.2"]);
+    writeFileSync(marker, "");
+    await held;
+    await waitFor("the list to be free", () => (exclusiveTasks(dir).length === 0 ? true : undefined), 3, 2);
+    assert.equal((await restarted.stop()).status, 0);
   });
 
   it("answers garbage, unknown versions, oversized and half-sent requests with an error, and keeps serving", async () => {

@@ -77,6 +77,7 @@ describe("cmk install", () => {
     assert.equal(others.length, 0);
     assert.deepEqual(readdirSync(join(dir, runtimeDir as string)).sort(), [
       ".code-cache",
+      "cmk-device-plugin.cjs",
       "cmk-hold",
       "cmk-main.cjs",
       "cmk.cjs",
@@ -103,7 +104,17 @@ describe("cmk install", () => {
     assert.deepEqual(runtimeDirsIn(copy), runtimeDirsIn(dir));
     assert.deepEqual(readFileSync(join(copy, "cmk")), readFileSync(cmk));
     const [runtimeDir] = runtimeDirsIn(dir) as [string];
-    for (const file of ["node", "cmk.cjs", "cmk-main.cjs", "cmk_native.node", "cmk-hold", "launcher", "lib/libstdc++.so.6", "lib/libgcc_s.so.1"]) {
+    for (const file of [
+      "node",
+      "cmk.cjs",
+      "cmk-main.cjs",
+      "cmk-device-plugin.cjs",
+      "cmk_native.node",
+      "cmk-hold",
+      "launcher",
+      "lib/libstdc++.so.6",
+      "lib/libgcc_s.so.1",
+    ]) {
       assert.deepEqual(readFileSync(join(copy, runtimeDir, file)), readFileSync(join(dir, runtimeDir, file)), file);
     }
   });

@@ -104,6 +104,8 @@ export interface StartOptions {
   dir?: string;
   /** Readiness timeout in seconds passed to the script (default 90). */
   timeoutSeconds?: number;
+  /** Also start a real node (kubelet, containerd) under dir/node: `up --with-node` (scripts/node). */
+  withNode?: boolean;
 }
 
 const running = new Set<string>();
@@ -139,7 +141,8 @@ function run(command: string, args: readonly string[], options: { input?: string
   });
 }
 
-function parseEnvFile(text: string): Map<string, string> {
+/** KEY=value lines (controlplane.env, node.env) as a map. */
+export function parseEnvFile(text: string): Map<string, string> {
   const env = new Map<string, string>();
   for (const line of text.split("\n")) {
     const eq = line.indexOf("=");
@@ -206,7 +209,7 @@ async function bringUp(dir: string, options: StartOptions): Promise<{ kubeconfig
   const env: NodeJS.ProcessEnv = { ...process.env, CMK_CONTROLPLANE_OWNER_PID: String(process.pid) };
   if (options.timeoutSeconds !== undefined) env["CMK_CONTROLPLANE_TIMEOUT"] = String(options.timeoutSeconds);
   const startedAt = performance.now();
-  const up = await run(SCRIPT, ["up", dir], { env });
+  const up = await run(SCRIPT, ["up", ...(options.withNode === true ? ["--with-node"] : []), dir], { env });
   const startupMs = Math.round(performance.now() - startedAt);
   if (up.code !== 0) {
     running.delete(dir);

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { findMaskMismatches, findOverlaps, findUnisolated } from "../../src/core/checks.ts";
+import { findForeignPinned, findMaskMismatches, findOverlaps, findUnisolated } from "../../src/core/checks.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { rec, state } from "../helpers/state.ts";
 
@@ -45,6 +45,34 @@ describe("consistency checks", () => {
     assert.deepEqual(
       allWrong.map((entry) => entry.pid),
       [10, 30, 40],
+    );
+  });
+
+  it("findForeignPinned finds what another CPU manager confined to cmk's exclusive CPUs, and never cmk's own tasks, their descendants or unconfined processes", () => {
+    const current = state(
+      { exclusive: { 0: { "2,6": ["100"], "3,7": [] } }, shared: { 0: { "1,5": [] } }, infra: { 0: { "0,4": [] } } },
+      { "100": rec(100, { child: { pid: 101, start: 2000 } }) },
+    );
+    const online = CpuSet.parse("0-7");
+    const process = (pid: number, ppid: number, cpus: string | null) => ({ pid, ppid, name: `p${pid}`, cpus: cpus === null ? null : CpuSet.parse(cpus) });
+    const found = findForeignPinned(
+      current,
+      [
+        process(1, 0, "0-7"),
+        process(100, 1, "0-7"), // cmk isolate (its cgroup is the pod's, on every CPU)
+        process(101, 100, "2,6"), // its command, in a cgroup of its own
+        process(102, 101, "2,6"), // a descendant
+        process(200, 1, "3,7"), // a Guaranteed pod the kubelet gave an exclusive core
+        process(201, 1, "1,3,5,7"), // shared and exclusive CPUs
+        process(202, 1, "0,3"), // an infra CPU with it: not confined to cmk's CPUs
+        process(203, 1, "1,5"), // shared CPUs only: no exclusive one taken
+        process(204, 1, null), // no cpuset to read
+      ],
+      online,
+    );
+    assert.deepEqual(
+      found.map(({ process, exclusive }) => `${process.pid}:${exclusive}`),
+      ["200:3,7", "201:3,7"],
     );
   });
 });

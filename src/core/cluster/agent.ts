@@ -9,6 +9,8 @@ import type { JsonObject } from "../mutations.ts";
 import { agentMetricsPort, agentNodeLabel, agentSocketDirectory, type ClusterSpec, labelsOf, type NodeCommand, names, socketGroup } from "./spec.ts";
 
 const cmk = "/opt/bin/cmk";
+/** The kubelet's device-plugin directory, the same path on the host and in the agent's container. */
+const kubeletDevicePlugins = "/var/lib/kubelet/device-plugins";
 /** Where the host's install directory is mounted in the install container (its own /opt/bin holds the cmk it copies). */
 const hostInstallDir = "/host/opt/bin";
 
@@ -55,11 +57,17 @@ function agentContainer(spec: ClusterSpec): JsonObject {
       "--interval=10",
       `--metrics-port=${agentMetricsPort}`,
       ...publish,
+      ...(spec.devicePlugin ? ["--device-plugin", `--host-install-dir=${spec.installDir}`] : []),
     ],
     env: [nodeNameEnv],
     readinessProbe: probe("/readyz"),
     livenessProbe: probe("/healthz"),
-    volumeMounts: [{ name: "agent-socket", mountPath: agentSocketDirectory }, ...(confMounts(spec).volumeMounts ?? [])],
+    volumeMounts: [
+      { name: "agent-socket", mountPath: agentSocketDirectory },
+      ...(confMounts(spec).volumeMounts ?? []),
+      // Only in device-plugin mode: the directory holds the kubelet's own registration socket.
+      ...(spec.devicePlugin ? [{ name: "device-plugins", mountPath: kubeletDevicePlugins }] : []),
+    ],
   };
 }
 
@@ -69,6 +77,7 @@ function volumes(spec: ClusterSpec): JsonObject[] {
     hostPath("agent-socket", agentSocketDirectory),
     ...(spec.commands.includes("install") ? [hostPath("cmk-install-dir", spec.installDir)] : []),
     ...(spec.confDir === undefined ? [] : [hostPath("cmk-conf-dir", spec.confDir)]),
+    ...(spec.devicePlugin ? [hostPath("device-plugins", kubeletDevicePlugins)] : []),
   ];
 }
 

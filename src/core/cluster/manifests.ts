@@ -40,7 +40,11 @@ caBundle: the CA that signed Secret cmk-webhook-tls, base64 (cmk cluster-init fi
 is given; by hand: kubectl label node <node> cmk.intel.com/agent=true). Its init containers run
 CMK's one-shot node commands (install, init, discover); the agent is then the node's one writer of
 its CPU state, serving allocations on /var/lib/cmk/agent.sock to the node's workloads.
-The image is yours to build: any image with cmk's installed tree (cmk install) in /opt/bin.`,
+The image is yours to build: any image with cmk's installed tree (cmk install) in /opt/bin.
+Device-plugin mode (README, "Device plugin or Node-status patch"): cmk cluster-init --device-plugin
+(or --dry-run, to see the objects) adds --device-plugin to the agent and mounts the kubelet's
+/var/lib/kubelet/device-plugins; the kubelet then gives every container that asks for cores
+CMK_NUM_CORES, the socket and /opt/bin, with no webhook.`,
 };
 
 function commented(objects: readonly JsonObject[]): CommentedObject[] {

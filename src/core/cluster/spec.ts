@@ -37,6 +37,8 @@ export interface ClusterSpec {
   /** `cmk init`'s carving flags, as text (--num-exclusive-cores=4, ...). */
   readonly carving: readonly string[];
   readonly noTaint: boolean;
+  /** The agent also advertises cores through the kubelet's device-plugin API (cmk agent --device-plugin). */
+  readonly devicePlugin: boolean;
   /** The webhook answers clients without a certificate (cmk webhook --insecure=true). */
   readonly insecure: boolean;
   /** The CA that signs the API server's client certificate for webhooks (PEM); undefined: the cluster CA (kube-root-ca.crt). */
