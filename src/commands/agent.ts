@@ -62,54 +62,69 @@ async function reconfigureRequests(
     );
 }
 
+type NodeAgentModule = typeof import("../server/agent.ts");
+type DevicePlugin = DevicePluginModule["DevicePlugin"]["prototype"];
+
+/** The agent on its socket, knowing each client by the PID the kernel gives for the connection. */
+async function startNodeAgent(module: NodeAgentModule, options: OptionsOf<typeof agentFlags>, context: Context, store: StateStore) {
+  const agent = new module.NodeAgent({
+    store,
+    procFs: context.settings.procFs,
+    log: context.log,
+    socketPath: options.socket,
+    socketMode: options.socketMode,
+    socketGroup: options.socketGroup === undefined ? undefined : groupId(options.socketGroup),
+    peerPid: (socket) => {
+      const fd = descriptorOf(socket);
+      try {
+        return fd === undefined ? null : peerCredentials(fd).pid;
+      } catch {
+        return null;
+      }
+    },
+    watchExit: (pid, onExit) => watchProcessExit(pid, onExit),
+  });
+  await agent.start();
+  return agent;
+}
+
+/** With --device-plugin: registered with the kubelet, advertising the state's exclusive lists. */
+async function startDevicePlugin(options: OptionsOf<typeof agentFlags>, context: Context, store: StateStore): Promise<DevicePlugin | undefined> {
+  if (!options.devicePlugin) return undefined;
+  const { DevicePlugin } = await loadDevicePlugin();
+  const plugin = new DevicePlugin({
+    dir: options.devicePluginDir,
+    log: context.log,
+    paths: {
+      hostSocketDir: options.hostSocketDir ?? dirname(resolve(options.socket)),
+      containerSocket: "/var/lib/cmk/agent.sock",
+      hostInstallDir: options.hostInstallDir,
+      containerInstallDir: "/opt/bin",
+    },
+  });
+  await plugin.start(await store.read());
+  return plugin;
+}
+
 export async function run(options: OptionsOf<typeof agentFlags>, context: Context): Promise<CommandResult> {
   if (options.interval <= 0) throw usageError("cmk agent runs until stopped: --interval (seconds between reconcile passes) must be above 0");
   // The agent runs until stopped: SIGTERM from its first instant ends it cleanly (the socket
   // removed), never half-way between creating the socket and serving on it.
   context.stopSignal();
-  const { NodeAgent } = await import("../server/agent.ts");
-  let agent: InstanceType<typeof NodeAgent> | undefined;
+  const module = await import("../server/agent.ts");
+  let agent: InstanceType<NodeAgentModule["NodeAgent"]> | undefined;
   const clients: KubeClient[] = [];
-  let devicePlugin: DevicePluginModule["DevicePlugin"]["prototype"] | undefined;
+  let devicePlugin: DevicePlugin | undefined;
   const failure = await runLoop(options, context, "agent", async (loopContext) => {
     const store = await openStore(options, loopContext);
-    agent = new NodeAgent({
-      store,
-      procFs: context.settings.procFs,
-      log: context.log,
-      socketPath: options.socket,
-      socketMode: options.socketMode,
-      socketGroup: options.socketGroup === undefined ? undefined : groupId(options.socketGroup),
-      peerPid: (socket) => {
-        const fd = descriptorOf(socket);
-        try {
-          return fd === undefined ? null : peerCredentials(fd).pid;
-        } catch {
-          return null;
-        }
-      },
-      watchExit: (pid, onExit) => watchProcessExit(pid, onExit),
-    });
-    await agent.start();
+    const started = await startNodeAgent(module, options, context, store);
+    agent = started;
     const serveRequest = await reconfigureRequests(options, loopContext, store, clients);
-    if (options.devicePlugin) {
-      const { DevicePlugin } = await loadDevicePlugin();
-      devicePlugin = new DevicePlugin({
-        dir: options.devicePluginDir,
-        log: context.log,
-        paths: {
-          hostSocketDir: options.hostSocketDir ?? dirname(resolve(options.socket)),
-          containerSocket: "/var/lib/cmk/agent.sock",
-          hostInstallDir: options.hostInstallDir,
-          containerInstallDir: "/opt/bin",
-        },
-      });
-      await devicePlugin.start(await store.read());
-    }
+    devicePlugin = await startDevicePlugin(options, context, store);
     const publishReconcile = await reportPublisher("reconcile", options, loopContext);
     const publishNode = await reportPublisher("node", options, loopContext);
     const pass = async () => {
-      const { state, reclaimed } = await (agent as InstanceType<typeof NodeAgent>).reconcile();
+      const { state, reclaimed } = await started.reconcile();
       devicePlugin?.update(state);
       for (const entry of reclaimed) context.log.info(`reclaimed ${entry.pool} CPU list ${entry.cpus} of dead task ${entry.pid}`);
       // The report reconcile prints, and the node report: one agent does the work of reconcile and node-report.
