@@ -2,21 +2,47 @@
 // --with-node` starts (scripts/node), the images the tests run on it, and what a test reads off it
 // (a container's log, a process's CPUs, the node's state as cmk keeps it). Why a helper of its own:
 // every end-to-end test on the node needs the same few steps — images from local files (there is
-// no registry), cmk placed on the node the way an operator does it (deploy/, adapted only where
-// the test cluster differs), and the agent's socket and the webhook — and the same way of saying
-// why the node cannot run on a machine, so that such a machine skips these tests aloud.
+// no registry), cmk's objects made as `cmk cluster-init` makes them, adapted only where the test
+// cluster differs, and the webhook — and the same way of saying why the node cannot run on a
+// machine, so that such a machine skips these tests aloud.
 //
-// The adaptations of deploy/ for this cluster, and why (nothing else is changed):
-// - images: cmk.test/cmk:e2e, imported from an archive, with imagePullPolicy: Never (no registry);
-// - the agent runs on the host network, told the API server's loopback address through
-//   KUBERNETES_SERVICE_HOST/PORT (the test cluster has no kube-proxy, so the `kubernetes` Service
-//   address leads nowhere), and its metrics port is a free one (9100 may be taken on the host);
-// - the host paths /var/lib/cmk (the agent's socket) and /opt/bin (the installed cmk) are test
-//   directories, so that a test never writes into the machine's own.
+// cmk's objects come from the code cluster-init applies (src/core/cluster/), for the spec a
+// cluster-init command line means (`clusterInitSpec`: its flags parsed and checked as the command
+// does): the test's image with imagePullPolicy Never (no registry; the image is imported into the
+// node's containerd), its install directory (--install-dir), its carving, --device-plugin. Those
+// are flags; what follows is not, and is changed on the objects, nothing else (`testAgentDaemonSet`,
+// `webhookMutations`):
+// - the agent's pod runs on the host network and every container in it is told the API server's
+//   loopback address through KUBERNETES_SERVICE_HOST/PORT: the test cluster has no kube-proxy, so
+//   the `kubernetes` Service's address leads nowhere, and the API server listens on 127.0.0.1 only,
+//   which a pod's own network namespace cannot reach;
+// - so the agent's metrics port is a free one (on the host network its pod's 9100 is the
+//   machine's, which may be taken), and it listens on 127.0.0.1 with the probes sent there (the
+//   pod's IP is then the node's address, which the tests send no traffic to);
+// - the host path of the agent's socket directory (/var/lib/cmk) is a test directory, in the
+//   DaemonSet and in the webhook's mutations, and in device-plugin mode the agent is told it
+//   (--host-socket-dir: its Allocate answers name host paths); with --install-dir for /opt/bin, a
+//   test never writes into the machine's own directories.
+// Why not run `cmk cluster-init` itself: none of these can be said with its flags (a real cluster
+// has a kube-proxy, and its pods reach the API server), the agents it started would not reach the
+// API server, so it would wait for the nodes in vain; and its webhook is a Deployment behind a
+// Service, which the API server reaches through cluster DNS and kube-proxy this cluster lacks (the
+// tests run the webhook on the host's loopback and register it by URL). The operator's steps are
+// otherwise cluster-init's: deploy/'s definitions and accounts, the node labelled
+// cmk.intel.com/agent=true, the DaemonSet, whose init containers install, init and discover.
 
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { clusterManifests } from "../../src/app/manifests.ts";
+import { parseArgs } from "../../src/cli/args.ts";
+import { clusterSpec } from "../../src/commands/cluster-spec.ts";
+import { clusterInitFlags } from "../../src/commands/flags.ts";
+import { agentDaemonSet } from "../../src/core/cluster/agent.ts";
+import { agentMetricsPort, agentSocketDirectory, type ClusterSpec } from "../../src/core/cluster/spec.ts";
+import { mutationsDocument } from "../../src/core/cluster/webhook.ts";
+import type { JsonObject } from "../../src/core/mutations.ts";
+import { manifestText } from "../../src/formats/manifests.ts";
 import { cmkBin, cmkEnv, repoRoot } from "./cmk.ts";
 import type { CommandResult, ControlPlane } from "./controlplane.ts";
 import { eventually, parseEnvFile } from "./controlplane.ts";
@@ -106,10 +132,12 @@ export interface NodeImages {
   readonly workload: string;
 }
 
-/** Installs cmk into `installDir` (the host directory workloads mount), builds the two images from
- * local files and imports them into the node's containerd. */
-export async function buildImages(node: NodeInfo, work: string, installDir: string): Promise<NodeImages> {
+/** Builds the two images from local files (cmk installed into a directory of `work` first: the
+ * host directory workloads mount is the agent's install container's to fill) and imports them into
+ * the node's containerd. */
+export async function buildImages(node: NodeInfo, work: string): Promise<NodeImages> {
   const images = { cmk: "cmk.test/cmk:e2e", workload: "cmk.test/workload:1" };
+  const installDir = join(work, "cmk-installed");
   await mustRun(cmkBin, ["install", `--install-dir=${installDir}`], cmkEnv());
   const runtime = readdirSync(installDir).find((entry) => entry.startsWith(".cmk-v"));
   if (runtime === undefined) throw new Error(`cmk install left no runtime directory in ${installDir}`);
@@ -185,34 +213,99 @@ export async function tokenKubeconfig(cp: ControlPlane, dir: string, namespace: 
   return file;
 }
 
-/** deploy/agent-daemonset.yaml as this test cluster needs it (see the top of this file). */
-export function agentDaemonSet(options: { image: string; agentDir: string; server: URL; metricsPort: number; extraArgs?: readonly string[] }): string {
-  const original = readFileSync(join(repoRoot, "deploy", "agent-daemonset.yaml"), "utf8");
-  const replace = (text: string, from: string, to: string): string => {
-    if (!text.includes(from)) throw new Error(`deploy/agent-daemonset.yaml no longer has ${JSON.stringify(from)}`);
-    return text.replaceAll(from, to);
-  };
-  let text = original;
-  text = replace(text, "image: registry.example.com/cmk:2.0.0-alpha.1", `image: ${options.image}\n        imagePullPolicy: Never`);
-  text = replace(text, "      hostPID: true\n", "      hostPID: true\n      hostNetwork: true\n");
-  text = replace(
-    text,
-    "        env:\n",
-    `        env:\n        - name: KUBERNETES_SERVICE_HOST\n          value: "${options.server.hostname}"\n        - name: KUBERNETES_SERVICE_PORT\n          value: "${options.server.port}"\n`,
-  );
-  text = replace(text, "path: /var/lib/cmk\n", `path: ${options.agentDir}\n`);
-  text = replace(text, "9100", String(options.metricsPort));
-  for (const arg of options.extraArgs ?? []) text = replace(text, "        - --interval=10\n", `        - --interval=10\n        - ${arg}\n`);
-  return text;
+/** The spec `cmk cluster-init <args>` applies: its flags parsed and checked as the command does. */
+export function clusterInitSpec(args: readonly string[]): ClusterSpec {
+  return clusterSpec(parseArgs("cluster-init", args, clusterInitFlags).options);
 }
 
-/** deploy/webhook-mutations.yaml with the test's host directories. */
-export function webhookMutations(options: { agentDir: string; installDir: string }): string {
-  const original = readFileSync(join(repoRoot, "deploy", "webhook-mutations.yaml"), "utf8");
-  for (const path of ["path: /var/lib/cmk\n", "path: /opt/bin\n"]) {
-    if (!original.includes(path)) throw new Error(`deploy/webhook-mutations.yaml no longer has ${JSON.stringify(path)}`);
+/** Where the test cluster differs from a real one (see the top of this file). */
+export interface TestClusterPaths {
+  /** The API server, on the host's loopback. */
+  readonly server: URL;
+  /** The host directory of the agent's socket, instead of /var/lib/cmk. */
+  readonly agentDir: string;
+  /** The agent's metrics port on the host network, instead of 9100. */
+  readonly metricsPort: number;
+}
+
+interface Container {
+  name: string;
+  command: string[];
+  env?: JsonObject[];
+  ports?: { name: string; containerPort: number }[];
+  readinessProbe?: { httpGet: { path: string; port: string | number; host?: string } };
+  livenessProbe?: { httpGet: { path: string; port: string | number; host?: string } };
+}
+
+interface DaemonSetObject {
+  spec: {
+    template: {
+      spec: {
+        hostNetwork?: boolean;
+        initContainers: Container[];
+        containers: Container[];
+        volumes: { name: string; hostPath?: { path: string } }[];
+      };
+    };
+  };
+}
+
+/** The agent's DaemonSet that `cmk cluster-init` makes for `spec`, with the test cluster's adaptations (and only those; see the top of this file). */
+export function testAgentDaemonSet(spec: ClusterSpec, paths: TestClusterPaths): JsonObject {
+  const made = structuredClone(agentDaemonSet(spec));
+  const daemonSet = made as unknown as DaemonSetObject;
+  const pod = daemonSet.spec.template.spec;
+  const fail = (what: string): never => {
+    throw new Error(`the agent's DaemonSet (src/core/cluster/agent.ts) no longer has ${what}; adapt testAgentDaemonSet in test/helpers/node.ts`);
+  };
+
+  pod.hostNetwork = true;
+  const apiServer: JsonObject[] = [
+    { name: "KUBERNETES_SERVICE_HOST", value: paths.server.hostname },
+    { name: "KUBERNETES_SERVICE_PORT", value: paths.server.port },
+  ];
+  for (const container of [...pod.initContainers, ...pod.containers]) container.env = [...apiServer, ...(container.env ?? [])];
+
+  const agent = pod.containers.find((container) => container.name === "agent") ?? fail("a container named agent");
+  const replaceArgument = (from: string, to: string): void => {
+    const index = agent.command.indexOf(from);
+    if (index < 0) fail(`the agent's argument ${from}`);
+    agent.command[index] = to;
+  };
+  replaceArgument(`--metrics-port=${agentMetricsPort}`, `--metrics-port=${paths.metricsPort}`);
+  replaceArgument("--metrics-address=0.0.0.0", "--metrics-address=127.0.0.1");
+  const port = agent.ports?.find((entry) => entry.name === "metrics") ?? fail("the agent's port named metrics");
+  port.containerPort = paths.metricsPort;
+  for (const probe of [agent.readinessProbe, agent.livenessProbe]) {
+    if (probe === undefined) fail("the agent's readiness and liveness probes");
+    else probe.httpGet = { ...probe.httpGet, port: paths.metricsPort, host: "127.0.0.1" };
   }
-  return original.replace("path: /var/lib/cmk\n", `path: ${options.agentDir}\n`).replace("path: /opt/bin\n", `path: ${options.installDir}\n`);
+
+  const socketVolume = pod.volumes.find((volume) => volume.hostPath?.path === agentSocketDirectory) ?? fail(`a host path ${agentSocketDirectory}`);
+  if (socketVolume.hostPath !== undefined) socketVolume.hostPath.path = paths.agentDir;
+  if (spec.devicePlugin) agent.command.push(`--host-socket-dir=${paths.agentDir}`);
+  return made;
+}
+
+/** The webhook's mutations file that cluster-init makes for `spec` (deploy/webhook-mutations.yaml
+ * for the default one), with the agent's socket directory at the test's host path. */
+export function webhookMutations(spec: ClusterSpec, agentDir: string): string {
+  const document = structuredClone(mutationsDocument(spec)) as unknown as {
+    mutations: { perPod: { spec: { volumes: { hostPath?: { path: string } }[] } } };
+  };
+  const volume = document.mutations.perPod.spec.volumes.find((entry) => entry.hostPath?.path === agentSocketDirectory);
+  if (volume?.hostPath === undefined) throw new Error(`the webhook's mutations (src/core/cluster/webhook.ts) no longer mount ${agentSocketDirectory}`);
+  volume.hostPath.path = agentDir;
+  return manifestText([{ object: document as unknown as JsonObject }]);
+}
+
+/** The webhook's registration that cluster-init makes for `spec`, calling `url` instead of its Service. */
+export function webhookRegistration(spec: ClusterSpec, url: string, caCert: string): JsonObject {
+  const made = clusterManifests(spec).find((object) => object["kind"] === "MutatingWebhookConfiguration");
+  if (made === undefined) throw new Error("cluster-init makes no MutatingWebhookConfiguration any more");
+  const registration = structuredClone(made) as { webhooks: JsonObject[] } & JsonObject;
+  registration.webhooks = registration.webhooks.map((hook) => ({ ...hook, clientConfig: { url, caBundle: Buffer.from(caCert).toString("base64") } }));
+  return registration;
 }
 
 interface PodStatus {

@@ -2,8 +2,10 @@
 // test control plane, real pods, real cgroups. Why: everything else tests cmk's parts against a
 // control plane whose pods never run; only here does a pod the webhook mutated actually start
 // through `cmk isolate` in a container, hold an exclusive list through the agent, and give it back
-// when the kubelet stops it. cmk is put on the node as an operator would (deploy/, adapted only as
-// test/helpers/node.ts says), the webhook runs on the host's loopback as in the webhook tests.
+// when the kubelet stops it. cmk is put on the node as an operator would with cmk cluster-init
+// (its objects, made by the same code for the same flags, adapted only as test/helpers/node.ts
+// says): the agent's DaemonSet installs, inits and discovers through its init containers; the
+// webhook runs on the host's loopback as in the webhook tests.
 // What a user would notice is checked: the node's advertised cores, label and taint; a pod's CPUs
 // inside its container against the list the state records, and its cgroup's cpuset; how soon a
 // deleted pod's list is free again; that extra pods wait instead of sharing a list; and that a node
@@ -14,14 +16,15 @@ import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { agentNodeLabel, type ClusterSpec } from "../../src/core/cluster/spec.ts";
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { parseYaml, type YamlValue } from "../../src/formats/yaml.ts";
 import type { JsonObject } from "../helpers/admission.ts";
 import { freePort, repoRoot, scratchDir, startServing } from "../helpers/cmk.ts";
 import { type ControlPlane, eventually, startControlPlane } from "../helpers/controlplane.ts";
 import {
-  agentDaemonSet,
   buildImages,
+  clusterInitSpec,
   cmk,
   containerLog,
   type NodeInfo,
@@ -31,8 +34,11 @@ import {
   processRuns,
   restartNode,
   runningPod,
+  type TestClusterPaths,
+  testAgentDaemonSet,
   tokenKubeconfig,
   webhookMutations,
+  webhookRegistration,
   workloadReports,
 } from "../helpers/node.ts";
 import { hostNode } from "../helpers/topology.ts";
@@ -55,6 +61,7 @@ let cp: ControlPlane;
 let node: NodeInfo;
 let images: { cmk: string; workload: string };
 let agentKubeconfig: string;
+let testPaths: TestClusterPaths;
 let stopWebhook: (() => Promise<void>) | undefined;
 const figures: string[] = [];
 
@@ -176,10 +183,14 @@ async function checkPinned(pod: string, known: ReadonlySet<string>): Promise<{ p
   return task;
 }
 
+/** The host's install directory (cluster-init's --install-dir) and the agent's socket directory, test directories both. */
+let installDir: string;
+let agentDir: string;
+
 describe("a real node", { skip: unavailable === undefined ? false : `the node cannot run here: ${unavailable}` }, () => {
   const scratch = scratchDir("node-e2e");
-  const installDir = join(scratch, "opt-bin");
-  const agentDir = join(scratch, "var-lib-cmk");
+  installDir = join(scratch, "opt-bin");
+  agentDir = join(scratch, "var-lib-cmk");
 
   before(async () => {
     cp = await startControlPlane({ withNode: true });
@@ -187,31 +198,32 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     node = nodeOf(cp);
     mkdirSync(agentDir, { recursive: true });
     const imagesStarted = performance.now();
-    images = await buildImages(node, scratch, installDir);
+    images = await buildImages(node, scratch);
     figures.push(`images built and imported: ${((performance.now() - imagesStarted) / 1000).toFixed(1)} s`);
+    testPaths = { server: new URL(cp.server), agentDir, metricsPort: await freePort() };
 
-    // (1) The operator's steps: the cluster objects, then on the node init and discover as the
-    // node agent's account, then the agent's DaemonSet.
+    // (1) The operator's steps, as cmk cluster-init takes them (test/helpers/node.ts says why it
+    // does not run itself): deploy/'s definitions and the node agent's account, the node labelled
+    // for the agent's DaemonSet, the DaemonSet, whose init containers install cmk on the host,
+    // carve the node and advertise it before the agent starts.
     const applied = await cp.kubectl(["apply", "-f", join(repoRoot, "deploy", "crds.yaml"), "-f", join(repoRoot, "deploy", "node-agent-rbac.yaml")]);
     assert.equal(applied.code, 0, applied.stderr);
+    const labelled = await cp.kubectl(["label", "node", node.name, `${agentNodeLabel}=true`]);
+    assert.equal(labelled.code, 0, labelled.stderr);
+    const rolledOut = performance.now();
+    await applyAgent(clusterInitSpec(clusterInitArgs()));
+    await agentServing(undefined);
+    figures.push(`agent DaemonSet applied -> install, init, discover done and the agent serving: ${((performance.now() - rolledOut) / 1000).toFixed(1)} s`);
     agentKubeconfig = await tokenKubeconfig(cp, scratch, "cmk", "cmk-node-agent");
-    const store = [`--kubeconfig=${agentKubeconfig}`, "--namespace=cmk", `--node-name=${node.name}`];
-    const init = await cmk(["init", ...store, `--num-exclusive-cores=${exclusiveCount}`, "--num-shared-cores=0"]);
-    assert.equal(init.code, 0, init.stderr);
-    const discover = await cmk(["discover", ...store]);
-    assert.equal(discover.code, 0, discover.stderr);
-    const daemonSet = agentDaemonSet({ image: images.cmk, agentDir, server: new URL(cp.server), metricsPort: await freePort() });
-    const agent = await cp.kubectl(["apply", "-f", "-"], { input: daemonSet });
-    assert.equal(agent.code, 0, agent.stderr);
-    await eventually("the agent's socket on the node", async () => (readdirSafe(agentDir).includes("agent.sock") ? true : undefined), 60_000);
 
-    // (2) The webhook on the host's loopback, registered with deploy/webhook.yaml's configuration.
+    // (2) The webhook on the host's loopback, with cluster-init's mutations and registration.
+    const spec = clusterInitSpec(clusterInitArgs());
     const home = join(scratch, "webhook");
     mkdirSync(home);
     const { cert, key } = await cp.issueServingCert("cmk-webhook");
     writeFileSync(join(home, "tls.crt"), cert);
     writeFileSync(join(home, "tls.key"), key);
-    writeFileSync(join(home, "mutations.yaml"), webhookMutations({ agentDir, installDir }));
+    writeFileSync(join(home, "mutations.yaml"), webhookMutations(spec, agentDir));
     const port = await freePort();
     writeFileSync(
       join(home, "server.yaml"),
@@ -226,17 +238,11 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
       if (webhook.child.exitCode === null) webhook.child.kill("SIGTERM");
       await webhook.exited;
     };
-    const dryRun = await cp.kubectl(["apply", "--dry-run=server", "-o", "json", "-f", join(repoRoot, "deploy", "webhook.yaml")]);
-    assert.equal(dryRun.code, 0, dryRun.stderr);
-    const shipped = (JSON.parse(dryRun.stdout) as { items: JsonObject[] }).items.find((object) => object["kind"] === "MutatingWebhookConfiguration");
-    assert.ok(shipped);
-    const [hook] = shipped["webhooks"] as JsonObject[];
-    const registered = await cp.request("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", {
-      apiVersion: "admissionregistration.k8s.io/v1",
-      kind: "MutatingWebhookConfiguration",
-      metadata: { name: "cmk-webhook" },
-      webhooks: [{ ...hook, clientConfig: { url: `https://127.0.0.1:${port}/mutate`, caBundle: Buffer.from(cp.caCert).toString("base64") } }],
-    });
+    const registered = await cp.request(
+      "POST",
+      "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+      webhookRegistration(spec, `https://127.0.0.1:${port}/mutate`, cp.caCert),
+    );
     assert.equal(registered.status, 201, JSON.stringify(registered.body));
     await cp.createNamespace(namespace);
   });
@@ -247,7 +253,7 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     await cp?.stop();
   });
 
-  it("(1) cmk put on the node from deploy/: its pools, its exclusive-cores capacity, label and taint, the agent running", async () => {
+  it("(1) cmk put on the node as cluster-init does: the agent's init containers installed cmk, carved the node and advertised it (its pools, exclusive-cores capacity, label and taint); the agent running", async () => {
     const response = await cp.request<{
       metadata: { labels: Record<string, string> };
       spec: { taints?: { key: string; value?: string; effect: string }[] };
@@ -266,6 +272,20 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     assert.equal(pods[0]?.spec.nodeName, node.name);
     assert.equal(pods[0]?.spec.hostPID, true);
     assert.equal(pods[0]?.status.phase, "Running");
+    assert.deepEqual(
+      pods[0]?.status.initContainerStatuses?.map((status) => [status.name, status.state.terminated?.exitCode]),
+      [
+        ["init", 0],
+        ["install", 0],
+        ["discover", 0],
+      ],
+      "install, init and discover ran in the agent's pod and succeeded",
+    );
+    assert.ok(readdirSync(installDir).includes("cmk"), "the install container put cmk into the host's install directory");
+    assert.ok(
+      readdirSync(installDir).some((entry) => entry.startsWith(".cmk-v")),
+      "with its runtime",
+    );
   });
 
   it("(2) a pod asking for one exclusive core runs pinned to the list the state records, and its deletion frees the list", async () => {
@@ -358,11 +378,7 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     const oldAgent = (await agentPodName()) ?? "";
     await deletePod(oldAgent, "cmk");
     await podGone(oldAgent, "cmk");
-    await eventually(
-      "a new agent running",
-      async () => ((await agentPods()).some((pod) => pod.metadata.name !== oldAgent && pod.status.phase === "Running") ? true : undefined),
-      60_000,
-    );
+    await agentServing(oldAgent);
     assert.deepEqual((await exclusiveLists()).get(task.list), [String(task.pid)], "the survivor still holds its list, alone");
 
     // Another pod: it gets another list, or waits when there is none.
@@ -401,7 +417,21 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     // The webhook goes: in this mode the kubelet gives containers what they need.
     const removed = await cp.request("DELETE", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/cmk-webhook");
     assert.equal(removed.status, 200, JSON.stringify(removed.body));
-    // And discover's Node-status figure, so that only the kubelet's (from ListAndWatch) can bring it back.
+
+    // cluster-init --device-plugin's DaemonSet replaces the agent.
+    const oldAgent = await agentPodName();
+    const rolledOut = performance.now();
+    await applyAgent(clusterInitSpec(clusterInitArgs("--device-plugin")));
+    const agentPod = await agentServing(oldAgent);
+    await eventually(
+      "the agent's plugin registered with the kubelet",
+      async () => (/registered cmk\.intel\.com\/exclusive-cores/.test(containerLog(node, "cmk", agentPod, "agent")) ? true : undefined),
+      60_000,
+      100,
+    );
+    figures.push(`device plugin: agent DaemonSet changed -> its plugin registered: ${((performance.now() - rolledOut) / 1000).toFixed(1)} s`);
+    // The new pod's discover advertised the node again; its figure goes, so that only the kubelet's
+    // (from ListAndWatch) can bring it back.
     const patched = await cp.request(
       "PATCH",
       `/api/v1/nodes/${node.name}/status`,
@@ -412,17 +442,7 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
       { contentType: "application/json-patch+json" },
     );
     assert.equal(patched.status, 200, JSON.stringify(patched.body));
-
-    const daemonSet = agentDaemonSet({
-      image: images.cmk,
-      agentDir,
-      server: new URL(cp.server),
-      metricsPort: await freePort(),
-      extraArgs: ["--device-plugin", `--host-socket-dir=${agentDir}`, `--host-install-dir=${installDir}`],
-    });
-    const applied = await cp.kubectl(["apply", "-f", "-"], { input: daemonSet });
-    assert.equal(applied.code, 0, applied.stderr);
-    const registeredAt = performance.now();
+    const removedAt = performance.now();
     await eventually(
       "the kubelet advertising the plugin's devices",
       async () => {
@@ -438,7 +458,7 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
       90_000,
       200,
     );
-    figures.push(`device plugin: agent rollout to the kubelet advertising its devices: ${((performance.now() - registeredAt) / 1000).toFixed(1)} s`);
+    figures.push(`device plugin: discover's figure removed -> the kubelet's: ${((performance.now() - removedAt) / 1000).toFixed(1)} s`);
     assert.ok(readdirSync(node.deviceDir).includes("cmk-exclusive-cores.sock"), "the plugin serves in the kubelet's directory");
     const checkpoint = readFileSync(join(node.deviceDir, "kubelet_internal_checkpoint"), "utf8");
     assert.match(checkpoint, /cmk\.intel\.com\/exclusive-cores/, "the kubelet recorded the plugin's devices");
@@ -562,10 +582,69 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
   });
 });
 
+interface ContainerStatus {
+  name: string;
+  state: { terminated?: { exitCode: number; reason?: string }; waiting?: { reason?: string; message?: string } };
+  restartCount?: number;
+  ready?: boolean;
+}
+
 interface AgentPod {
-  metadata: { name: string };
+  metadata: { name: string; deletionTimestamp?: string };
   spec: { hostPID?: boolean; nodeName?: string };
-  status: { phase?: string };
+  status: { phase?: string; initContainerStatuses?: ContainerStatus[]; containerStatuses?: ContainerStatus[] };
+}
+
+/** cmk cluster-init's flags for the test node: its image, not pulled; the test's install directory; every core but one exclusive. */
+function clusterInitArgs(...extra: string[]): string[] {
+  return [
+    `--host-list=${node.name}`,
+    `--cmk-img=${images.cmk}`,
+    "--cmk-img-pol=Never",
+    `--install-dir=${installDir}`,
+    `--num-exclusive-cores=${exclusiveCount}`,
+    "--num-shared-cores=0",
+    ...extra,
+  ];
+}
+
+/** Applies the agent's DaemonSet for `spec`, as the test cluster needs it. */
+async function applyAgent(spec: ClusterSpec): Promise<void> {
+  const applied = await cp.kubectl(["apply", "-f", "-"], { input: JSON.stringify(testAgentDaemonSet(spec, testPaths)) });
+  assert.equal(applied.code, 0, applied.stderr);
+}
+
+/** Waits for an agent pod other than `previous` to run, ready, with its socket in place; its name. On
+ * timeout, says where each of its containers got to and what they wrote. */
+async function agentServing(previous: string | undefined): Promise<string> {
+  try {
+    return await eventually(
+      "the agent's init containers done and the agent ready, serving on its socket",
+      async () => {
+        const pod = (await agentPods()).find((candidate) => candidate.metadata.name !== previous && candidate.metadata.deletionTimestamp === undefined);
+        // Ready: its readiness probe (the metrics server's /readyz) says a pass succeeded.
+        const agent = pod?.status.containerStatuses?.find((status) => status.name === "agent");
+        const ready = pod?.status.phase === "Running" && agent?.ready === true && readdirSafe(agentDir).includes("agent.sock");
+        return ready ? pod.metadata.name : undefined;
+      },
+      120_000,
+      200,
+    );
+  } catch (error) {
+    const report = (await agentPods()).map((pod) => {
+      const statuses = [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])];
+      const containers = statuses.map(
+        (status) =>
+          `  ${status.name}: ${JSON.stringify(status.state)} restarts ${status.restartCount ?? 0}\n${containerLog(node, "cmk", pod.metadata.name, status.name)
+            .split("\n")
+            .slice(-15)
+            .map((line) => `    ${line}`)
+            .join("\n")}`,
+      );
+      return `${pod.metadata.name} (${pod.status.phase}):\n${containers.join("\n")}`;
+    });
+    throw new Error(`${(error as Error).message}\n${report.join("\n") || "no agent pod"}`, { cause: error });
+  }
 }
 
 /** The pods of the agent's DaemonSet. */

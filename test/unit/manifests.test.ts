@@ -13,7 +13,7 @@ import { issueServing, issueWebhookCertificates, unusableBecause } from "../../s
 import { clusterManifests, dryRunText } from "../../src/app/manifests.ts";
 import { parseArgs } from "../../src/cli/args.ts";
 import { clusterSpec } from "../../src/commands/cluster-spec.ts";
-import { clusterInitFlags } from "../../src/commands/flags.ts";
+import { agentFlags, clusterInitFlags } from "../../src/commands/flags.ts";
 import { nodeAgentClusterRules, nodeAgentRules, type Rule } from "../../src/core/cluster/rbac.ts";
 import { webhookDnsNames } from "../../src/core/cluster/spec.ts";
 import { emitYaml } from "../../src/formats/yaml.ts";
@@ -74,6 +74,30 @@ describe("the objects follow the flags", () => {
       "kube-node-lease",
       "cpu",
     ]);
+  });
+
+  it("the kubelet's probes reach the agent: they go to the pod's IP (the kubelet's own loopback is the host's), where the agent listens on its metrics port", () => {
+    for (const args of [[], ["--device-plugin"]]) {
+      const objects = clusterManifests(spec(args)) as unknown as Obj[];
+      const daemonSet = objects.find((object) => object.kind === "DaemonSet") as unknown as {
+        spec: { template: { spec: { hostNetwork?: boolean; containers: Record<string, unknown>[] } } };
+      };
+      const pod = daemonSet.spec.template.spec;
+      assert.notEqual(pod.hostNetwork, true, "the agent runs on the pod network");
+      const agent = pod.containers[0] as { command: string[]; ports: { name: string; containerPort: number }[] } & Record<string, unknown>;
+      const { options } = parseArgs("agent", agent.command.slice(2), agentFlags);
+      const port = agent.ports.find((entry) => entry.name === "metrics");
+      assert.equal(port?.containerPort, options.metricsPort);
+      assert.ok(
+        options.metricsAddress === "0.0.0.0" || options.metricsAddress === "::",
+        `the agent listens on ${options.metricsAddress}, which the pod's IP is not`,
+      );
+      for (const probe of ["readinessProbe", "livenessProbe"]) {
+        const httpGet = (agent[probe] as { httpGet: { host?: string; port: string | number } }).httpGet;
+        assert.equal(httpGet.host, undefined, `${probe}: no host, so the kubelet connects to the pod's IP`);
+        assert.ok(httpGet.port === "metrics" || httpGet.port === options.metricsPort, `${probe} goes to the metrics port`);
+      }
+    }
   });
 
   it("refuses namespaces cmk cannot live in", () => {

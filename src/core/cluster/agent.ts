@@ -41,7 +41,9 @@ function confMounts(spec: ClusterSpec): { volumeMounts?: JsonObject[] } {
 
 function agentContainer(spec: ClusterSpec): JsonObject {
   const publish = spec.commands.includes("reconcile") || spec.commands.includes("nodereport") ? ["--publish"] : [];
-  const probe = (path: string): JsonObject => ({ httpGet: { path, port: agentMetricsPort, host: "127.0.0.1" } });
+  // The kubelet probes from the host's network namespace, at the pod's IP: the agent listens on
+  // every address of its pod (its loopback is not the host's, where a probe with host 127.0.0.1 lands).
+  const probe = (path: string): JsonObject => ({ httpGet: { path, port: "metrics" } });
   return {
     name: "agent",
     image: spec.image,
@@ -56,10 +58,12 @@ function agentContainer(spec: ClusterSpec): JsonObject {
       "--socket-mode=0660",
       "--interval=10",
       `--metrics-port=${agentMetricsPort}`,
+      "--metrics-address=0.0.0.0",
       ...publish,
       ...(spec.devicePlugin ? ["--device-plugin", `--host-install-dir=${spec.installDir}`] : []),
     ],
     env: [nodeNameEnv],
+    ports: [{ name: "metrics", containerPort: agentMetricsPort }],
     readinessProbe: probe("/readyz"),
     livenessProbe: probe("/healthz"),
     volumeMounts: [
