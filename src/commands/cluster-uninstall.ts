@@ -123,7 +123,7 @@ async function waitForUninstallPods(
       return progress;
     };
     try {
-      await waitForNodes(client, { namespace, timeoutSeconds: options.timeout, what: "uninstalled", poll }, context);
+      await waitForNodes(client, { namespace, timeoutSeconds: options.timeout, what: "finished", poll }, context);
       if (failed.length > 0) failure = new CmkError("unfinished", `${failed.length} of ${nodes.length} node(s) failed: ${failed.join("; ")}`);
     } catch (error) {
       if (!(error instanceof CmkError && error.kind === "unfinished")) throw error;
