@@ -64,7 +64,8 @@ export async function run(options: Options, context: Context): Promise<number> {
     );
     if (options.keepInstalled) context.log.info("the cmk the agents installed on the nodes is left in place (--keep-installed)");
     if (left.length > 0) context.log.warning(`left, not cmk's: ${left.join(", ")}`);
-    const unfinished = installed === undefined ? undefined : await waitForUninstallPods(client, options, installed, started, context);
+    // Also with --keep-installed, or no DaemonSet left: the pods of an earlier run that did not wait (--timeout=0) go.
+    const unfinished = await waitForUninstallPods(client, options, installed?.installDir ?? "", started, context);
     if (unfinished !== undefined) throw unfinished;
     return 0;
   } finally {
@@ -95,11 +96,11 @@ async function startUninstallPods(calls: Retrying, namespace: string, installed:
   return [...installed.nodes];
 }
 
-/** Waits for the nodes' uninstall pods, then deletes them (and any an earlier run left); the error naming the nodes that did not finish. */
+/** Waits for the uninstall pods started on `nodes`, then deletes them (and any an earlier run left); the error naming the nodes that did not finish. */
 async function waitForUninstallPods(
   client: KubeClient,
   options: Options,
-  installed: Installed,
+  installDir: string,
   nodes: readonly string[],
   context: Context,
 ): Promise<CmkError | undefined> {
@@ -118,7 +119,7 @@ async function waitForUninstallPods(
   if (nodes.length > 0 && options.timeout > 0) {
     const poll = async (calls: Retrying) => {
       const podOf = new Map((await listPods(calls)).map((pod) => [pod.spec?.nodeName ?? "", { name: pod.metadata.name, ...pod.status }]));
-      const progress = nodes.map((node) => uninstallProgress(node, installed.installDir, podOf.get(node)));
+      const progress = nodes.map((node) => uninstallProgress(node, installDir, podOf.get(node)));
       failed = progress.filter((entry) => entry.failed).map((entry) => entry.line);
       return progress;
     };
@@ -136,14 +137,14 @@ async function waitForUninstallPods(
   const keep = new Set(options.timeout > 0 ? [] : nodes);
   const calls = await apiCalls(client, context);
   for (const pod of await listPods(calls)) {
-    if (keep.has(pod.spec?.nodeName ?? "")) continue;
-    await deleteObject(calls, { kind: "Pod", name: pod.metadata.name, namespace }, { gracePeriodSeconds: 0 });
+    const node = pod.spec?.nodeName ?? "";
+    if (keep.has(node)) continue;
+    const ref = { kind: "Pod", name: pod.metadata.name, namespace };
+    // This run's pods go without a word (their nodes' lines said how they ended); an earlier run's are named.
+    if ((await deleteObject(calls, ref, { gracePeriodSeconds: 0 })) && !nodes.includes(node)) context.log.info(`${describeRef(ref)}: removed`);
   }
   if (failure === undefined) return undefined;
-  return new CmkError(
-    "unfinished",
-    `${failure.message}; everything else was removed; on each node named, run cmk uninstall --install-dir=${installed.installDir} there`,
-  );
+  return new CmkError("unfinished", `${failure.message}; everything else was removed; on each node named, run cmk uninstall --install-dir=${installDir} there`);
 }
 
 interface StateEntry {

@@ -440,8 +440,24 @@ describe("cmk uninstall --cluster", () => {
     assert.equal(await status("/apis/apps/v1/namespaces/cmk/daemonsets/cmk-agent"), 404);
   });
 
-  it("--keep-installed starts no pod on the nodes and leaves their cmk, removing the rest", async () => {
+  it("--timeout=0 starts the pods and leaves them; a later run, even with --keep-installed, removes them", async () => {
     await cp().kubectl(["-n", "cmk", "delete", "configmap", "cmk-webhook-client-ca"]);
+    const init = clusterInit(["--host-list=ci-3", "--timeout=0"]);
+    assert.equal(init.status, 0, init.stderr);
+    const run = await collect(spawnCmk(["uninstall", "--cluster", "--timeout=0", `--kubeconfig=${initAs}`]));
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /INFO:cmk:not waiting \(--timeout=0\)/);
+    assert.deepEqual(
+      (await uninstallPods()).map((pod) => pod.metadata.name),
+      ["cmk-uninstall-ci-3"],
+    );
+    const again = await collect(spawnCmk(["uninstall", "--cluster", "--keep-installed", `--kubeconfig=${initAs}`]));
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /INFO:cmk:pod cmk\/cmk-uninstall-ci-3: removed\n/);
+    assert.deepEqual(await uninstallPods(), []);
+  });
+
+  it("--keep-installed starts no pod on the nodes and leaves their cmk, removing the rest", async () => {
     const init = clusterInit(["--host-list=ci-3", "--timeout=0"]);
     assert.equal(init.status, 0, init.stderr);
     // Had it started a pod, the default --timeout (300 s) would have been waited for it: it has no kubelet.
