@@ -6,8 +6,10 @@ import type { KubeClient } from "../adapters/kubernetes/client.ts";
 import type { Retrying } from "../adapters/kubernetes/retry.ts";
 import { exclusiveCoresResource } from "../core/advertisement.ts";
 import type { NodeFacts, NodeProgress, PodFacts } from "../core/cluster/progress.ts";
+import { type ObjectRef, refOf } from "../core/cluster/resources.ts";
 import { names } from "../core/cluster/spec.ts";
 import { CmkError, usageError } from "../core/errors.ts";
+import type { JsonObject } from "../core/mutations.ts";
 import type { Context } from "./context.ts";
 import { apiCalls } from "./stores.ts";
 
@@ -123,4 +125,21 @@ export async function waitForNodes(client: KubeClient, plan: WaitPlan, context: 
 function unfinished(pending: readonly NodeProgress[], total: number, when: string): CmkError {
   const why = pending.map((entry) => entry.line).join("; ");
   return new CmkError("unfinished", `${pending.length} of ${total} node(s) did not finish ${when}: ${why}`);
+}
+
+/** Creates a one-shot pod of cmk's, replacing one an earlier run left (a pod cannot be changed once made). */
+export async function createPodAnew(calls: Retrying, pod: JsonObject): Promise<ObjectRef> {
+  const { createObject, deleteObject } = await import("../adapters/kubernetes/objects.ts");
+  const ref = refOf(pod);
+  await deleteObject(calls, ref, { gracePeriodSeconds: 0 });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await createObject(calls, pod);
+      return ref;
+    } catch (error) {
+      // The one deleted may still be going.
+      if (!(error instanceof CmkError && /HTTP 409/.test(error.message))) throw error;
+      await calls.backOff(attempt, () => error);
+    }
+  }
 }

@@ -543,13 +543,21 @@ export const uninstallFlags = {
   confDir: { ...storeFlags.confDir, help: "accepted for CMK compatibility; left untouched" },
   cluster: switchFlag(
     "cluster",
-    "remove what cmk cluster-init made in --namespace instead: agents, webhook, accounts, definitions, node labels, taints, resources and states",
+    "remove what cmk cluster-init made in --namespace instead: agents, webhook, accounts, definitions, node labels, taints, resources, states, and the cmk the agents installed on the nodes",
   ),
   namespace: {
     ...clusterNamespaceFlag,
     help: `with --cluster: cmk's namespace (default ${defaultClusterNamespace}); else accepted for CMK compatibility and unused`,
   },
   force: switchFlag("force", "with --cluster: remove node states whose tasks still hold cores (their workloads lose the agent)"),
+  keepInstalled: switchFlag(
+    "keep-installed",
+    "with --cluster: leave the cmk the agents installed in each node's install directory (no uninstall pod runs on the nodes)",
+  ),
+  timeout: {
+    ...clusterTimeoutFlag,
+    help: "with --cluster: how long to wait for the uninstall pod on each node, printing each node's progress; 0 starts them and does not wait",
+  },
   kubeconfig: storeFlags.kubeconfig,
 };
 

@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import type { KubeClient } from "../adapters/kubernetes/client.ts";
 import type { Retrying } from "../adapters/kubernetes/retry.ts";
-import { chosenNodes, waitForNodes } from "../app/cluster.ts";
+import { chosenNodes, createPodAnew, waitForNodes } from "../app/cluster.ts";
 import type { Context } from "../app/context.ts";
 import { apiCalls, kubeClient } from "../app/stores.ts";
 import { cmkNodeLabel } from "../core/advertisement.ts";
@@ -116,7 +116,7 @@ function poller(
           ? await getObject<{ metadata: { name: string }; status?: Omit<PodFacts, "name"> }>(calls, podRef(options.namespace, wait.node))
           : null;
         const waiting = wait.podStarted
-          ? `no agent answered within ${options.agentWait} s; reconfigure ${podSummary(pod === null ? undefined : { name: pod.metadata.name, ...pod.status }).replace(/^agent pod/, "pod")}`
+          ? `no agent answered within ${options.agentWait} s; reconfigure ${podSummary(pod === null ? undefined : { name: pod.metadata.name, ...pod.status }, "pod")}`
           : "waiting for its agent to answer";
         return { node: wait.node, done: false, line: `${wait.node}: ${waiting}` };
       }),
@@ -124,11 +124,9 @@ function poller(
   };
 }
 
-/** The node's reconfigure pod, replacing one an earlier run left (a pod cannot be changed once made). */
+/** The node's reconfigure pod, replacing one an earlier run left. */
 async function startPod(calls: Retrying, options: Options, wait: NodeWait, context: Context): Promise<void> {
-  const { createObject, deleteObject } = await import("../adapters/kubernetes/objects.ts");
   const ref = podRef(options.namespace, wait.node);
-  await deleteObject(calls, ref, { gracePeriodSeconds: 0 });
   const parts = {
     namespace: options.namespace,
     image: options.cmkImg,
@@ -136,16 +134,7 @@ async function startPod(calls: Retrying, options: Options, wait: NodeWait, conte
     pullSecret: options.pullSecret,
     agentAccount: options.saname,
   };
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await createObject(calls, reconfigurePod(parts, wait.node, ref.name));
-      break;
-    } catch (error) {
-      // The one deleted may still be going.
-      if (!(error instanceof CmkError && /HTTP 409/.test(error.message))) throw error;
-      await calls.backOff(attempt, () => error);
-    }
-  }
+  await createPodAnew(calls, reconfigurePod(parts, wait.node, ref.name));
   wait.podStarted = true;
   context.log.info(`${wait.node}: no agent answered within ${options.agentWait} s; started ${describeRef(ref)} to run cmk reconfigure --from-request`);
 }

@@ -313,7 +313,8 @@ export const commands: readonly Command[] = [
   define({
     name: "uninstall",
     summary: "remove the cmk executable that install placed; with --cluster, what cluster-init put on the cluster",
-    usage: "cmk uninstall [--install-dir=<dir>] [--conf-dir=<dir>]\n       cmk uninstall --cluster [--namespace=<name>] [--force] [--kubeconfig=<file>]",
+    usage:
+      "cmk uninstall [--install-dir=<dir>] [--conf-dir=<dir>]\n       cmk uninstall --cluster [--namespace=<name>] [--force] [--keep-installed] [--timeout=<seconds>] [--kubeconfig=<file>]",
     flags: uninstallFlags,
     notes: [
       {
@@ -323,11 +324,14 @@ export const commands: readonly Command[] = [
           "the label app.kubernetes.io/part-of=cmk (others of those names are left, and named), the nodes' states and",
           "reports there, cmk's labels, taint and advertised cores on the nodes it labelled, and the report definitions",
           "once no namespace holds reports. Absent objects count as removed. While a node's state records tasks,",
-          "nothing is removed (exit 7) unless --force. The namespace and each node's installed cmk are left.",
+          "nothing is removed (exit 7) unless --force. The namespace is left.",
+          "The cmk the agents installed goes too (unless --keep-installed): once the agent DaemonSet is deleted, a",
+          "one-shot pod per node it ran on (its image, the host's install directory mounted) runs cmk uninstall there.",
+          "Nodes whose pod does not succeed within --timeout are named (exit 12): run cmk uninstall on them.",
         ],
       },
     ],
-    failures: ["failure", "usage", "conflict", "api"],
+    failures: ["failure", "usage", "conflict", "api", "unfinished"],
     load: () => import("./uninstall.ts"),
   }),
 ];

@@ -9,6 +9,7 @@ import type { OptionsOf, uninstallFlags } from "./flags.ts";
 export async function run(options: OptionsOf<typeof uninstallFlags>, context: Context): Promise<number> {
   if (options.cluster) return (await import("./cluster-uninstall.ts")).run(options, context);
   if (options.force) throw usageError("--force goes with --cluster: it removes node states whose tasks still hold cores");
+  if (options.keepInstalled) throw usageError("--keep-installed goes with --cluster: without it, cmk uninstall removes this node's cmk");
   const result = uninstall(options.installDir);
   if (result.executableMissing) context.log.warning(`"${options.installDir}/${executableName}" does not exist`);
   for (const path of result.removed) context.log.info(`Removed ${path}`);

@@ -16,7 +16,7 @@ export type ErrorKind =
   | "not-initialised" // the node has no pools yet
   | "check-failed" // a consistency check of the node found errors (node-report, after printing its report)
   | "api" // the Kubernetes API server refused a request or could not be reached
-  | "unfinished"; // cluster-init or reconfigure_setup: chosen nodes did not finish in time (each named, with why)
+  | "unfinished"; // cluster-init, reconfigure_setup, uninstall --cluster: chosen nodes did not finish in time (each named, with why)
 
 /** The inputs of the core's requests (allocation, carving) an error can be about. */
 export type RequestField = "pool" | "socketId" | "count" | "numExclusiveCores" | "numSharedCores" | "exclNonIsolcpus" | "sst";

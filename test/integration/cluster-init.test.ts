@@ -38,6 +38,29 @@ const label = (path: string, token: string): Promise<number> =>
 
 const policyKey = "ValidatingAdmissionPolicy cmk-node-agent-own-node";
 
+interface Container {
+  name: string;
+  image: string;
+  imagePullPolicy?: string;
+  command?: string[];
+  volumeMounts?: unknown[];
+}
+
+interface DaemonSet {
+  spec: { template: { spec: { initContainers: Container[]; volumes: { name: string; hostPath?: { path: string } }[] } } };
+}
+
+interface UninstallPod {
+  metadata: { name: string };
+  spec: { nodeName: string; restartPolicy: string; automountServiceAccountToken?: boolean; containers: Container[]; volumes: unknown[] };
+}
+
+/** uninstall --cluster's pods on the nodes, as the API server has them. */
+async function uninstallPods(): Promise<UninstallPod[]> {
+  const list = await cp().request<{ items: UninstallPod[] }>("GET", "/api/v1/namespaces/cmk/pods?labelSelector=app.kubernetes.io%2Fname%3Dcmk-uninstall");
+  return list.body.items;
+}
+
 /** The node agent's policy as written (labels, spec), without what the server and its controllers keep. */
 async function policyContent(): Promise<unknown> {
   const read = await cp().request<{ metadata: { labels: unknown }; spec: unknown }>(
@@ -227,6 +250,17 @@ describe("each account may do what it needs and nothing else", () => {
       ["read another secret", status("/api/v1/namespaces/cmk/secrets/someone-elses", token)],
       ["create another secret", apply("/api/v1/namespaces/cmk/secrets/mine-now", { apiVersion: "v1", kind: "Secret", metadata: { name: "mine-now" } })],
       ["create a pod outside cmk's namespace", status("/api/v1/namespaces/default/pods", token, "POST", somePod)],
+      // Its pods on the nodes (reconfigure's, uninstall's) are created, watched and deleted: never entered or read.
+      ["exec in a pod of cmk's namespace", status("/api/v1/namespaces/cmk/pods/cmk-uninstall-ci-1/exec?command=sh&stdout=true", token, "POST")],
+      ["read a pod's log", status("/api/v1/namespaces/cmk/pods/cmk-uninstall-ci-1/log", token)],
+      [
+        "create a DaemonSet by another name (CMK's uninstall DaemonSet)",
+        apply("/apis/apps/v1/namespaces/cmk/daemonsets/cmk-uninstall-all-daemonset", {
+          apiVersion: "apps/v1",
+          kind: "DaemonSet",
+          metadata: { name: "cmk-uninstall-all-daemonset" },
+        }),
+      ],
       ["read configmaps of kube-system", status("/api/v1/namespaces/kube-system/configmaps", token)],
       ["delete a node", status("/api/v1/nodes/ci-3", token, "DELETE")],
       [
@@ -340,8 +374,45 @@ describe("cmk uninstall --cluster", () => {
 
   it("removes what cluster-init made and cmk's marks on the nodes, leaves what is not cmk's, and a second run has nothing to do", async () => {
     await cp().kubectl(["-n", "cmk", "create", "configmap", "cmk-webhook-client-ca", "--from-literal=ca.crt=not cmk's"]);
-    const run = runCmk(["uninstall", "--cluster", `--kubeconfig=${initAs}`]);
-    assert.equal(run.status, 0, run.stderr);
+    const agents = await cp().request<DaemonSet>("GET", "/apis/apps/v1/namespaces/cmk/daemonsets/cmk-agent");
+    const install = agents.body.spec.template.spec.initContainers.find((container) => container.name === "install");
+    assert.ok(install !== undefined);
+    const installDir = agents.body.spec.template.spec.volumes.find((volume) => volume.name === "cmk-install-dir")?.hostPath?.path;
+    assert.equal(installDir, "/opt/bin");
+    // No kubelet runs the uninstall pods: they stay Pending until --timeout, and are looked at meanwhile.
+    const waiting = spawnCmk(["uninstall", "--cluster", `--kubeconfig=${initAs}`, "--timeout=4"]);
+    const done = collect(waiting);
+    const pods = await waitFor("an uninstall pod on each labelled node", async () => {
+      const items = await uninstallPods();
+      return items.length === 2 ? items : undefined;
+    });
+    const run = await done;
+    assert.deepEqual(pods.map((pod) => pod.spec.nodeName).sort(), ["ci-1", "ci-2"]);
+    for (const pod of pods) {
+      assert.equal(pod.metadata.name, `cmk-uninstall-${pod.spec.nodeName}`);
+      assert.equal(pod.spec.restartPolicy, "Never");
+      assert.equal(pod.spec.automountServiceAccountToken, false);
+      assert.deepEqual(
+        pod.spec.containers.map((container) => [container.image, container.imagePullPolicy, container.command, container.volumeMounts]),
+        [
+          [
+            install.image,
+            install.imagePullPolicy,
+            ["/opt/bin/cmk", "uninstall", "--install-dir=/host/opt/bin"],
+            [{ name: "cmk-install-dir", mountPath: "/host/opt/bin" }],
+          ],
+        ],
+      );
+      assert.deepEqual(pod.spec.volumes, [{ name: "cmk-install-dir", hostPath: { path: "/opt/bin", type: "Directory" } }]);
+    }
+    assert.equal(run.status, 12, run.stderr);
+    assert.match(run.stderr, /INFO:cmk:ci-1: started pod cmk\/cmk-uninstall-ci-1 to remove cmk from \/opt\/bin\n/);
+    assert.match(
+      run.stderr,
+      /^ERROR:cmk:2 of 2 node\(s\) did not finish within 4 s: ci-1: removing cmk from \/opt\/bin; pod cmk-uninstall-ci-1 Pending; ci-2: removing cmk from \/opt\/bin; pod cmk-uninstall-ci-2 Pending; everything else was removed; on each node named, run cmk uninstall --install-dir=\/opt\/bin there\n$/m,
+    );
+    // Everything else went all the same, and so did its own pods.
+    assert.deepEqual(await uninstallPods(), []);
     assert.match(run.stderr, /WARNING:cmk:left, not cmk's: configmap cmk\/cmk-webhook-client-ca/);
     assert.match(run.stderr, /node ci-1: removed label cmk\.intel\.com\/agent, label cmk\.intel\.com\/cmk-node, taint cmk, cmk\.intel\.com\/exclusive-cores/);
     assert.deepEqual(await versions(cp()), {});
@@ -357,7 +428,7 @@ describe("cmk uninstall --cluster", () => {
     assert.equal(node.body.status.capacity["cmk.intel.com/exclusive-cores"], undefined);
     const again = runCmk(["uninstall", "--cluster", `--kubeconfig=${cp().kubeconfig}`]);
     assert.equal(again.status, 0, again.stderr);
-    assert.doesNotMatch(again.stderr, /removed/);
+    assert.doesNotMatch(again.stderr, /removed|started/);
   });
 
   it("cluster-init then refuses the object that is not cmk's, before writing anything", async () => {
@@ -367,5 +438,43 @@ describe("cmk uninstall --cluster", () => {
     assert.equal(run.status, 7, run.stderr);
     assert.match(run.stderr, /configmap cmk\/cmk-webhook-client-ca exists and is not cmk's \(it lacks the label app\.kubernetes\.io\/part-of=cmk\)/);
     assert.equal(await status("/apis/apps/v1/namespaces/cmk/daemonsets/cmk-agent"), 404);
+  });
+
+  it("--timeout=0 starts the pods and leaves them; a later run, even with --keep-installed, removes them", async () => {
+    await cp().kubectl(["-n", "cmk", "delete", "configmap", "cmk-webhook-client-ca"]);
+    const init = clusterInit(["--host-list=ci-3", "--timeout=0"]);
+    assert.equal(init.status, 0, init.stderr);
+    const run = await collect(spawnCmk(["uninstall", "--cluster", "--timeout=0", `--kubeconfig=${initAs}`]));
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /INFO:cmk:not waiting \(--timeout=0\)/);
+    assert.deepEqual(
+      (await uninstallPods()).map((pod) => pod.metadata.name),
+      ["cmk-uninstall-ci-3"],
+    );
+    const again = await collect(spawnCmk(["uninstall", "--cluster", "--keep-installed", `--kubeconfig=${initAs}`]));
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /INFO:cmk:pod cmk\/cmk-uninstall-ci-3: removed\n/);
+    assert.deepEqual(await uninstallPods(), []);
+  });
+
+  it("--keep-installed starts no pod on the nodes and leaves their cmk, removing the rest", async () => {
+    const init = clusterInit(["--host-list=ci-3", "--timeout=0"]);
+    assert.equal(init.status, 0, init.stderr);
+    // Had it started a pod, the default --timeout (300 s) would have been waited for it: it has no kubelet.
+    const started = Date.now();
+    const run = await collect(spawnCmk(["uninstall", "--cluster", "--keep-installed", `--kubeconfig=${initAs}`]));
+    assert.equal(run.status, 0, run.stderr);
+    assert.ok(Date.now() - started < 60_000);
+    assert.doesNotMatch(run.stderr, /cmk-uninstall|started/);
+    assert.match(run.stderr, /INFO:cmk:the cmk the agents installed on the nodes is left in place \(--keep-installed\)/);
+    assert.match(run.stderr, /daemonset cmk\/cmk-agent: removed/);
+    assert.deepEqual(await uninstallPods(), []);
+    assert.deepEqual(await versions(cp()), {});
+  });
+
+  it("--keep-installed goes with --cluster", () => {
+    const run = runCmk(["uninstall", "--keep-installed", `--install-dir=${join(scratch, "nowhere")}`]);
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /^ERROR:cmk:--keep-installed goes with --cluster/);
   });
 });

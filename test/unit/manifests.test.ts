@@ -14,6 +14,8 @@ import { clusterManifests, dryRunText } from "../../src/app/manifests.ts";
 import { parseArgs } from "../../src/cli/args.ts";
 import { clusterSpec } from "../../src/commands/cluster-spec.ts";
 import { agentFlags, clusterInitFlags } from "../../src/commands/flags.ts";
+import { agentDaemonSet } from "../../src/core/cluster/agent.ts";
+import { installedBy, uninstallPod, uninstallProgress } from "../../src/core/cluster/node-uninstall.ts";
 import { nodeAgentClusterRules, nodeAgentRules, type Rule } from "../../src/core/cluster/rbac.ts";
 import { webhookDnsNames } from "../../src/core/cluster/spec.ts";
 import { emitYaml } from "../../src/formats/yaml.ts";
@@ -177,5 +179,43 @@ describe("YAML literal blocks", () => {
   it("are not used where a line starts with a blank, and PyYAML's style stays the default", () => {
     assert.match(emitYaml(new Map([["k", " lead\nx"]]), { literalBlocks: true }), /^k: " lead\\nx"\n$/);
     assert.match(emitYaml(new Map([["k", "a\nb"]])), /^k: "a\\nb"\n$/);
+  });
+});
+
+describe("uninstall --cluster's pod on each node", () => {
+  it("takes the image, pull settings and install directory from the agent DaemonSet, and only from cmk's with an install container", () => {
+    const daemonSet = agentDaemonSet(
+      spec(["--cmk-img=registry.example/cmk:v9", "--cmk-img-pol=Always", "--pull-secret=regcred", "--install-dir=/usr/local/cmk"]),
+    );
+    const installed = installedBy(daemonSet);
+    assert.deepEqual(installed, { installDir: "/usr/local/cmk", image: "registry.example/cmk:v9", pullPolicy: "Always", pullSecrets: [{ name: "regcred" }] });
+    assert.equal(installedBy(agentDaemonSet(spec(["--cmk-cmd-list=init,discover,reconcile"]))), undefined);
+    const metadata = daemonSet["metadata"] as Record<string, unknown>;
+    assert.equal(installedBy({ ...daemonSet, metadata: { ...metadata, labels: {} } }), undefined);
+    const pod = uninstallPod(installed as NonNullable<typeof installed>, "cmk", "node-1") as unknown as {
+      metadata: { name: string };
+      spec: { nodeName: string; imagePullSecrets: unknown; volumes: unknown; containers: { command: string[] }[] };
+    };
+    assert.equal(pod.metadata.name, "cmk-uninstall-node-1");
+    assert.equal(pod.spec.nodeName, "node-1");
+    assert.deepEqual(pod.spec.imagePullSecrets, [{ name: "regcred" }]);
+    assert.deepEqual(pod.spec.volumes, [{ name: "cmk-install-dir", hostPath: { path: "/usr/local/cmk", type: "Directory" } }]);
+    assert.deepEqual(pod.spec.containers[0]?.command, ["/opt/bin/cmk", "uninstall", "--install-dir=/host/opt/bin"]);
+  });
+
+  it("says per node whether cmk was removed, failed to be, or what its pod is doing", () => {
+    const ended = { name: "uninstall", state: { terminated: { exitCode: 1, message: "EACCES" } } };
+    assert.deepEqual(uninstallProgress("node-1", "/opt/bin", { name: "p", phase: "Succeeded" }), {
+      node: "node-1",
+      done: true,
+      failed: false,
+      line: "node-1: cmk removed from /opt/bin",
+    });
+    assert.equal(
+      uninstallProgress("node-1", "/opt/bin", { name: "p", phase: "Failed", containerStatuses: [ended] }).line,
+      "node-1: cmk not removed from /opt/bin: pod p Failed, container uninstall exited 1: EACCES",
+    );
+    assert.equal(uninstallProgress("node-1", "/opt/bin", { name: "p", phase: "Pending" }).line, "node-1: removing cmk from /opt/bin; pod p Pending");
+    assert.equal(uninstallProgress("node-1", "/opt/bin", undefined).done, false);
   });
 });

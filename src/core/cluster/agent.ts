@@ -8,11 +8,15 @@
 import type { JsonObject } from "../mutations.ts";
 import { agentMetricsPort, agentNodeLabel, agentSocketDirectory, type ClusterSpec, labelsOf, type NodeCommand, names, socketGroup } from "./spec.ts";
 
-const cmk = "/opt/bin/cmk";
+/** cmk in the image (its installed tree in /opt/bin). */
+export const cmk = "/opt/bin/cmk";
 /** The kubelet's device-plugin directory, the same path on the host and in the agent's container. */
 const kubeletDevicePlugins = "/var/lib/kubelet/device-plugins";
 /** Where the host's install directory is mounted in the install container (its own /opt/bin holds the cmk it copies). */
-const hostInstallDir = "/host/opt/bin";
+export const hostInstallDir = "/host/opt/bin";
+/** The install container's name (each one-shot container bears its command's) and the volume that is the host's install directory: uninstall --cluster reads them back. */
+export const installContainer: NodeCommand = "install";
+export const installVolume = "cmk-install-dir";
 
 /** The store flags every node command gets: the ConfigMap store in cmk's namespace, or the host's conf dir. */
 function storeFlags(spec: ClusterSpec): string[] {
@@ -25,7 +29,7 @@ function commandContainer(spec: ClusterSpec, command: "init" | "discover" | "ins
   const base = { name: command, image: spec.image, imagePullPolicy: spec.pullPolicy };
   switch (command) {
     case "install":
-      return { ...base, command: [cmk, "install", `--install-dir=${hostInstallDir}`], volumeMounts: [{ name: "cmk-install-dir", mountPath: hostInstallDir }] };
+      return { ...base, command: [cmk, "install", `--install-dir=${hostInstallDir}`], volumeMounts: [{ name: installVolume, mountPath: hostInstallDir }] };
     case "init":
       // --keep-existing: a restarted agent pod never re-carves a node (cmk reconfigure_setup changes pool sizes).
       return { ...base, command: [cmk, "init", "--keep-existing", ...spec.carving, ...storeFlags(spec)], env: [nodeNameEnv], ...confMounts(spec) };
@@ -79,7 +83,7 @@ function volumes(spec: ClusterSpec): JsonObject[] {
   const hostPath = (name: string, path: string): JsonObject => ({ name, hostPath: { path, type: "DirectoryOrCreate" } });
   return [
     hostPath("agent-socket", agentSocketDirectory),
-    ...(spec.commands.includes("install") ? [hostPath("cmk-install-dir", spec.installDir)] : []),
+    ...(spec.commands.includes("install") ? [hostPath(installVolume, spec.installDir)] : []),
     ...(spec.confDir === undefined ? [] : [hostPath("cmk-conf-dir", spec.confDir)]),
     ...(spec.devicePlugin ? [hostPath("device-plugins", kubeletDevicePlugins)] : []),
   ];

@@ -60,17 +60,17 @@ function containerTrouble(kind: string, status: ContainerStatus): string | undef
   return undefined;
 }
 
-/** What the agent's pod is doing, as one phrase. */
-export function podSummary(pod: PodFacts | undefined): string {
+/** What the agent's pod (or another of cmk's, called `what`) is doing, as one phrase. */
+export function podSummary(pod: PodFacts | undefined, what = "agent pod"): string {
   if (pod === undefined) return "no node agent pod on it yet";
   const unscheduled = pod.conditions?.find((condition) => condition.type === "PodScheduled" && condition.status === "False");
-  if (unscheduled !== undefined) return `agent pod ${pod.name} not scheduled: ${unscheduled.message ?? unscheduled.reason ?? "no reason given"}`;
+  if (unscheduled !== undefined) return `${what} ${pod.name} not scheduled: ${unscheduled.message ?? unscheduled.reason ?? "no reason given"}`;
   const troubles = [
     ...(pod.initContainerStatuses ?? []).map((status) => containerTrouble("init container", status)),
     ...(pod.containerStatuses ?? []).map((status) => containerTrouble("container", status)),
   ].filter((trouble) => trouble !== undefined);
   const ready = pod.conditions?.some((condition) => condition.type === "Ready" && condition.status === "True") ?? false;
-  return `agent pod ${pod.name} ${ready ? "ready" : (pod.phase ?? "Pending")}${troubles.length > 0 ? `, ${troubles.join("; ")}` : ""}`;
+  return `${what} ${pod.name} ${ready ? "ready" : (pod.phase ?? "Pending")}${troubles.length > 0 ? `, ${troubles.join("; ")}` : ""}`;
 }
 
 export function nodeProgress(facts: NodeFacts, expect: Expectation): NodeProgress {

@@ -48,7 +48,9 @@ export function clusterInitRules(spec: ClusterSpec): Rule[] {
     // create, update and get as the node agent has them.
     rule([""], ["configmaps"], ["get", "list", "create", "patch", "update", "delete"]),
     // Progress: which agent pod runs where, and why it does not; reconfigure_setup's pod on a node whose agent does not answer
-    // (named after the node, so create cannot be limited by name; it runs as the node agent, whose rights cluster-init holds anyway).
+    // (it runs as the node agent, whose rights cluster-init holds anyway), and uninstall --cluster's pod on each node (no token;
+    // the agents' image and install directory, read from their DaemonSet). Both are named after a node and found by label, and
+    // RBAC limits create by neither; no exec, attach or logs.
     rule([""], ["pods"], ["get", "list", "create", "delete"]),
     rule(["apps"], ["daemonsets"], manage, [names.agent]),
     rule(["apps"], ["deployments"], manage, [names.webhook]),
