@@ -20,7 +20,7 @@ import { agentNodeLabel, type ClusterSpec } from "../../src/core/cluster/spec.ts
 import { CpuSet } from "../../src/core/cpuset.ts";
 import { parseYaml, type YamlValue } from "../../src/formats/yaml.ts";
 import type { JsonObject } from "../helpers/admission.ts";
-import { freePort, repoRoot, scratchDir, startServing } from "../helpers/cmk.ts";
+import { collect, freePort, repoRoot, scratchDir, spawnCmk, startServing } from "../helpers/cmk.ts";
 import { type ControlPlane, eventually, startControlPlane } from "../helpers/controlplane.ts";
 import {
   buildImages,
@@ -579,6 +579,28 @@ describe("a real node", { skip: unavailable === undefined ? false : `the node ca
     seen = await watches();
     await nodeScript("cpu-manager", node.dir, "none");
     await watchedAgain(seen + 1);
+  });
+
+  it("(7) cmk uninstall --cluster takes cmk off the node: its pod removes the installed cmk from the host and nothing else there, then every object goes", async () => {
+    writeFileSync(join(installDir, "keep-me"), "not cmk's\n");
+    const started = performance.now();
+    // --force: earlier tests' pods may still be ending; the refusal itself is tested in cluster-init.test.ts.
+    const run = await collect(spawnCmk(["uninstall", "--cluster", `--kubeconfig=${cp.kubeconfig}`, "--namespace=cmk", "--force", "--timeout=120"]));
+    figures.push(`uninstall --cluster with the node's pod: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, new RegExp(`${node.name}: cmk removed from ${installDir.replaceAll("/", "\\/")}`));
+    const left = readdirSync(installDir);
+    assert.deepEqual(
+      left.filter((entry) => entry === "cmk" || entry.startsWith(".cmk-")),
+      [],
+      `the launcher and its runtime are gone: ${left.join(" ")}`,
+    );
+    assert.ok(left.includes("keep-me"), "a file that is not cmk's stays");
+    const pods = await cp.request<{ items: unknown[] }>("GET", "/api/v1/namespaces/cmk/pods?labelSelector=app.kubernetes.io%2Fname%3Dcmk-uninstall");
+    assert.deepEqual(pods.body.items, [], "uninstall deleted its pods");
+    assert.equal((await cp.request("GET", "/apis/apps/v1/namespaces/cmk/daemonsets/cmk-agent")).status, 404);
+    const nodeObject = await cp.request<{ metadata: { labels: Record<string, string> } }>("GET", `/api/v1/nodes/${node.name}`);
+    assert.equal(nodeObject.body.metadata.labels[agentNodeLabel], undefined, "the node's agent label is gone");
   });
 });
 
